@@ -1,0 +1,59 @@
+# GazeCXR: the two commands of the README (`make demo`, `make test`) do all set-up themselves.
+# The virtual environment is (re)installed only when pyproject.toml changes.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+DEMO_OUT ?= demo_out
+
+.PHONY: demo demo-quick test test-fast lint bench browser-deps clean help
+
+help:
+	@echo "make demo    - install (once) and run the end-to-end demo on the synthetic MIMIC-Eye cohort"
+	@echo "make test    - install (once, with dev extras) and run the whole test suite"
+	@echo "make lint    - ruff"
+	@echo "make bench   - benchmarks under benchmarks/ (writes benchmarks/results/*.json)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Runtime install: package + evaluation, LLM and viewer extras.
+$(VENV)/.stamp-run: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[eval,llm,viewer]'
+	@touch $@
+
+# Developer install: adds pytest, ruff, playwright.
+$(VENV)/.stamp-dev: $(VENV)/.stamp-run
+	$(PIP) install -q -e '.[dev]'
+	@touch $@
+
+demo: $(VENV)/.stamp-run
+	$(VENV)/bin/gazecxr demo --out $(DEMO_OUT)
+
+demo-quick: $(VENV)/.stamp-run
+	$(VENV)/bin/gazecxr demo --out $(DEMO_OUT) --quick
+
+# Headless Chromium for the browser tests (Debian packages); skipped with a message when not root.
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium + chromium-driver (Debian) for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  || echo "WARNING: could not install chromium; browser tests will be skipped"; \
+	else echo "chromium not found and not root: browser tests will be skipped"; fi
+
+test: $(VENV)/.stamp-dev browser-deps
+	$(PY) -m pytest -q
+
+test-fast: $(VENV)/.stamp-dev
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+lint: $(VENV)/.stamp-dev
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+bench: $(VENV)/.stamp-run
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache

@@ -1,0 +1,163 @@
+"""Experiment configuration: versioned YAML files validated on load.
+
+A config file is YAML whose keys mirror :class:`ExperimentConfig`. It may name another file to
+start from with ``base: other.yaml`` (path relative to the file); keys in the file then override
+the base, recursively. Command-line overrides are ``dotted.key=value`` strings whose value is parsed
+as YAML (``train.epochs=3``, ``loss.gaze.enabled=false``, ``data.label_set=paper8``).
+
+Every section is a pydantic model with ``extra="forbid"``: an unknown or mistyped key raises
+:class:`ConfigError` naming the key, the file (or "command line") and the closest valid key.
+Each section's schema lives next to the code that uses it (``gazecxr/<package>/config.py``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+CONFIG_VERSION = 1
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message says where and what to change."""
+
+
+class Section(BaseModel):
+    """Base class of every configuration section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+def _experiment_model() -> type[BaseModel]:
+    # Imported lazily so that each package owns its own section without import cycles.
+    from gazecxr.experiment import ExperimentConfig
+
+    return ExperimentConfig
+
+
+def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``base`` updated recursively by ``update`` (mappings merge, everything else replaces)."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a config file, resolving its ``base:`` chain. Errors name the file."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ConfigError(f"{path}: 'base' chain loops back to this file")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of keys, got {type(raw).__name__}")
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    return deep_merge(read_yaml(path.parent / base, (*_seen, path)), raw)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into (["a", "b", "c"], parsed value)."""
+    if "=" not in text:
+        raise ConfigError(f"command-line override {text!r} is not of the form key=value (e.g. train.epochs=3)")
+    key, _, value = text.partition("=")
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"command-line override {text!r} has an empty key")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return parts, parsed
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key=value`` overrides to a raw config mapping (returns a new mapping)."""
+    out = dict(data)
+    for text in overrides:
+        parts, value = parse_override(text)
+        nested: Any = value
+        for part in reversed(parts):
+            nested = {part: nested}
+        out = deep_merge(out, nested)
+    return out
+
+
+def _valid_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """Field names valid at location ``loc`` (the parent of the offending key)."""
+    current: Any = model
+    for part in loc:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        current = field.annotation
+    return list(getattr(current, "model_fields", {}).keys())
+
+
+def format_validation_error(exc: ValidationError, model: type[BaseModel], source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        dotted = ".".join(loc)
+        if err["type"] == "extra_forbidden":
+            valid = _valid_keys(model, loc[:-1])
+            hint = difflib.get_close_matches(loc[-1], valid, n=1)
+            suggestion = f" (did you mean '{'.'.join([*loc[:-1], hint[0]])}'?)" if hint else ""
+            lines.append(f"{source}: unknown key '{dotted}'{suggestion}; valid keys here: {', '.join(valid)}")
+        else:
+            lines.append(f"{source}: key '{dotted}': {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def validate(data: Mapping[str, Any], source: str, model: type[BaseModel] | None = None) -> Any:
+    """Validate a raw mapping against ``model`` (default: the experiment config)."""
+    model = model or _experiment_model()
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, model, source)) from None
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    model: type[BaseModel] | None = None,
+) -> Any:
+    """Load, merge and validate a config.
+
+    Args:
+        path: YAML file, or ``None`` for the built-in defaults.
+        overrides: ``dotted.key=value`` strings applied after the file.
+        model: schema to validate against (default :class:`gazecxr.experiment.ExperimentConfig`).
+
+    Raises:
+        ConfigError: the file is missing or invalid, or a key is unknown; the message names
+            the key and the file (overrides are checked separately and named "command line").
+    """
+    raw = read_yaml(path) if path is not None else {}
+    source = str(path) if path is not None else "defaults"
+    validate(raw, source, model)  # errors in the file are reported against the file
+    return validate(apply_overrides(raw, overrides), f"command line (on top of {source})", model)
+
+
+def to_dict(cfg: BaseModel) -> dict[str, Any]:
+    """Plain, YAML-serialisable dict of a config (paths as strings, tuples as lists)."""
+    return cfg.model_dump(mode="json")
+
+
+def save_config(cfg: BaseModel, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")

@@ -1,0 +1,26 @@
+"""The top-level experiment configuration: one section per package (see :mod:`gazecxr.config`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from gazecxr.config import CONFIG_VERSION, Section
+from gazecxr.data.config import DataConfig
+from gazecxr.gaze.config import GazeConfig
+from gazecxr.losses.config import LossConfig
+from gazecxr.models.config import ModelConfig
+from gazecxr.report.config import ReportConfig
+from gazecxr.train.config import EvalConfig, TrainConfig
+
+
+class ExperimentConfig(Section):
+    version: int = Field(CONFIG_VERSION, description="config schema version")
+    name: str = "experiment"
+    seed: int = 0
+    data: DataConfig = DataConfig()
+    gaze: GazeConfig = GazeConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    report: ReportConfig = ReportConfig()

@@ -1,0 +1,44 @@
+"""Configuration of the training objective (see docs/method in the README for the terms)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from gazecxr.config import Section
+
+
+class GazeLossConfig(Section):
+    enabled: bool = True
+    mse: float = 1.0
+    kl: float = 1.0
+    cc: float = 1.0
+    com: float = 1.0
+    shuffle: bool = False  # control: supervise with the gaze of another image of the batch
+
+
+class CurriculumConfig(Section):
+    enabled: bool = True
+    schedule: Literal["linear", "cosine"] = "linear"
+    warmup_epochs: float = 1.0  # gaze weight 0 during warm-up
+    ramp_epochs: float = 2.0  # then ramps to `weight`
+    weight: float = 1.0  # plateau value of lambda_gaze
+
+
+class TrustConfig(Section):
+    enabled: bool = True
+    min_fixations: int = 5
+
+
+class ContrastiveConfig(Section):
+    image_text: float = 0.1
+    image_gaze: float = 0.1
+    temperature: float = 0.07
+    learnable_temperature: bool = True
+
+
+class LossConfig(Section):
+    gaze: GazeLossConfig = GazeLossConfig()
+    curriculum: CurriculumConfig = CurriculumConfig()
+    trust: TrustConfig = TrustConfig()
+    contrastive: ContrastiveConfig = ContrastiveConfig()
+    ellipse_prior: float = 0.0  # optional attention prior from REFLACX ellipses

@@ -1,0 +1,1 @@
+"""gazecxr.report"""

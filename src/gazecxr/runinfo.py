@@ -1,0 +1,87 @@
+"""Provenance of a run: every run directory records how it was made.
+
+``init_run_dir`` writes ``config.yaml`` (the resolved config) and ``run.json`` (seed, package
+versions, git revision, command line, host, start time). ``write_metrics`` adds ``metrics.json``.
+A table in a paper can thus be traced back to the exact command, code and config that made it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from gazecxr.config import save_config
+
+TRACKED_PACKAGES = ("gazecxr", "torch", "numpy", "pandas", "scipy", "scikit-learn", "monai", "pydicom", "pillow")
+
+
+def package_versions(names: Sequence[str] = TRACKED_PACKAGES) -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_revision(path: str | Path | None = None) -> str | None:
+    """Commit of the source tree (with ``-dirty`` when it has uncommitted changes), or None."""
+    cwd = Path(path) if path else Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=5)
+        return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON through a temporary file and rename, so readers never see half a file."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_record(seed: int, argv: Sequence[str] | None = None, extra: Mapping[str, Any] | None = None) -> dict:
+    return {
+        "seed": seed,
+        "command": list(sys.argv if argv is None else argv),
+        "cwd": os.getcwd(),
+        "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "git_revision": git_revision(),
+        "versions": package_versions(),
+        **dict(extra or {}),
+    }
+
+
+def init_run_dir(out: str | Path, cfg: BaseModel, seed: int, argv: Sequence[str] | None = None,
+                 extra: Mapping[str, Any] | None = None) -> Path:
+    """Create ``out`` and write ``config.yaml`` + ``run.json`` into it. Returns the directory."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    write_json_atomic(out / "run.json", run_record(seed, argv, extra))
+    return out
+
+
+def write_metrics(run_dir: str | Path, metrics: Mapping[str, Any], name: str = "metrics.json") -> Path:
+    path = Path(run_dir) / name
+    write_json_atomic(path, dict(metrics))
+    return path

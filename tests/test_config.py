@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gazecxr.config import ConfigError, load_config
+from gazecxr.experiment import ExperimentConfig
+from gazecxr.runinfo import init_run_dir
+
+
+def test_shipped_configs_validate(repo_root: Path) -> None:
+    files = sorted((repo_root / "configs").glob("*.yaml"))
+    assert files, "no configs shipped"
+    for path in files:
+        cfg = load_config(path)
+        assert isinstance(cfg, ExperimentConfig)
+
+
+def test_unknown_key_names_key_and_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("model:\n  backbon: vit\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert "model.backbon" in msg and str(path) in msg and "model.backbone" in msg
+
+
+def test_wrong_type_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  epochs: many\n")
+    with pytest.raises(ConfigError, match="train.epochs"):
+        load_config(path)
+
+
+def test_overrides_and_base(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text("train:\n  epochs: 3\n  lr: 0.1\n")
+    (tmp_path / "child.yaml").write_text("base: base.yaml\ntrain:\n  epochs: 5\n")
+    cfg = load_config(tmp_path / "child.yaml", ["loss.gaze.enabled=false", "model.backbone=vit"])
+    assert cfg.train.epochs == 5 and cfg.train.lr == 0.1
+    assert cfg.loss.gaze.enabled is False and cfg.model.backbone == "vit"
+    with pytest.raises(ConfigError, match="command line"):
+        load_config(tmp_path / "child.yaml", ["train.epoch=2"])
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config(None, ["train.epochs"])
+
+
+def test_base_loop_and_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match="loops"):
+        load_config(tmp_path / "a.yaml")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_run_dir_records_provenance(tmp_path: Path) -> None:
+    cfg = load_config(None, ["seed=7"])
+    run = init_run_dir(tmp_path / "run", cfg, seed=7, argv=["gazecxr", "train"])
+    import json
+
+    import yaml
+
+    record = json.loads((run / "run.json").read_text())
+    assert record["seed"] == 7 and record["command"] == ["gazecxr", "train"]
+    assert record["versions"]["torch"] and "git_revision" in record
+    assert yaml.safe_load((run / "config.yaml").read_text())["seed"] == 7
