@@ -1,0 +1,50 @@
+"""The hand-over from Stage 1 (classifier) to Stage 2 (reports), viewer and demo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Box = tuple[float, float, float, float]  # (xmin, ymin, xmax, ymax), normalised to [0, 1]
+
+
+@dataclass
+class Prediction:
+    """Image-only prediction for one radiograph.
+
+    Attributes:
+        labels: label names of the run's label set, length C.
+        probabilities: ``(C,)`` float in [0, 1].
+        thresholds: ``(C,)`` decision thresholds chosen on validation data.
+        attention: ``(h, w)`` float, non-negative, sums to 1 (model attention grid).
+        image_size: original image (height, width) in pixels.
+        anatomy_boxes: region name -> normalised box (the reading's own boxes, or an atlas fallback).
+        anatomy_source: "dataset", "atlas" or "none".
+        image_path: where the image came from ("" for in-memory arrays).
+    """
+
+    labels: list[str]
+    probabilities: np.ndarray
+    thresholds: np.ndarray
+    attention: np.ndarray
+    image_size: tuple[int, int]
+    anatomy_boxes: dict[str, Box] = field(default_factory=dict)
+    anatomy_source: str = "none"
+    image_path: str = ""
+
+    @property
+    def positive(self) -> list[str]:
+        return [n for n, p, t in zip(self.labels, self.probabilities, self.thresholds) if p >= t]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image_path": self.image_path,
+            "image_size": list(self.image_size),
+            "probabilities": {n: float(p) for n, p in zip(self.labels, self.probabilities)},
+            "thresholds": {n: float(t) for n, t in zip(self.labels, self.thresholds)},
+            "positive": self.positive,
+            "anatomy_source": self.anatomy_source,
+            "anatomy_boxes": {k: [float(v) for v in b] for k, b in self.anatomy_boxes.items()},
+        }
