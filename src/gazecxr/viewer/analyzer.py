@@ -1,0 +1,80 @@
+"""What the viewer runs on an image: the classifier of a run directory plus a report writer.
+
+The web app only knows the :class:`Analyzer` protocol, so tests and other front-ends can inject
+any object with the same method; :class:`RunAnalyzer` is the real one (Stage 1 ``Predictor`` of a
+trained run -> Stage 2 ``generate_report``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from gazecxr.prediction import Box, Prediction
+
+
+@dataclass
+class Analysis:
+    """Result of analysing one image: the Stage-1 prediction and the Stage-2 report."""
+
+    prediction: Prediction
+    report_text: str
+    report: dict[str, Any] = field(default_factory=dict)  # the report's structured form (to_dict())
+
+
+class Analyzer(Protocol):
+    """Anything that turns a grayscale image into an :class:`Analysis`."""
+
+    name: str  # shown in the page header and /api/health (e.g. the run directory name)
+    writer: str  # report writer in use ("template" or "llm")
+
+    def analyze(
+        self, image: np.ndarray, image_path: str = "", anatomy_boxes: dict[str, Box] | None = None
+    ) -> Analysis:
+        """Analyse a float ``(H, W)`` image in [0, 1]. Must be safe to call from several threads."""
+        ...
+
+
+class RunAnalyzer:
+    """Classifier of a trained run directory + the configured report writer.
+
+    Inference is serialised by a lock: on CPU one forward pass already uses every core, and the
+    lock keeps the model's state private to one request at a time whatever the backbone does.
+    """
+
+    def __init__(self, run_dir: str | Path, writer: str | None = None) -> None:
+        from gazecxr.config import load_config
+        from gazecxr.train.predict import Predictor
+
+        self.run_dir = Path(run_dir)
+        if not (self.run_dir / "config.yaml").is_file():
+            raise FileNotFoundError(
+                f"{self.run_dir} is not a run directory (no config.yaml); "
+                "train one with `gazecxr train` or `gazecxr demo`"
+            )
+        cfg = load_config(self.run_dir / "config.yaml")
+        if writer is not None:
+            cfg.report.writer = writer
+        self.report_cfg = cfg.report
+        self.writer = cfg.report.writer
+        self.name = self.run_dir.name
+        self.predictor = Predictor.from_run(self.run_dir)
+        self._lock = threading.Lock()
+
+    def analyze(
+        self, image: np.ndarray, image_path: str = "", anatomy_boxes: dict[str, Box] | None = None
+    ) -> Analysis:
+        from gazecxr.report import generate_report
+
+        with self._lock:
+            prediction = self.predictor.predict_array(image)
+        prediction.image_path = image_path
+        if anatomy_boxes:  # a cohort study's own boxes beat the atlas fallback
+            prediction.anatomy_boxes = dict(anatomy_boxes)
+            prediction.anatomy_source = "dataset"
+        report = generate_report(prediction, self.report_cfg, image=image)
+        return Analysis(prediction=prediction, report_text=report.text, report=report.to_dict())

@@ -1,0 +1,217 @@
+"""The local web viewer: a FastAPI app around an injectable :class:`Analyzer`.
+
+Endpoints:
+
+- ``GET /`` the single-page viewer (``static/index.html``);
+- ``GET /api/health`` liveness and what is loaded;
+- ``POST /api/analyze`` multipart field ``file`` (JPG / PNG / DICOM) -> analysis JSON;
+- ``GET /api/studies`` and ``POST /api/studies/{study_id}/analyze`` when a cohort is attached:
+  the same JSON plus the radiologist gaze overlay and the reference report.
+
+Every error is a JSON body ``{"error": message}`` with a 4xx status; an unexpected failure is a 500
+with a one-line message (the trace goes to the server log, never to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from importlib.resources import files
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, File, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gazecxr.prediction import Prediction
+from gazecxr.viewer.analyzer import Analysis, Analyzer
+from gazecxr.viewer.cohort import CohortStudy, StudySource
+from gazecxr.viewer.overlay import data_url, heatmap_rgba, png_bytes, radiograph_uint8
+from gazecxr.viewer.uploads import ACCEPTED, UploadError, decode_upload
+
+log = logging.getLogger("gazecxr.viewer")
+
+DEFAULT_MAX_UPLOAD_MB = 32.0
+GAZE_CMAP = "cividis"  # distinct from the attention's viridis, also colour-blind safe
+DISPLAY_MAX_SIDE = 768  # the radiograph is sent back downscaled for display only
+SYNTHETIC_NOTE = (
+    "Research prototype, not a medical device. Models trained on the synthetic cohort "
+    "demonstrate the mechanism only and say nothing about real radiographs."
+)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def analysis_json(
+    analysis: Analysis, image: np.ndarray, source: str, gaze: np.ndarray | None = None
+) -> dict[str, Any]:
+    """The API answer for one analysed image (also what the page's JSON download contains)."""
+    pred = analysis.prediction
+    display = radiograph_uint8(image, DISPLAY_MAX_SIDE)
+    size = display.shape
+    findings = sorted(
+        (
+            {"label": n, "probability": float(p), "threshold": float(t), "positive": bool(p >= t)}
+            for n, p, t in zip(pred.labels, pred.probabilities, pred.thresholds, strict=True)
+        ),
+        key=lambda f: -f["probability"],
+    )
+    attention = np.asarray(pred.attention, dtype=np.float64)
+    out = {
+        "id": uuid.uuid4().hex,
+        "source": source,
+        **pred.to_dict(),
+        "findings": findings,
+        "regions": region_list(pred, analysis.report),
+        "report": {"text": analysis.report_text, **analysis.report},
+        "attention": {"shape": list(attention.shape), "grid": np.round(attention, 6).tolist()},
+        "overlays": {
+            "image": data_url(png_bytes(display)),
+            "attention": data_url(png_bytes(heatmap_rgba(attention, size))),
+            "gaze": None
+            if gaze is None or not np.any(gaze > 0)
+            else data_url(png_bytes(heatmap_rgba(gaze, size, GAZE_CMAP))),
+        },
+    }
+    return out
+
+
+def region_list(pred: Prediction, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Anatomy boxes with the findings the report placed in each (and their attention mass)."""
+    placed: dict[str, list[str]] = {}
+    mass: dict[str, float] = {}
+    for item in report.get("findings", []) or []:
+        if not isinstance(item, dict):
+            continue
+        for region in item.get("regions", []) or []:
+            rname = region.get("name") if isinstance(region, dict) else str(region)
+            if not rname:
+                continue
+            placed.setdefault(rname, []).append(str(item.get("finding") or item.get("label") or ""))
+            if isinstance(region, dict) and "attention_mass" in region:
+                mass[rname] = float(region["attention_mass"])
+    return [
+        {
+            "name": name,
+            "box": [float(v) for v in box],
+            "findings": placed.get(name, []),
+            "attention_mass": mass.get(name),
+        }
+        for name, box in pred.anatomy_boxes.items()
+    ]
+
+
+def create_app(
+    analyzer: Analyzer,
+    studies: StudySource | None = None,
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    note: str = SYNTHETIC_NOTE,
+) -> FastAPI:
+    """Build the viewer app.
+
+    Args:
+        analyzer: what runs on each image (:class:`gazecxr.viewer.analyzer.RunAnalyzer` for a run).
+        studies: optional cohort whose studies can be picked in the page (with gaze and reference).
+        max_upload_mb: uploads larger than this are refused with 413 before decoding.
+        note: disclaimer shown in the page.
+    """
+    max_bytes = int(max_upload_mb * 1024 * 1024)
+    app = FastAPI(title="GazeCXR viewer", docs_url=None, redoc_url=None, openapi_url=None)
+    static = files("gazecxr.viewer") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = ", ".join(".".join(str(p) for p in e.get("loc", ())[1:]) or "request" for e in exc.errors())
+        return JSONResponse(
+            {
+                "error": f"invalid request: missing or malformed {fields} "
+                f"(send the image as multipart field 'file')"
+            },
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error while serving %s", request.url.path)
+        return JSONResponse(
+            {"error": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500
+        )
+
+    @app.middleware("http")
+    async def _limit_size(request: Request, call_next):  # noqa: ANN202 - starlette signature
+        # Refuse before the multipart parser spools the body to disk.
+        length = request.headers.get("content-length")
+        if request.method == "POST" and length and length.isdigit() and int(length) > max_bytes + 64 * 1024:
+            return JSONResponse(
+                {
+                    "error": f"upload too large ({int(length) / 2**20:.1f} MiB); "
+                    f"the limit is {max_upload_mb:g} MiB"
+                },
+                status_code=413,
+            )
+        return await call_next(request)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> HTMLResponse:
+        return HTMLResponse((static / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/api/health")
+    def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "run": analyzer.name,
+            "writer": analyzer.writer,
+            "studies": 0 if studies is None else len(studies),
+            "max_upload_mb": max_upload_mb,
+            "accepted": ACCEPTED,
+            "note": note,
+        }
+
+    @app.post("/api/analyze")
+    def analyze(file: UploadFile = File(...)) -> dict[str, Any]:  # noqa: B008 - FastAPI idiom
+        # A sync endpoint runs in the thread pool: each request has its own locals, so parallel
+        # uploads cannot mix; the analyzer serialises whatever shared state it has.
+        data = file.file.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ApiError(413, f"{file.filename}: upload too large; the limit is {max_upload_mb:g} MiB")
+        try:
+            image = decode_upload(data, file.filename or "")
+        except UploadError as exc:
+            raise ApiError(exc.status, str(exc)) from None
+        result = analyzer.analyze(image, image_path=file.filename or "")
+        return analysis_json(result, image, source=file.filename or "upload")
+
+    @app.get("/api/studies")
+    def list_studies() -> dict[str, Any]:
+        return {"studies": [] if studies is None else [s.summary() for s in studies.studies()]}
+
+    @app.post("/api/studies/{study_id}/analyze")
+    def analyze_study(study_id: str) -> dict[str, Any]:
+        if studies is None:
+            raise ApiError(404, "no cohort attached to this viewer (start it with --data ROOT)")
+        study: CohortStudy | None = studies.get(study_id)
+        if study is None:
+            raise ApiError(404, f"unknown study {study_id!r}")
+        result = analyzer.analyze(study.image, image_path=study.image_path, anatomy_boxes=study.anatomy_boxes)
+        out = analysis_json(result, study.image, source=study.study_id, gaze=study.gaze)
+        out["study"] = study.summary() | {"reference_report": study.reference_report}
+        return out
+
+    return app

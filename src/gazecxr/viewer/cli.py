@@ -1,0 +1,91 @@
+"""``gazecxr serve``: the local web viewer and HTTP API."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from gazecxr.viewer.app import DEFAULT_MAX_UPLOAD_MB
+
+log = logging.getLogger("gazecxr.viewer")
+
+
+@click.command("serve")
+@click.option(
+    "--run",
+    "run_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Trained run directory (from `gazecxr train` or `gazecxr demo`).",
+)
+@click.option(
+    "--data",
+    "data_root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Dataset root whose studies can be picked in the page (with gaze and reference report).",
+)
+@click.option("--split", default="test", show_default=True, help="Split of --data offered in the page.")
+@click.option(
+    "--max-studies",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="At most this many studies of --data are listed.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to bind. The default is local-only; anything else exposes the viewer "
+    "(no authentication) to the network.",
+)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--writer",
+    type=click.Choice(["template", "llm"]),
+    default=None,
+    help="Report writer (default: the run's config; llm needs an OpenAI-compatible server).",
+)
+@click.option(
+    "--max-upload-mb",
+    default=DEFAULT_MAX_UPLOAD_MB,
+    show_default=True,
+    type=click.FloatRange(0.1, 1024),
+    help="Uploads larger than this are refused (HTTP 413).",
+)
+def serve(
+    run_dir: Path,
+    data_root: Path | None,
+    split: str,
+    max_studies: int,
+    host: str,
+    port: int,
+    writer: str | None,
+    max_upload_mb: float,
+) -> None:
+    """Local web viewer: upload a radiograph or pick a cohort study and see findings, attention,
+    gaze, regions and the report. HTTP API: GET /api/health, POST /api/analyze (field `file`)."""
+    import uvicorn
+
+    from gazecxr.viewer.analyzer import RunAnalyzer
+    from gazecxr.viewer.app import create_app
+    from gazecxr.viewer.cohort import load_cohort
+
+    try:
+        analyzer = RunAnalyzer(run_dir, writer=writer)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    studies = None
+    if data_root is not None:
+        if not data_root.is_dir():
+            raise click.ClickException(f"--data {data_root}: no such directory")
+        studies = load_cohort(run_dir, data_root, split=split, limit=max_studies)
+        log.info("%d %s studies of %s available in the page", len(studies), split, data_root)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("binding %s: the viewer has no authentication and is reachable from the network", host)
+    app = create_app(analyzer, studies=studies, max_upload_mb=max_upload_mb)
+    click.echo(f"GazeCXR viewer for {run_dir} at http://{host}:{port}/ (Ctrl+C to stop)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

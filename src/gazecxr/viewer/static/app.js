@@ -1,0 +1,204 @@
+// GazeCXR viewer page: talks only to the JSON API of gazecxr.viewer.app.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let lastResult = null;
+
+function setState(state, message) {
+  document.body.dataset.state = state;
+  $("status").textContent = message || "";
+  const busy = state === "busy";
+  $("analyze-btn").disabled = busy;
+  $("study-btn").disabled = busy;
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = false;
+  setState("error", "");
+}
+
+function el(tag, attrs = {}, text = "") {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text) node.textContent = text;
+  return node;
+}
+
+async function callApi(url, options) {
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch (err) {
+    throw new Error("the viewer server is not reachable (" + err.message + ")");
+  }
+  let body = null;
+  try { body = await response.json(); } catch (_) { /* non-JSON answer */ }
+  if (!response.ok) {
+    throw new Error((body && body.error) || ("HTTP " + response.status));
+  }
+  return body;
+}
+
+function renderFindings(findings) {
+  const tbody = $("findings-table").querySelector("tbody");
+  tbody.replaceChildren();
+  for (const f of findings) {
+    const row = el("tr", { class: f.positive ? "positive" : "negative" });
+    row.append(el("td", {}, f.label));
+    const barCell = el("td");
+    const bar = el("div", { class: "pbar", title: `p=${f.probability.toFixed(3)}, threshold=${f.threshold.toFixed(3)}` });
+    const fill = el("div", { class: "fill" });
+    fill.style.width = (100 * f.probability).toFixed(1) + "%";
+    const thr = el("div", { class: "thr" });
+    thr.style.left = (100 * f.threshold).toFixed(1) + "%";
+    bar.append(fill, thr);
+    barCell.append(bar);
+    row.append(barCell);
+    row.append(el("td", { class: "num" }, f.probability.toFixed(3)));
+    row.append(el("td", { class: "num" }, f.threshold.toFixed(3)));
+    row.append(el("td", { class: "call" }, f.positive ? "positive" : "negative"));
+    tbody.append(row);
+  }
+}
+
+function renderBoxes(regions, width, height) {
+  const svg = $("boxes");
+  svg.replaceChildren();
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  const ns = "http://www.w3.org/2000/svg";
+  const fontSize = Math.max(10, Math.round(width / 45));
+  for (const r of regions) {
+    const [x0, y0, x1, y1] = r.box;
+    const rect = document.createElementNS(ns, "rect");
+    rect.setAttribute("x", x0 * width);
+    rect.setAttribute("y", y0 * height);
+    rect.setAttribute("width", Math.max(0, (x1 - x0) * width));
+    rect.setAttribute("height", Math.max(0, (y1 - y0) * height));
+    rect.setAttribute("stroke-width", r.findings.length ? 3 : 1);
+    if (r.findings.length) rect.setAttribute("class", "hit");
+    const title = document.createElementNS(ns, "title");
+    title.textContent = r.name + (r.findings.length ? ": " + r.findings.join(", ") : "");
+    rect.append(title);
+    svg.append(rect);
+    if (r.findings.length) {
+      const label = document.createElementNS(ns, "text");
+      label.setAttribute("x", x0 * width + 4);
+      label.setAttribute("y", y0 * height + fontSize + 2);
+      label.setAttribute("font-size", fontSize);
+      label.textContent = r.findings.join(", ");
+      svg.append(label);
+    }
+  }
+}
+
+function renderRegions(regions) {
+  const list = $("regions");
+  list.replaceChildren();
+  const used = regions.filter((r) => r.findings.length);
+  if (!used.length) {
+    list.append(el("li", { class: "muted" }, "no finding placed in a region"));
+  }
+  for (const r of used) {
+    const mass = r.attention_mass == null ? "" : ` (attention mass ${(100 * r.attention_mass).toFixed(1)} %)`;
+    list.append(el("li", {}, `${r.name}: ${r.findings.join(", ")}${mass}`));
+  }
+}
+
+function applyOverlayControls() {
+  const attention = $("img-attention");
+  attention.hidden = !$("toggle-attention").checked;
+  attention.style.opacity = ($("attention-opacity").value / 100).toString();
+  $("img-gaze").hidden = !$("toggle-gaze").checked || $("toggle-gaze").disabled;
+  $("boxes").style.display = $("toggle-boxes").checked ? "" : "none";
+}
+
+function render(result) {
+  lastResult = result;
+  const ov = result.overlays;
+  const base = $("img-base");
+  base.onload = () => renderBoxes(result.regions, base.naturalWidth, base.naturalHeight);
+  base.src = ov.image;
+  $("img-attention").src = ov.attention;
+  const hasGaze = Boolean(ov.gaze);
+  $("toggle-gaze").disabled = !hasGaze;
+  $("toggle-gaze").checked = hasGaze;
+  $("gaze-availability").textContent = hasGaze ? "" : "(no gaze for this image)";
+  if (hasGaze) $("img-gaze").src = ov.gaze;
+  $("stage").hidden = false;
+  $("overlay-controls").hidden = false;
+  $("image-caption").textContent =
+    `${result.source} · ${result.image_size[1]}×${result.image_size[0]} px · anatomy boxes: ${result.anatomy_source}`;
+  renderFindings(result.findings);
+  renderRegions(result.regions);
+  $("report").textContent = result.report.text;
+  $("report-writer").textContent = result.report.writer ? `(${result.report.writer} writer)` : "";
+  const ref = result.study && result.study.reference_report;
+  $("reference-block").hidden = !ref;
+  $("reference-report").textContent = ref || "";
+  $("result-panel").hidden = false;
+  applyOverlayControls();
+  const npos = result.positive.length;
+  setState("done", `done: ${npos} positive finding${npos === 1 ? "" : "s"}`);
+}
+
+async function analyze(url, options, what) {
+  $("error").hidden = true;
+  setState("busy", `analysing ${what}…`);
+  try {
+    render(await callApi(url, options));
+  } catch (err) {
+    showError(err.message);
+  }
+}
+
+$("upload-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const file = $("file-input").files[0];
+  if (!file) { showError("choose a JPG, PNG or DICOM file first"); return; }
+  const form = new FormData();
+  form.append("file", file);
+  analyze("/api/analyze", { method: "POST", body: form }, file.name);
+});
+
+$("study-btn").addEventListener("click", () => {
+  const id = $("study-select").value;
+  if (!id) { showError("choose a study first"); return; }
+  analyze(`/api/studies/${encodeURIComponent(id)}/analyze`, { method: "POST" }, id);
+});
+
+for (const id of ["toggle-attention", "attention-opacity", "toggle-gaze", "toggle-boxes"]) {
+  $(id).addEventListener("input", applyOverlayControls);
+}
+
+$("download-btn").addEventListener("click", () => {
+  if (!lastResult) return;
+  const blob = new Blob([JSON.stringify(lastResult, null, 2)], { type: "application/json" });
+  const link = el("a", { href: URL.createObjectURL(blob), download: `gazecxr-${lastResult.source}.json` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+});
+
+async function init() {
+  try {
+    const health = await callApi("/api/health");
+    $("run-info").textContent = `run: ${health.run} · report writer: ${health.writer}`;
+    $("note").textContent = health.note;
+    if (health.studies > 0) {
+      const { studies } = await callApi("/api/studies");
+      const select = $("study-select");
+      for (const s of studies) {
+        const labels = s.labels.length ? s.labels.join(", ") : "no finding";
+        select.append(el("option", { value: s.id }, `${s.id} · ${labels}${s.has_gaze ? " · gaze" : ""}`));
+      }
+      $("study-picker").hidden = false;
+    }
+    setState("ready", "");
+  } catch (err) {
+    showError(err.message);
+  }
+}
+
+init();

@@ -1,0 +1,198 @@
+"""HTTP API of the viewer, with an injected deterministic analyzer (no trained model needed).
+
+The analyzer's output is a function of the image content, so a response that belongs to another
+request is detectable: that is what the concurrency test relies on.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from gazecxr.prediction import Prediction  # noqa: E402
+from gazecxr.viewer.analyzer import Analysis  # noqa: E402
+from gazecxr.viewer.app import create_app  # noqa: E402
+from gazecxr.viewer.cohort import CohortStudy, StudyList  # noqa: E402
+
+LABELS = ["Atelectasis", "Pleural abnormality"]
+
+
+class MeanAnalyzer:
+    """Probability of label 0 = mean intensity of the image; attention peaks where the image is brightest."""
+
+    name = "fake-run"
+    writer = "template"
+
+    def __init__(self) -> None:
+        self.max_parallel = 0
+        self._active = 0
+        self._lock = threading.Lock()
+
+    def analyze(self, image, image_path="", anatomy_boxes=None):  # noqa: ANN001, ANN201 - protocol
+        with self._lock:
+            self._active += 1
+            self.max_parallel = max(self.max_parallel, self._active)
+        try:
+            threading.Event().wait(0.02)  # widen the window in which requests overlap
+            mean = float(np.mean(image))
+            small = np.asarray(Image.fromarray(image.astype(np.float32), mode="F").resize((4, 4)))
+            attention = small / small.sum() if small.sum() > 0 else np.full((4, 4), 1 / 16)
+            pred = Prediction(
+                labels=LABELS,
+                probabilities=np.array([mean, 1 - mean]),
+                thresholds=np.array([0.5, 0.5]),
+                attention=attention,
+                image_size=image.shape,
+                anatomy_boxes=anatomy_boxes or {"left lung": (0.5, 0.1, 0.9, 0.9)},
+                anatomy_source="dataset" if anatomy_boxes else "atlas",
+                image_path=image_path,
+            )
+            report = {
+                "writer": self.writer,
+                "findings": [
+                    {"finding": n, "regions": [{"name": "left lung", "attention_mass": 0.4}]}
+                    for n in pred.positive
+                ],
+            }
+            return Analysis(prediction=pred, report_text=f"mean {mean:.4f}", report=report)
+        finally:
+            with self._lock:
+                self._active -= 1
+
+
+def png_of(value: float, size: int = 32) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((size, size), round(value * 255), np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture()
+def analyzer() -> MeanAnalyzer:
+    return MeanAnalyzer()
+
+
+@pytest.fixture()
+def client(analyzer: MeanAnalyzer) -> TestClient:
+    study = CohortStudy(
+        study_id="P300R000001",
+        image=np.full((40, 40), 0.8, np.float32),
+        image_path="x.jpg",
+        gaze=np.eye(40, dtype=np.float32) / 40,
+        anatomy_boxes={"right lung": (0.1, 0.1, 0.5, 0.9)},
+        reference_report="FINDINGS: small left effusion.",
+        labels=["Pleural abnormality"],
+        split="test",
+    )
+    return TestClient(create_app(analyzer, studies=StudyList([study]), max_upload_mb=0.5))
+
+
+def test_health_and_page(client: TestClient) -> None:
+    health = client.get("/api/health").json()
+    assert health["status"] == "ok" and health["run"] == "fake-run" and health["studies"] == 1
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="findings-table"' in page.text
+    assert client.get("/static/app.js").status_code == 200
+
+
+def test_analyze_png(client: TestClient) -> None:
+    res = client.post("/api/analyze", files={"file": ("bright.png", png_of(0.8), "image/png")})
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body["probabilities"]["Atelectasis"] == pytest.approx(0.8, abs=0.01)
+    assert body["positive"] == ["Atelectasis"]
+    assert body["report"]["text"].startswith("mean 0.8")
+    assert body["regions"][0]["name"] == "left lung" and body["regions"][0]["findings"] == ["Atelectasis"]
+    assert body["overlays"]["image"].startswith("data:image/png;base64,")
+    assert body["overlays"]["gaze"] is None  # an upload has no gaze
+    assert np.isclose(np.sum(body["attention"]["grid"]), 1.0, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("payload", "name", "status", "words"),
+    [
+        (b"", "empty.png", 400, "empty"),
+        (b"hello, I am not an image" * 10, "notes.png", 415, "not a JPEG, PNG or DICOM"),
+        (png_of(0.5)[:60], "truncated.png", 422, "cannot read"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 200, "corrupt.jpg", 422, "cannot read"),
+    ],
+)
+def test_bad_uploads_get_clear_4xx(
+    client: TestClient, payload: bytes, name: str, status: int, words: str
+) -> None:
+    res = client.post("/api/analyze", files={"file": (name, payload, "image/png")})
+    assert res.status_code == status, res.text
+    error = res.json()["error"]
+    assert words in error and name in error and "Traceback" not in error
+
+
+def test_missing_field_and_oversize(client: TestClient) -> None:
+    res = client.post("/api/analyze", files={"image": ("a.png", png_of(0.5), "image/png")})
+    assert res.status_code == 422 and "'file'" in res.json()["error"]
+    big = np.random.default_rng(0).integers(0, 255, (800, 800), dtype=np.uint8)  # ~640 kB of noise
+    buf = io.BytesIO()
+    Image.fromarray(big).save(buf, format="PNG")
+    res = client.post("/api/analyze", files={"file": ("big.png", buf.getvalue(), "image/png")})
+    assert res.status_code == 413 and "limit is 0.5 MiB" in res.json()["error"]
+
+
+def test_unexpected_failure_is_a_json_500_without_trace(analyzer: MeanAnalyzer) -> None:
+    def broken(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("secret internal detail")
+
+    analyzer.analyze = broken  # type: ignore[method-assign]
+    app_client = TestClient(create_app(analyzer), raise_server_exceptions=False)
+    res = app_client.post("/api/analyze", files={"file": ("a.png", png_of(0.5), "image/png")})
+    assert res.status_code == 500
+    assert res.json() == {"error": "internal error (RuntimeError); see the server log"}
+
+
+def test_concurrent_requests_do_not_mix(client: TestClient, analyzer: MeanAnalyzer) -> None:
+    values = [round(v, 2) for v in np.linspace(0.05, 0.95, 16)]
+
+    def one(value: float) -> tuple[float, dict]:
+        res = client.post("/api/analyze", files={"file": (f"v{value}.png", png_of(value), "image/png")})
+        assert res.status_code == 200, res.text
+        return value, res.json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(one, values))
+    assert analyzer.max_parallel > 1  # the requests really overlapped
+    for value, body in results:
+        assert body["source"] == f"v{value}.png"
+        assert body["probabilities"]["Atelectasis"] == pytest.approx(value, abs=0.01)
+    assert len({body["id"] for _, body in results}) == len(values)
+
+
+def test_cohort_study_has_gaze_and_reference(client: TestClient) -> None:
+    studies = client.get("/api/studies").json()["studies"]
+    assert studies == [
+        {
+            "id": "P300R000001",
+            "split": "test",
+            "labels": ["Pleural abnormality"],
+            "has_gaze": True,
+            "image_path": "x.jpg",
+        }
+    ]
+    body = client.post("/api/studies/P300R000001/analyze").json()
+    assert body["overlays"]["gaze"].startswith("data:image/png")
+    assert body["anatomy_source"] == "dataset" and body["regions"][0]["name"] == "right lung"
+    assert body["study"]["reference_report"] == "FINDINGS: small left effusion."
+    res = client.post("/api/studies/nope/analyze")
+    assert res.status_code == 404 and "unknown study" in res.json()["error"]
+
+
+def test_real_dicom_upload(client: TestClient, shared_data) -> None:  # noqa: ANN001 - fixture
+    """A real DICOM (127 kB, 1024 x 1024) is sniffed, decoded and analysed."""
+    path = shared_data / "real_cxr" / "dicom" / "siim_pneumothorax_sample.dcm"
+    res = client.post("/api/analyze", files={"file": ("x.dcm", path.read_bytes(), "application/dicom")})
+    assert res.status_code == 200, res.text
+    assert res.json()["image_size"] == [1024, 1024]
