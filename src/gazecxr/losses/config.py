@@ -1,4 +1,4 @@
-"""Configuration of the training objective (see docs/method in the README for the terms)."""
+"""Configuration of the training objective (terms: ../shared/docs/method.md; defaults: docs/method-choices.md)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ class CurriculumConfig(Section):
     schedule: Literal["linear", "cosine"] = "linear"
     warmup_epochs: float = 1.0  # gaze weight 0 during warm-up
     ramp_epochs: float = 2.0  # then ramps to `weight`
-    weight: float = 1.0  # plateau value of lambda_gaze
+    weight: float = 1.0  # plateau value of lambda_gaze (also the constant weight when disabled)
 
 
 class TrustConfig(Section):
-    enabled: bool = True
-    min_fixations: int = 5
+    enabled: bool = True  # False: every usable reading weighs 1
+    min_fixations: int = 5  # readings with fewer fixations are not used for the gaze terms at all
 
 
 class ContrastiveConfig(Section):
@@ -41,4 +41,4 @@ class LossConfig(Section):
     curriculum: CurriculumConfig = CurriculumConfig()
     trust: TrustConfig = TrustConfig()
     contrastive: ContrastiveConfig = ContrastiveConfig()
-    ellipse_prior: float = 0.0  # optional attention prior from REFLACX ellipses
+    ellipse_prior: float = 0.0  # optional attention prior from REFLACX ellipses (weight; 0 = off)

@@ -1,8 +1,10 @@
-"""Configuration of the Stage-1 networks."""
+"""Configuration of the Stage-1 networks (choices where the paper is silent: docs/method-choices.md)."""
 
 from __future__ import annotations
 
 from typing import Literal
+
+from pydantic import Field
 
 from gazecxr.config import Section
 
@@ -12,6 +14,7 @@ class ViTConfig(Section):
     dim: int = 192
     depth: int = 6
     heads: int = 3
+    mlp_ratio: float = 4.0
     attention_map: Literal["gaze_token", "rollout"] = "gaze_token"
     modality_dropout: float = 0.5  # probability of feeding the null gaze embedding during training
 
@@ -22,6 +25,16 @@ class ModelConfig(Section):
     weights: str | None = None  # local safetensors / state-dict file loaded into the backbone
     embed_dim: int = 128
     dropout: float = 0.1
+    # CNNs: output stride of the attention grid. 16 gives 14x14 at 224 px and 8x8 at 128 px (the
+    # stride-32 map is 7x7 / 4x4, too coarse to compare with gaze); the stride-32 features are
+    # upsampled and fused into it, so the pooled feature still sees the deepest layer.
+    attention_stride: Literal[16, 32] = 16
+    head_dim: int = Field(
+        256, description="channels of the fused feature map that the attention pools (CNNs)"
+    )
+    bn_momentum: float = 0.1  # BatchNorm running-statistics momentum (PyTorch convention)
     vit: ViTConfig = ViTConfig()
     text_encoder: Literal["minilm", "trainable", "none"] = "minilm"
+    text_buckets: int = 1 << 15  # hashed word/bigram vocabulary of the `trainable` text encoder
     gaze_encoder: Literal["bigru", "none"] = "bigru"
+    gaze_hidden: int = 64  # hidden size per direction of the fixation bi-GRU

@@ -1,0 +1,218 @@
+"""The Stage-1 training objective: L_cls + lambda_nce * L_nce + lambda_gaze(t) * mean_i(trust_i * L_gaze,i)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from gazecxr.losses.config import LossConfig
+from gazecxr.losses.contrastive import LearnableTemperature, info_nce, masked_bce
+from gazecxr.losses.gaze import GazeLoss, curriculum_weight, resample_to_grid, trust_weights, usable_gaze
+from gazecxr.losses.prior import ellipse_masks, ellipse_prior
+from gazecxr.models.output import ModelOutput
+
+NAN = float("nan")
+
+
+def _f(x: torch.Tensor) -> float:
+    return float(x.detach())
+
+
+SHUFFLED = "gaze_source"  # batch key set by Objective.prepare: index of the sample whose gaze is used
+GAZE_KEYS = ("gaze_heatmap", "fixations", "fixations_len", "trust", "gaze_valid")
+
+
+def derangement(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random permutation of ``range(n)`` without fixed points (a random n-cycle), ``n >= 2``."""
+    if n < 2:
+        raise ValueError("a derangement needs at least 2 elements")
+    order = torch.randperm(n, generator=generator)
+    perm = torch.empty(n, dtype=torch.long)
+    perm[order] = order.roll(-1)
+    return perm
+
+
+def shuffle_gaze(batch: dict[str, Any], generator: torch.Generator | None = None) -> dict[str, Any]:
+    """Shuffled-gaze control: each sample with valid gaze gets another valid sample's gaze.
+
+    Heatmap, fixations, fixation count and trust move together (trust belongs to the reading whose
+    gaze it is). With a single valid sample in the batch there is no other gaze: it is marked
+    invalid (weight 0) rather than keeping its own. Returns a new dict with ``gaze_source (B,)``
+    (the source index; -1 where no gaze) added; the input is not modified.
+    """
+    valid = batch["gaze_valid"].bool().cpu()
+    idx = valid.nonzero().flatten()
+    source = torch.full((valid.numel(),), -1, dtype=torch.long)
+    out = dict(batch)
+    if idx.numel() >= 2:
+        source[idx] = idx[derangement(idx.numel(), generator)]
+        src = source.clamp_min(0)
+        for key in GAZE_KEYS:
+            if key in batch:
+                value = batch[key]
+                out[key] = torch.where(
+                    valid.to(value.device).view(-1, *([1] * (value.ndim - 1))),
+                    value[src.to(value.device)],
+                    value,
+                )
+    elif idx.numel() == 1:
+        i = int(idx[0])
+        out["gaze_valid"] = batch["gaze_valid"].clone()
+        out["gaze_valid"][i] = False
+        for key in ("trust", "fixations_len", "gaze_heatmap"):
+            if key in batch:
+                out[key] = batch[key].clone()
+                out[key][i] = 0
+    out[SHUFFLED] = source
+    return out
+
+
+class Objective(nn.Module):
+    """The full Stage-1 loss; an ``nn.Module`` because it may hold the learnable InfoNCE temperature.
+
+    Add ``objective.parameters()`` to the optimiser and save ``objective.state_dict()`` with the
+    model. For the shuffled-gaze control call :meth:`prepare` on the batch *before* the model
+    forward so a ViT's gaze token sees the same shuffled fixations (forward applies it otherwise).
+
+    Args:
+        cfg: ``loss`` section.
+        num_labels: ``C``, checked against the logits.
+    """
+
+    def __init__(self, cfg: LossConfig, num_labels: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.num_labels = num_labels
+        self.gaze_loss = GazeLoss(cfg.gaze) if cfg.gaze.enabled else None
+        c = cfg.contrastive
+        self.temperature = (
+            LearnableTemperature(c.temperature, c.learnable_temperature)
+            if c.image_text > 0 or c.image_gaze > 0
+            else None
+        )
+
+    def prepare(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> dict[str, Any]:
+        """Apply the shuffled-gaze control if configured (idempotent); otherwise return ``batch``."""
+        if self.cfg.gaze.shuffle and SHUFFLED not in batch:
+            return shuffle_gaze(batch, generator)
+        return batch
+
+    def term_names(self) -> list[str]:
+        """Keys of the ``terms`` dict for this configuration (stable across steps, for CSV columns)."""
+        names = ["loss", "cls"]
+        if self.gaze_loss is not None:
+            names += [
+                "gaze",
+                *(f"gaze_{n}" for n in self.gaze_loss.weights),
+                "lambda_gaze",
+                "trust_mean",
+                "gaze_usable",
+            ]
+        if self.cfg.contrastive.image_text > 0:
+            names.append("nce_text")
+        if self.cfg.contrastive.image_gaze > 0:
+            names.append("nce_gaze")
+        if self.temperature is not None:
+            names.append("temperature")
+        if self.cfg.ellipse_prior > 0:
+            names.append("ellipse")
+        return names
+
+    def forward(
+        self, out: ModelOutput, batch: dict[str, Any], model: nn.Module, epoch: float
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Compute the loss of one batch.
+
+        Args:
+            out: model output for ``batch["image"]``.
+            batch: collated sample dict (docs/architecture.md); keys used: ``labels``,
+                ``label_mask``, and as configured ``gaze_heatmap (B,S,S)``, ``gaze_valid (B,)``,
+                ``trust (B,)``, ``fixations (B,T,4)``, ``fixations_len (B,)``, ``text``, ``ellipses``.
+            model: the network (for ``encode_text`` / ``encode_fixations``).
+            epoch: fractional epoch (curriculum).
+
+        Returns:
+            ``total`` (scalar tensor) and ``terms``: float per name of :meth:`term_names`; a term
+            with no eligible sample in this batch is NaN (average with nanmean). ``gaze_<term>`` are
+            unweighted means over usable samples; ``gaze`` is ``sum_i w_i L_gaze,i / n_usable``.
+        """
+        cfg = self.cfg
+        batch = self.prepare(batch)
+        logits = out.logits
+        dev = logits.device
+        if logits.shape[-1] != self.num_labels:
+            raise ValueError(
+                f"model gives {logits.shape[-1]} logits, the objective was built for {self.num_labels} labels"
+            )
+        cls = masked_bce(
+            logits, batch["labels"].to(dev), batch.get("label_mask", torch.ones_like(logits)).to(dev)
+        )
+        total = cls
+        terms: dict[str, float] = {"cls": _f(cls)}
+
+        if self.gaze_loss is not None:
+            lam = curriculum_weight(cfg.curriculum, epoch)
+            usable = usable_gaze(
+                batch["gaze_valid"].to(dev), batch.get("fixations_len"), cfg.trust.min_fixations
+            )
+            w = trust_weights(cfg.trust, usable, batch.get("trust"))
+            n = int(usable.sum())
+            terms.update(lambda_gaze=lam, gaze_usable=float(n))
+            if n:
+                with torch.set_grad_enabled(torch.is_grad_enabled() and lam > 0):
+                    gaze = resample_to_grid(
+                        batch["gaze_heatmap"].to(dev, logits.dtype), tuple(out.attention.shape[-2:])
+                    )
+                    per_sample, parts = self.gaze_loss(out.attention[usable], gaze[usable])
+                    gaze_term = (w[usable] * per_sample).sum() / n
+                terms["gaze"] = _f(gaze_term)
+                terms["trust_mean"] = _f(w[usable].mean())
+                terms.update({f"gaze_{k}": _f(v.mean()) for k, v in parts.items()})
+                if lam > 0:
+                    total = total + lam * gaze_term
+            else:
+                terms.update(gaze=NAN, trust_mean=NAN, **{f"gaze_{k}": NAN for k in self.gaze_loss.weights})
+
+        c = cfg.contrastive
+        if self.temperature is not None:
+            t = self.temperature()
+            terms["temperature"] = _f(t)
+        if c.image_text > 0:
+            texts = batch.get("text") or [""] * logits.shape[0]
+            keep = [i for i, s in enumerate(texts) if s and s.strip()]
+            if len(keep) >= 2:
+                loss = info_nce(out.embedding[keep], model.encode_text([texts[i] for i in keep]), t)
+                total = total + c.image_text * loss
+                terms["nce_text"] = _f(loss)
+            else:
+                terms["nce_text"] = NAN
+        if c.image_gaze > 0:
+            lengths = batch.get("fixations_len")
+            keep_mask = (
+                batch["gaze_valid"].bool().cpu() & (lengths.cpu() > 0) if lengths is not None else None
+            )
+            if keep_mask is not None and int(keep_mask.sum()) >= 2:
+                keep = keep_mask.nonzero().flatten()
+                fix = model.encode_fixations(batch["fixations"][keep].to(dev), lengths[keep].to(dev))
+                loss = info_nce(out.embedding[keep.to(dev)], fix, t)
+                total = total + c.image_gaze * loss
+                terms["nce_gaze"] = _f(loss)
+            else:
+                terms["nce_gaze"] = NAN
+
+        if cfg.ellipse_prior > 0:
+            masks = ellipse_masks(
+                batch.get("ellipses") or [[] for _ in range(logits.shape[0])], tuple(out.attention.shape[-2:])
+            ).to(dev)
+            has = masks.flatten(1).amax(1) > 0
+            if bool(has.any()):
+                loss = ellipse_prior(out.attention, masks)[has].mean()
+                total = total + cfg.ellipse_prior * loss
+                terms["ellipse"] = _f(loss)
+            else:
+                terms["ellipse"] = NAN
+
+        terms["loss"] = _f(total)
+        return total, terms
