@@ -1,0 +1,145 @@
+"""``gazecxr train | evaluate | ablate | predict``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from gazecxr.config import load_config
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@click.command(context_settings={"ignore_unknown_options": False})
+@click.option("--data", "data_root", type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset root (MIMIC-Eye, REFLACX, EGD-CXR or a synthetic tree); default: data.root.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Experiment YAML (configs/*.yaml). With --resume, defaults to the run's config.yaml.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="New run directory.")
+@click.option("--resume", type=click.Path(file_okay=False, path_type=Path),
+              help="Continue the run in this directory from its last checkpoint.")
+@click.argument("overrides", nargs=-1)
+def train(data_root: Path | None, config_file: Path | None, out: Path | None, resume: Path | None,
+          overrides: tuple[str, ...]) -> None:
+    """Train a (gaze-supervised) classifier.
+
+    OVERRIDES are key=value config changes, e.g. train.epochs=3 loss.gaze.enabled=false.
+    Multi-GPU / multi-process: torchrun --nproc_per_node N -m gazecxr.cli train ...
+    """
+    from gazecxr.train.trainer import train_run
+
+    if (out is None) == (resume is None):
+        _fail("give exactly one of --out RUN (new run) or --resume RUN (continue a run)")
+    run = resume or out
+    assert run is not None
+    if config_file is None and resume is None:
+        _fail("--config FILE is required for a new run")
+    cfg = load_config(config_file or run / "config.yaml", overrides)
+    root = data_root if data_root is not None else cfg.data.root
+    if root is None:
+        _fail("no dataset: pass --data ROOT or set data.root in the config")
+    train_run(cfg, root, run, resume=resume is not None, argv=sys.argv)
+    click.echo(f"run written to {run}")
+
+
+@click.command()
+@click.option("--run", "run", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--data", "data_root", type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset root; default: the run's data.root.")
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "validate", "test"]))
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the full result here.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--no-gradcam", is_flag=True, help="Skip Grad-CAM maps (faster).")
+def evaluate(run: Path, data_root: Path | None, split: str, json_file: Path | None, device: str,
+             no_gradcam: bool) -> None:
+    """Evaluate a trained run on a split at its saved thresholds (95% CIs over patients)."""
+    from gazecxr.train.checkpoint import CheckpointError
+    from gazecxr.train.evaluate import evaluate_run, headline
+
+    try:
+        result = evaluate_run(run, data_root, split, device=device, gradcam=False if no_gradcam else None)
+    except (CheckpointError, ValueError) as exc:
+        _fail(str(exc))
+    if json_file is not None:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        json_file.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    for key, value in headline(result).items():
+        click.echo(f"{key:32s} {value:.4f}" if isinstance(value, float) else f"{key:32s} {value}")
+    click.echo(f"counts: {result['counts']}")
+
+
+@click.command()
+@click.option("--data", "data_root", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--config", "ablation_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Ablation YAML (configs/ablation.yaml): experiment config + variants as overrides.")
+@click.option("--seeds", default=3, show_default=True, type=int)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--variants", default=None, help="Comma-separated subset of variants (default: all).")
+@click.argument("overrides", nargs=-1)
+def ablate(data_root: Path, ablation_file: Path, seeds: int, out: Path, variants: str | None,
+           overrides: tuple[str, ...]) -> None:
+    """Run the ablation variants over several seeds; writes OUT/ablation.{md,json}.
+
+    Finished runs are reused and interrupted ones resumed, so the command can be rerun.
+    OVERRIDES (key=value) apply to every variant.
+    """
+    from gazecxr.train.ablate import run_ablation
+
+    chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+    run_ablation(ablation_file, data_root, out, seeds, chosen, overrides)
+    click.echo((out / "ablation.md").read_text(encoding="utf-8"))
+
+
+@click.command()
+@click.option("--run", "run", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--device", default="cpu", show_default=True)
+def predict(run: Path, images: tuple[Path, ...], out: Path, device: str) -> None:
+    """Image-only inference for JPG/PNG/DICOM files.
+
+    Writes OUT/<name>.json (probabilities, positive labels at the run's thresholds, attention
+    map path), OUT/<name>_attention.npy and OUT/<name>_overlay.png per image. Unreadable files
+    are reported with their path and reason; the others are still processed; the exit status is
+    1 if any failed.
+    """
+    import numpy as np
+
+    from gazecxr.data.images import ImageReadError, load_image
+    from gazecxr.train.checkpoint import CheckpointError
+    from gazecxr.train.predict import Predictor, prediction_record, write_overlay
+
+    try:
+        predictor = Predictor.from_run(run, device=device)
+    except CheckpointError as exc:
+        _fail(str(exc))
+    out.mkdir(parents=True, exist_ok=True)
+    failed: list[tuple[Path, str]] = []
+    used: set[str] = set()
+    for i, path in enumerate(images):
+        stem = path.stem if path.stem not in used else f"{path.stem}_{i}"  # same name in two folders
+        used.add(stem)
+        try:
+            pred = predictor.predict_path(path)
+            overlay_source = load_image(path, draft_size=512)
+        except ImageReadError as exc:
+            failed.append((path, exc.reason))
+            click.echo(f"FAILED {path}: {exc.reason}", err=True)
+            continue
+        att_path, overlay_path = out / f"{stem}_attention.npy", out / f"{stem}_overlay.png"
+        np.save(att_path, pred.attention)
+        write_overlay(overlay_source, pred.attention, overlay_path)
+        record = prediction_record(pred, att_path, overlay_path)
+        (out / f"{stem}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+        click.echo(f"{path}: {', '.join(pred.positive) or 'no finding above threshold'}")
+    click.echo(f"{len(images) - len(failed)} of {len(images)} images predicted into {out}")
+    if failed:
+        (out / "failed.json").write_text(json.dumps([{"path": str(p), "reason": r} for p, r in failed], indent=2),
+                                         encoding="utf-8")
+        sys.exit(1)

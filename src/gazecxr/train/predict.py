@@ -1,0 +1,146 @@
+"""Image-only inference from a finished run: :class:`Predictor` and the overlay writer.
+
+    >>> p = Predictor.from_run("runs/synthetic")
+    >>> pred = p.predict_path("image.jpg")       # JPG / PNG / DICOM
+    >>> pred.positive, pred.attention.shape
+
+The run's ``checkpoint_best.safetensors`` (safetensors, no pickle) and ``thresholds.json`` are
+read; images are preprocessed exactly like the dataset does (grayscale in [0, 1], resized to
+``data.image_size``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gazecxr.config import load_config
+from gazecxr.experiment import ExperimentConfig
+from gazecxr.prediction import Prediction
+from gazecxr.train.checkpoint import CheckpointError, load_weights
+from gazecxr.train.trainer import BEST, OBJECTIVE_PREFIX, load_unique_state
+
+__all__ = ["Prediction", "Predictor", "load_run_model", "read_thresholds", "write_overlay"]
+
+
+def read_thresholds(run_dir: Path) -> tuple[list[str], np.ndarray]:
+    """Label names and per-class thresholds from ``thresholds.json``."""
+    path = run_dir / "thresholds.json"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not found; is {run_dir} a finished training run?")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    labels = list(data["labels"])
+    return labels, np.asarray([data["thresholds"][n] for n in labels], dtype=np.float64)
+
+
+def load_run_model(run_dir: str | Path, device: str | torch.device = "cpu", checkpoint: str = BEST
+                   ) -> tuple[torch.nn.Module, ExperimentConfig, list[str], np.ndarray]:
+    """Rebuild a run's model from its config and load ``<checkpoint>.safetensors`` (eval mode).
+
+    Returns (model, config, label names, thresholds).
+    """
+    from gazecxr.models import build_model
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise CheckpointError(f"{run_dir}: no config.yaml; not a GazeCXR run directory")
+    cfg = load_config(run_dir / "config.yaml")
+    labels, thresholds = read_thresholds(run_dir)
+    # The checkpoint holds every weight: skip ImageNet / user weight files (may be absent here).
+    model = build_model(cfg.model.model_copy(update={"pretrained": False, "weights": None}), len(labels),
+                        cfg.data.image_size)
+    path = run_dir / f"{checkpoint}.safetensors"
+    weights, _ = load_weights(path)
+    load_unique_state(model, {k: v for k, v in weights.items() if not k.startswith(OBJECTIVE_PREFIX)}, str(path))
+    return model.to(device).eval(), cfg, labels, thresholds
+
+
+class Predictor:
+    """A trained model plus its thresholds, ready for image-only inference."""
+
+    def __init__(self, model: torch.nn.Module, cfg: ExperimentConfig, labels: list[str], thresholds: np.ndarray,
+                 device: str | torch.device = "cpu") -> None:
+        self.model, self.cfg, self.labels, self.thresholds = model, cfg, labels, thresholds
+        self.device = torch.device(device)
+        self.image_size = cfg.data.image_size
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, device: str = "cpu") -> Predictor:
+        model, cfg, labels, thresholds = load_run_model(run_dir, device)
+        return cls(model, cfg, labels, thresholds, device)
+
+    def preprocess(self, image: np.ndarray) -> torch.Tensor:
+        """``(H, W)`` float in [0, 1] -> ``(1, 1, S, S)``, resized like ``gazecxr.data.images.load_resized``
+        (PIL box filter over the whole image, aspect not kept)."""
+        from PIL import Image
+
+        s = self.image_size
+        if image.shape != (s, s):
+            image = np.clip(np.asarray(Image.fromarray(image, mode="F").resize((s, s), Image.Resampling.BOX),
+                                       dtype=np.float32), 0.0, 1.0)
+        return torch.from_numpy(image)[None, None].to(self.device)
+
+    @torch.no_grad()
+    def predict_array(self, image: np.ndarray, image_size: tuple[int, int] | None = None,
+                      image_path: str = "") -> Prediction:
+        """Predict from a grayscale ``(H, W)`` float image in [0, 1].
+
+        ``image_size`` is the original (height, width) recorded in the prediction (default: the
+        array's shape, i.e. when the array is the full-resolution image).
+        """
+        image = np.asarray(image)
+        if image.ndim != 2:
+            raise ValueError(f"expected a grayscale (H, W) image, got shape {image.shape}")
+        if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+            raise ValueError("image values must be finite and in [0, 1]")
+        out = self.model(self.preprocess(image.astype(np.float32)))
+        probs = torch.sigmoid(out.logits.float())[0].cpu().numpy().astype(np.float64)
+        attention = out.attention.float()[0]
+        attention = (attention / attention.sum().clamp_min(1e-12)).cpu().numpy().astype(np.float64)
+        return Prediction(labels=list(self.labels), probabilities=probs, thresholds=self.thresholds.copy(),
+                          attention=attention, image_size=tuple(image_size or image.shape),  # type: ignore[arg-type]
+                          image_path=image_path)
+
+    def predict_path(self, path: str | Path) -> Prediction:
+        """Load a JPG/PNG/DICOM file and predict. Raises ``ImageReadError`` naming the file.
+
+        The input is read with ``load_resized`` (JPEG draft decoding), exactly as the dataset does.
+        """
+        from gazecxr.data.images import image_size, load_resized
+
+        size = image_size(path)
+        return self.predict_array(load_resized(path, self.image_size), size, image_path=str(path))
+
+
+def upsample_attention(attention: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear upsampling of an ``(h, w)`` map to ``size`` (H, W), renormalised to sum 1."""
+    t = torch.from_numpy(np.asarray(attention, dtype=np.float32))[None, None]
+    up = F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0, 0].clamp_min(0)
+    return (up / up.sum().clamp_min(1e-12)).numpy()
+
+
+def write_overlay(image: np.ndarray, attention: np.ndarray, path: str | Path, alpha: float = 0.45) -> None:
+    """Save the image with the attention map (min-max scaled, 'inferno' colours) blended on top."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    h, w = image.shape
+    scale = 512 / max(h, w)  # overlays are for viewing: cap the long side at 512 px
+    size = (max(1, round(h * scale)), max(1, round(w * scale))) if scale < 1 else (h, w)
+    base = np.asarray(Image.fromarray((np.clip(image, 0, 1) * 255).astype(np.uint8)).resize(
+        (size[1], size[0]), Image.BILINEAR), dtype=np.float32) / 255
+    heat = upsample_attention(attention, size)
+    heat = (heat - heat.min()) / max(float(heat.max() - heat.min()), 1e-12)
+    rgb = colormaps["inferno"](heat)[..., :3]
+    blend = (1 - alpha) * base[..., None] + alpha * rgb
+    Image.fromarray((np.clip(blend, 0, 1) * 255).astype(np.uint8)).save(path)
+
+
+def prediction_record(pred: Prediction, attention_path: Path, overlay_path: Path) -> dict[str, Any]:
+    return {**pred.to_dict(), "attention_map": str(attention_path), "attention_shape": list(pred.attention.shape),
+            "overlay": str(overlay_path)}

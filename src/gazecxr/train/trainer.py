@@ -1,0 +1,477 @@
+"""The Stage-1 training loop: AdamW, warm-up + cosine LR, early stopping, exact resume, DDP.
+
+Resume strategy (documented in docs/training.md): the trainer checkpoints at the end of every
+epoch and, with ``train.checkpoint_every = K``, every K optimiser steps inside an epoch. A
+checkpoint holds weights, optimiser state, schedule position, the RNG states of every process and
+the position inside the epoch. A resumed run rebuilds the epoch's sample order from (seed, epoch),
+skips the batches already done without loading them, restores the RNG states and continues. Since
+every sample's augmentation is seeded by (seed, epoch, index) (:mod:`gazecxr.train.loader`), the
+resumed run on CPU with ``train.deterministic`` ends with bit-identical weights to an
+uninterrupted one; work since the last checkpoint is redone.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from gazecxr.config import ConfigError, load_config, to_dict
+from gazecxr.experiment import ExperimentConfig
+from gazecxr.log import LOGGER_NAME, progress_disabled
+from gazecxr.runinfo import init_run_dir, write_metrics
+from gazecxr.train import distributed as D
+from gazecxr.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from gazecxr.train.loader import ResumableBatchSampler, SeededDataset
+
+log = logging.getLogger(f"{LOGGER_NAME}.train")
+
+LAST, BEST = "checkpoint_last", "checkpoint_best"
+OBJECTIVE_PREFIX = "objective."
+# Keys that may differ between the run's saved config and the one given on resume.
+RESUME_MUTABLE = ("data.root", "data.num_workers", "data.cache_dir", "train.device", "train.num_threads")
+
+
+@dataclass
+class Progress:
+    """Trainer bookkeeping saved in every checkpoint."""
+
+    epoch: int = 0  # epoch in progress (0-based)
+    step_in_epoch: int = 0  # optimiser steps already done in that epoch
+    global_step: int = 0
+    best_score: float = -math.inf  # best validation macro AUROC so far
+    best_epoch: int = -1
+    bad_epochs: int = 0  # epochs since the best one (early stopping)
+    done: bool = False
+
+
+def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
+    if spec == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if spec == "cuda" and torch.cuda.is_available():
+        return torch.device(f"cuda:{local_rank}")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={spec!r} but CUDA is not available on this machine (use cpu or auto)")
+    return torch.device(spec)
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Linear warm-up from 0 over ``warmup_steps``, then cosine decay to 0 at ``total_steps``."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    span = max(total_steps - warmup_steps, 1)
+    progress = min((step - warmup_steps) / span, 1.0)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def set_determinism(cfg: ExperimentConfig) -> None:
+    torch.manual_seed(cfg.seed)
+    import random
+
+    import numpy as np
+
+    np.random.seed(cfg.seed % 2**32)  # noqa: NPY002 - the global generator is what third-party code draws from
+    random.seed(cfg.seed)
+    if cfg.train.num_threads > 0:
+        torch.set_num_threads(cfg.train.num_threads)
+    if cfg.train.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def param_groups(modules: list[torch.nn.Module], weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: no decay on biases and normalisation weights (1-D tensors), decay elsewhere."""
+    decay, no_decay = [], []
+    for module in modules:
+        for p in module.parameters():
+            if p.requires_grad:
+                (decay if p.ndim >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def unique_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``state_dict`` without aliases: a tensor registered under two names (e.g. a backbone also
+    reachable as ``model.backbone``) is kept under its first name only."""
+    seen: set[tuple[int, int]] = set()
+    out = {}
+    for k, v in module.state_dict().items():
+        key = (v.untyped_storage().data_ptr(), v.storage_offset()) if v.numel() else (id(v), 0)
+        if key not in seen:
+            seen.add(key)
+            out[k] = v
+    return out
+
+
+def load_unique_state(module: torch.nn.Module, weights: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load weights saved by :func:`unique_state`; the key sets must match exactly."""
+    expected = set(unique_state(module))
+    missing, unexpected = sorted(expected - set(weights)), sorted(set(weights) - expected)
+    if missing or unexpected:
+        raise CheckpointError(f"{source} does not fit the model: missing {missing[:5]} ({len(missing)}), "
+                              f"unexpected {unexpected[:5]} ({len(unexpected)})")
+    try:
+        module.load_state_dict(dict(weights), strict=False)
+    except RuntimeError as exc:  # shape mismatch
+        raise CheckpointError(f"{source} does not fit the model: {exc}") from None
+
+
+def module_weights(model: torch.nn.Module, objective: Any) -> dict[str, torch.Tensor]:
+    weights = unique_state(model)
+    if isinstance(objective, torch.nn.Module):
+        weights.update({OBJECTIVE_PREFIX + k: v for k, v in unique_state(objective).items()})
+    return weights
+
+
+def load_module_weights(model: torch.nn.Module, objective: Any, weights: Mapping[str, torch.Tensor],
+                        source: str) -> None:
+    load_unique_state(model, {k: v for k, v in weights.items() if not k.startswith(OBJECTIVE_PREFIX)}, source)
+    if isinstance(objective, torch.nn.Module):
+        load_unique_state(objective, {k[len(OBJECTIVE_PREFIX):]: v for k, v in weights.items()
+                                      if k.startswith(OBJECTIVE_PREFIX)}, source)
+
+
+def batch_to(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+
+class CsvLog:
+    """Append-only CSV keyed by a step column; on resume, rows after the checkpoint are dropped.
+
+    The header grows when a new column appears (the file is then rewritten once).
+    """
+
+    def __init__(self, path: Path, key: str) -> None:
+        self.path, self.key = path, key
+        self.rows: list[dict[str, Any]] = []
+        if path.is_file():
+            with path.open(newline="", encoding="utf-8") as f:
+                self.rows = list(csv.DictReader(f))
+        self.fields: list[str] = list(self.rows[0].keys()) if self.rows else []
+
+    def truncate(self, last_key: int) -> None:
+        self.rows = [r for r in self.rows if int(float(r[self.key])) <= last_key]
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=self.fields, restval="")
+            writer.writeheader()
+            writer.writerows(self.rows)
+        os.replace(tmp, self.path)
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        row = {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+        self.rows.append(dict(row))
+        new = [k for k in row if k not in self.fields]
+        if new or not self.path.is_file():
+            self.fields += new
+            self._rewrite()
+            return
+        with self.path.open("a", newline="", encoding="utf-8") as f:
+            csv.DictWriter(f, fieldnames=self.fields, restval="").writerow(row)
+
+
+def check_resume_config(run_dir: Path, cfg: ExperimentConfig) -> None:
+    """A resumed run must use the config it was started with (except device/loader settings)."""
+    saved = to_dict(load_config(run_dir / "config.yaml"))
+    given = to_dict(cfg)
+
+    def flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, Mapping) else {f"{prefix}{k}": v})
+        return out
+
+    a, b = flat(saved), flat(given)
+    diff = [k for k in sorted(set(a) | set(b)) if k not in RESUME_MUTABLE and a.get(k) != b.get(k)]
+    if diff:
+        details = "; ".join(f"{k}: run has {a.get(k)!r}, given {b.get(k)!r}" for k in diff[:8])
+        raise ConfigError(f"{run_dir / 'config.yaml'}: --resume with a different config ({details}). "
+                          "Resume without --config (uses the run's config) or start a new --out")
+
+
+class Trainer:
+    """One training run. Use :func:`train_run`; the class exists to keep the loop readable."""
+
+    def __init__(self, cfg: ExperimentConfig, data_root: str | Path | None, out: Path,
+                 on_step: Callable[[int], None] | None = None) -> None:
+        from gazecxr.data import build_datasets, collate
+        from gazecxr.losses import Objective
+        from gazecxr.models import build_model
+
+        self.cfg, self.out, self.on_step = cfg, out, on_step
+        set_determinism(cfg)
+        self.device = resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.dist = D.init_distributed(self.device)
+        if cfg.train.batch_size % self.dist.world_size:
+            raise ConfigError(f"train.batch_size={cfg.train.batch_size} is not divisible by the "
+                              f"{self.dist.world_size} DDP processes")
+        self.amp_dtype = self._amp_dtype()
+
+        datasets = build_datasets(cfg, root=data_root)
+        self.datasets = datasets
+        self.label_names: list[str] = list(datasets["train"].label_names)
+        if len(datasets["train"]) == 0 or len(datasets["validate"]) == 0:
+            raise ConfigError(f"{data_root}: the train or validate split is empty "
+                              f"({len(datasets['train'])} / {len(datasets['validate'])} readings)")
+        self.collate = collate
+        train_cache = cfg.train.cache and not cfg.data.augment
+        self.train_set = SeededDataset(datasets["train"], cfg.seed, cache=train_cache)
+        self.val_set = SeededDataset(datasets["validate"], cfg.seed, cache=cfg.train.cache)
+        self.sampler = DistributedSampler(self.train_set, num_replicas=self.dist.world_size, rank=self.dist.rank,
+                                          shuffle=True, seed=cfg.seed, drop_last=False)
+        self.batch_sampler = ResumableBatchSampler(self.sampler, cfg.train.batch_size // self.dist.world_size,
+                                                   drop_last=len(self.sampler) >= cfg.train.batch_size
+                                                   // self.dist.world_size)
+        # An in-memory cache lives in this process, so it rules out loader worker processes.
+        self.workers = 0 if (train_cache or cfg.train.cache) else cfg.data.num_workers
+
+        self.model = build_model(cfg.model, len(self.label_names), cfg.data.image_size).to(self.device)
+        self.objective = Objective(cfg.loss, len(self.label_names))
+        if isinstance(self.objective, torch.nn.Module):
+            self.objective.to(self.device)
+        modules = [self.model] + ([self.objective] if isinstance(self.objective, torch.nn.Module) else [])
+        D.broadcast_module(self.model, self.dist)
+        self.params = [p for m in modules for p in m.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(param_groups(modules, cfg.train.weight_decay), lr=cfg.train.lr)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.steps_per_epoch = self.batch_sampler.epoch_length()
+        self.total_steps = self.steps_per_epoch * cfg.train.epochs
+        self.warmup_steps = round(cfg.train.warmup_epochs * self.steps_per_epoch)
+        self.progress = Progress()
+
+    def _amp_dtype(self) -> torch.dtype | None:
+        if not (self.cfg.train.amp and self.device.type == "cuda"):
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        rngs = D.gather_objects(rng_state(), self.dist)
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": {"global_step": self.progress.global_step, "total_steps": self.total_steps,
+                          "warmup_steps": self.warmup_steps},
+            "scaler": self.scaler.state_dict(),
+            "rng": rngs,
+            "progress": asdict(self.progress),
+            "world_size": self.dist.world_size,
+        }
+
+    def save(self, name: str = LAST) -> None:
+        state = self.state()  # collective: every rank takes part
+        if self.dist.is_main:
+            save_checkpoint(self.out, name, module_weights(self.model, self.objective), state,
+                            tag=str(self.progress.global_step))
+
+    def restore(self) -> None:
+        weights, state = load_checkpoint(self.out, LAST)
+        assert state is not None
+        if state["world_size"] != self.dist.world_size:
+            raise ConfigError(f"{self.out}: checkpoint was written by {state['world_size']} processes, resuming "
+                              f"with {self.dist.world_size}; resume with the same number for an exact continuation")
+        load_module_weights(self.model, self.objective, weights, str(self.out / f"{LAST}.safetensors"))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.progress = Progress(**state["progress"])
+        set_rng_state(state["rng"][self.dist.rank])
+        log.info("resumed %s at epoch %d, step %d of the epoch (global step %d)", self.out,
+                 self.progress.epoch + 1, self.progress.step_in_epoch, self.progress.global_step)
+
+    # -- loop --------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        from gazecxr.train.evaluate import choose_thresholds, infer, macro_auroc, masked_bce, write_thresholds
+
+        cfg, p = self.cfg, self.progress
+        steps_log = CsvLog(self.out / "log.csv", "step") if self.dist.is_main else None
+        epochs_log = CsvLog(self.out / "epochs.csv", "epoch") if self.dist.is_main else None
+        tb = None
+        if self.dist.is_main:
+            steps_log.truncate(p.global_step)
+            epochs_log.truncate(p.epoch)
+            from torch.utils.tensorboard import SummaryWriter
+
+            tb = SummaryWriter(str(self.out / "tb"), purge_step=p.global_step or None)
+        start = time.perf_counter()
+        while not p.done and p.epoch < cfg.train.epochs:
+            epoch_loss = self.train_epoch(steps_log, tb)
+            D.broadcast_module(self.model, self.dist)  # BN running statistics of rank 0 everywhere
+            stop = False
+            if self.dist.is_main:
+                val = infer(self.model, self.val_loader(), self.device, self.label_names, self.amp_dtype)
+                score, val_bce = macro_auroc(val), masked_bce(val)
+                improved = score > p.best_score
+                if improved:
+                    p.best_score, p.best_epoch, p.bad_epochs = score, p.epoch, 0
+                    save_checkpoint(self.out, BEST, module_weights(self.model, self.objective), None,
+                                    tag=str(p.global_step))
+                    write_thresholds(self.out, self.label_names, choose_thresholds(val, cfg.eval.threshold_metric),
+                                     cfg.eval.threshold_metric, p.epoch, val)
+                else:
+                    p.bad_epochs += 1
+                row = {"epoch": p.epoch + 1, "step": p.global_step, "train_loss": epoch_loss,
+                       "val_macro_auroc": score, "val_bce": val_bce, "best": int(improved),
+                       "lr": self.optimizer.param_groups[0]["lr"]}
+                epochs_log.append(row)
+                tb.add_scalar("val/macro_auroc", score, p.global_step)
+                tb.add_scalar("val/bce", val_bce, p.global_step)
+                log.info("epoch %d/%d: train loss %.4f, val macro AUROC %.4f%s", p.epoch + 1, cfg.train.epochs,
+                         epoch_loss, score, " (best)" if improved else "")
+                stop = p.bad_epochs >= cfg.train.patience
+                if stop:
+                    log.info("early stopping: no validation improvement for %d epochs", p.bad_epochs)
+            p.done = D.broadcast_flag(stop, self.dist)
+            p.epoch += 1
+            p.step_in_epoch = 0
+            p.best_score = float(p.best_score)
+            self.save(LAST)
+        p.done = True
+        if tb is not None:
+            tb.close()
+        return {"train_time_s": time.perf_counter() - start}
+
+    def _loader_generator(self) -> torch.Generator:
+        # A DataLoader draws its workers' base seed when an iterator is created; from the global
+        # RNG that draw would shift the dropout stream of a run resumed mid-epoch.
+        return torch.Generator().manual_seed(self.cfg.seed * 100_003 + self.progress.epoch)
+
+    def val_loader(self) -> DataLoader:
+        return DataLoader(self.val_set, batch_size=self.cfg.train.batch_size, shuffle=False,
+                          num_workers=self.workers, collate_fn=self.collate, generator=self._loader_generator())
+
+    def train_epoch(self, steps_log: CsvLog | None, tb: Any) -> float:
+        cfg, p = self.cfg, self.progress
+        self.sampler.set_epoch(p.epoch)
+        self.train_set.set_epoch(p.epoch)
+        self.batch_sampler.start = p.step_in_epoch
+        loader = DataLoader(self.train_set, batch_sampler=self.batch_sampler, num_workers=self.workers,
+                            collate_fn=self.collate, pin_memory=self.device.type == "cuda",
+                            generator=self._loader_generator())
+        self.model.train()
+        window: dict[str, list[float]] = {}  # term -> [sum, count] (NaN = term absent from the batch)
+        total, count = 0.0, 0
+        bar = tqdm(loader, total=len(self.batch_sampler), desc=f"epoch {p.epoch + 1}/{cfg.train.epochs}",
+                   disable=progress_disabled() or not self.dist.is_main, leave=False)
+        for batch in bar:
+            terms = self.step(batch_to(batch, self.device))
+            total, count = total + terms["loss"], count + 1
+            for k, v in terms.items():
+                if math.isfinite(v):
+                    acc = window.setdefault(k, [0.0, 0])
+                    acc[0], acc[1] = acc[0] + v, acc[1] + 1
+            p.global_step += 1
+            p.step_in_epoch += 1
+            bar.set_postfix(loss=f"{terms['loss']:.4f}")
+            if p.global_step % cfg.train.log_every == 0 or p.step_in_epoch == self.steps_per_epoch:
+                if steps_log is not None:
+                    means = {k: s / n for k, (s, n) in window.items()}
+                    lr = self.optimizer.param_groups[0]["lr"]
+                    steps_log.append({"step": p.global_step,
+                                      "epoch": p.epoch + p.step_in_epoch / self.steps_per_epoch, "lr": lr, **means})
+                    for k, v in means.items():
+                        tb.add_scalar(f"train/{k}", v, p.global_step)
+                    tb.add_scalar("train/lr", lr, p.global_step)
+                window = {}
+            if cfg.train.checkpoint_every and p.step_in_epoch % cfg.train.checkpoint_every == 0 \
+                    and p.step_in_epoch < self.steps_per_epoch:
+                self.save(LAST)
+            if self.on_step is not None:
+                self.on_step(p.global_step)
+        return total / max(count, 1)
+
+    def step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One optimiser step on a (per-process) batch; returns every loss term (``loss`` = total)."""
+        cfg, p = self.cfg, self.progress
+        factor = lr_factor(p.global_step, self.total_steps, self.warmup_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.train.lr * factor
+        epoch_float = p.epoch + p.step_in_epoch / self.steps_per_epoch
+        batch = self.objective.prepare(batch)  # shuffled-gaze control acts before the forward (ViT gaze token)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            out = self.model(batch["image"], fixations=batch.get("fixations"),
+                             fixations_len=batch.get("fixations_len"))
+            loss, terms = self.objective(out, batch, self.model, epoch_float)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at global step {p.global_step} "
+                                     f"(terms: { {k: float(v) for k, v in terms.items()} }); lower train.lr")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        D.average_gradients(self.params, self.dist)
+        if cfg.train.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, cfg.train.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return {k: float(v) for k, v in terms.items()}
+
+
+def train_run(cfg: ExperimentConfig, data_root: str | Path | None, out: str | Path, resume: bool = False,
+              on_step: Callable[[int], None] | None = None, argv: list[str] | None = None) -> Path:
+    """Train one model into run directory ``out`` and return it.
+
+    Args:
+        cfg: experiment config (``cfg.data.root`` is used when ``data_root`` is None).
+        data_root: dataset root (MIMIC-Eye, REFLACX, EGD or synthetic tree).
+        out: run directory; must not hold a checkpoint unless ``resume``.
+        resume: continue from ``out/checkpoint_last.*`` when it exists (start fresh otherwise);
+            a finished run is returned unchanged.
+        on_step: called with the global step after every optimiser step (progress hooks, tests).
+
+    Writes config.yaml, run.json, checkpoint_{last,best}.safetensors (+ state), thresholds.json,
+    log.csv (per logged step: lr and every loss term), epochs.csv, tb/ and metrics.json.
+    """
+    out = Path(out)
+    root = data_root if data_root is not None else cfg.data.root
+    has_ckpt = (out / f"{LAST}.safetensors").is_file()
+    if has_ckpt and not resume:
+        raise ConfigError(f"{out} already holds a training run; pass --resume to continue it or choose a new --out")
+    if has_ckpt:
+        check_resume_config(out, cfg)
+    trainer = Trainer(cfg, root, out, on_step=on_step)
+    try:
+        if has_ckpt:
+            trainer.restore()
+            if trainer.progress.done:
+                log.info("%s is already finished; nothing to do", out)
+                return out
+        elif trainer.dist.is_main:
+            init_run_dir(out, cfg, cfg.seed, argv, extra={"data_root": str(root),
+                                                          "world_size": trainer.dist.world_size,
+                                                          "labels": trainer.label_names})
+        D.barrier(trainer.dist)
+        timing = trainer.fit()
+        if trainer.dist.is_main:
+            p = trainer.progress
+            summary = {"best_epoch": p.best_epoch + 1, "best_val_macro_auroc": p.best_score,
+                       "epochs_run": p.epoch, "global_steps": p.global_step,
+                       "stopped_early": p.epoch < cfg.train.epochs, "labels": trainer.label_names,
+                       "world_size": trainer.dist.world_size, **timing}
+            previous = {}
+            if (out / "metrics.json").is_file():
+                import json
+
+                previous = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+            write_metrics(out, {**previous, "train": summary})
+    finally:
+        D.barrier(trainer.dist)
+        D.shutdown(trainer.dist)
+    return out
