@@ -1,0 +1,141 @@
+"""``gazecxr demo``: the whole idea in a few CPU minutes on the synthetic cohort."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from gazecxr.demo.profiles import PROFILES, config_dir
+from gazecxr.log import LOGGER_NAME, progress_disabled
+
+
+class RichStageProgress:
+    """One bar for the whole demo (units: training steps) with elapsed time and time left."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description:<34}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            TextColumn("elapsed, about"),
+            TimeRemainingColumn(),
+            TextColumn("left"),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._task = self._progress.add_task("starting", total=None)
+
+    def start(self, total: float) -> None:
+        self._progress.update(self._task, total=total)
+
+    def stage(self, description: str) -> None:
+        self._progress.update(self._task, description=description)
+
+    def advance(self, units: float = 1.0) -> None:
+        self._progress.advance(self._task, units)
+
+    @contextmanager
+    def shown(self) -> Iterator[RichStageProgress]:
+        # The bar replaces the per-epoch bars and info lines of the stages it drives.
+        logger = logging.getLogger(LOGGER_NAME)
+        level = logger.level
+        logger.setLevel(logging.WARNING)
+        try:
+            with self._progress:
+                yield self
+        finally:
+            logger.setLevel(level)
+
+
+def results_table(summary: dict) -> str:
+    """The short plain-text table printed at the end."""
+
+    def cell(value: float | None, ci: list | None) -> str:
+        if value is None:
+            return f"{'n/a':>21}"
+        interval = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else ""
+        return f"{value:.3f}{interval:>15}" if interval else f"{value:>21.3f}"
+
+    lines = [
+        f"{'variant':<10} {'macro AUROC [95% CI]':>21} {'macro F1 [95% CI]':>21} {'attention CC [95% CI]':>21}"
+    ]
+    for name, v in summary["variants"].items():
+        lines.append(
+            f"{name:<10} {cell(v['macro_auroc'], v['macro_auroc_ci'])} {cell(v['macro_f1'], v['macro_f1_ci'])} "
+            f"{cell(v['attention_cc'], v['attention_cc_ci'])}"
+        )
+    return "\n".join(lines)
+
+
+@click.command("demo")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=Path("demo_out"),
+    show_default=True,
+    help="Output folder (cohort, runs, index.html, summary.json); reused by later demos.",
+)
+@click.option(
+    "--quick", is_flag=True, help="Smaller cohort, fewer epochs, two variants (about half the time)."
+)
+@click.option("--tiny", is_flag=True, hidden=True, help="Seconds-long smoke run for the test suite.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Experiment config to train with instead of configs/demo.yaml (or demo-quick.yaml).",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the cohort and of training.")
+def demo(out: Path, quick: bool, tiny: bool, config_path: Path | None, seed: int) -> None:
+    """Generate (or reuse) the synthetic MIMIC-Eye cohort, train the baseline and the gaze-supervised
+    model, evaluate both, write reports for test studies, and produce OUT/index.html (open it in a
+    browser, works offline) and OUT/summary.json. The run directories under OUT/runs/ work with
+    `gazecxr predict`, `gazecxr report` and `gazecxr serve`."""
+    from gazecxr.demo.pipeline import run_demo
+
+    if quick and tiny:
+        raise click.UsageError("--quick and --tiny are exclusive")
+    profile = PROFILES["tiny" if tiny else "quick" if quick else "default"]
+    config_path = config_path or config_dir() / profile.config
+    if not config_path.is_file():
+        raise click.ClickException(
+            f"demo config {config_path} not found (run from a source checkout, or pass --config)"
+        )
+    click.echo(
+        f"GazeCXR demo ({profile.name} profile) -> {out}. Synthetic data: the results demonstrate the "
+        "mechanism only.",
+        err=True,
+    )
+    argv = ["gazecxr", *sys.argv[1:]]
+    try:
+        if progress_disabled():
+            result = run_demo(out, profile, config_path, seed=seed, argv=argv)
+        else:
+            bar = RichStageProgress()
+            with bar.shown():
+                result = run_demo(out, profile, config_path, seed=seed, progress=bar, argv=argv)
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from None
+    summary = result.summary
+    click.echo("")
+    click.echo(results_table(summary))
+    click.echo("")
+    for line in result.verdict:
+        click.echo(line)
+    click.echo(f"\nTotal {summary['timings_s']['total']:.0f} s on {summary['machine']['cpu_count']} CPU(s).")
+    click.echo(f"Study report: {result.index_html}")
+    click.echo(f"Summary:      {out / 'summary.json'}")
+    gaze_run = summary["variants"].get("full", {}).get("run")
+    if gaze_run:
+        click.echo(f"Viewer:       gazecxr serve --run {gaze_run} --data {summary['cohort']['root']}")

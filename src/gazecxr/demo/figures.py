@@ -1,0 +1,204 @@
+"""Figures of the study report, drawn with Matplotlib's object API (no pyplot state) into PNG bytes.
+
+Colours: the Okabe-Ito palette for lines and bars, viridis for model attention and cividis for
+radiologist gaze (perceptually uniform and readable with the common colour-vision deficiencies).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from gazecxr.prediction import Box
+from gazecxr.viewer.overlay import heatmap_rgba, radiograph_uint8
+
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+ATTENTION_CMAP = "viridis"
+GAZE_CMAP = "cividis"
+PANEL_SIDE = 256  # radiograph panels are drawn at this resolution
+
+
+def _png(fig: Figure, dpi: int = 90) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def variant_colour(index: int) -> str:
+    return OKABE_ITO[index % len(OKABE_ITO)]
+
+
+def roc_figure(
+    curves: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray, float]]], labels: Sequence[str]
+) -> bytes:
+    """Small multiples, one ROC panel per label, one curve per variant.
+
+    Args:
+        curves: variant -> label -> (fpr, tpr, auc); a label missing for a variant (no positive
+            or no negative test case) is drawn as "not defined".
+        labels: panel order.
+    """
+    ncols = min(4, max(1, len(labels)))
+    nrows = int(np.ceil(len(labels) / ncols))
+    fig = Figure(figsize=(3.1 * ncols, 3.0 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[len(labels) :]:
+        ax.set_visible(False)
+    for ax, label in zip(axes.flat, labels, strict=False):
+        ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls=":")
+        drawn = 0
+        for i, (variant, per_label) in enumerate(curves.items()):
+            if label not in per_label:
+                continue
+            fpr, tpr, auc = per_label[label]
+            ax.plot(
+                fpr,
+                tpr,
+                color=variant_colour(i),
+                lw=1.8,
+                ls=("-", "--", "-.", ":")[i % 4],
+                label=f"{variant} {auc:.2f}",
+            )
+            drawn += 1
+        if drawn == 0:
+            ax.text(0.5, 0.5, "not defined\n(one class only in test)", ha="center", va="center", fontsize=9)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.01)
+        ax.set_aspect("equal")
+        ax.set_xlabel("false-positive rate", fontsize=8)
+        ax.set_ylabel("true-positive rate", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if drawn:
+            ax.legend(title="AUROC", fontsize=7, title_fontsize=7, loc="lower right")
+    return _png(fig)
+
+
+def ablation_figure(rows: Sequence[Mapping[str, object]], metrics: Sequence[tuple[str, str]]) -> bytes:
+    """Grouped bars: one group per metric, one bar per variant, 95% CI as error bars.
+
+    Args:
+        rows: one mapping per variant with ``name`` and, per metric key, a ``(value, low, high)``
+            tuple (low/high may be None) or None when the metric was not measured.
+        metrics: (key, axis label) pairs, in display order.
+    """
+    fig = Figure(figsize=(2.2 + 1.9 * len(metrics), 3.4), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(rows))
+    x = np.arange(len(metrics))
+    for i, row in enumerate(rows):
+        values, lower, upper = [], [], []
+        for key, _ in metrics:
+            est = row.get(key)
+            value = np.nan if est is None else float(est[0])
+            lo = value if est is None or est[1] is None else float(est[1])
+            hi = value if est is None or est[2] is None else float(est[2])
+            values.append(value)
+            lower.append(max(0.0, value - lo) if np.isfinite(value) else 0.0)
+            upper.append(max(0.0, hi - value) if np.isfinite(value) else 0.0)
+        pos = x - 0.4 + width * (i + 0.5)
+        bars = ax.bar(
+            pos,
+            values,
+            width * 0.92,
+            color=variant_colour(i),
+            label=str(row["name"]),
+            yerr=[lower, upper],
+            capsize=3,
+            error_kw={"lw": 1},
+        )
+        for bar, value in zip(bars, values, strict=True):
+            if np.isfinite(value):
+                ax.text(
+                    bar.get_x() + bar.get_width() / 2,
+                    value / 2 if value > 0.15 else value + 0.02,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center" if value > 0.15 else "bottom",
+                    fontsize=7,
+                    color="white" if value > 0.15 else "black",
+                    rotation=90 if len(rows) > 3 else 0,
+                )
+    ax.set_xticks(x, [label for _, label in metrics], fontsize=9)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_ylabel("value (test set; bars: 95% CI)", fontsize=9)
+    ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.05)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="variant", title_fontsize=8)
+    return _png(fig)
+
+
+def study_figure(
+    image: np.ndarray,
+    gaze: np.ndarray | None,
+    attentions: Mapping[str, np.ndarray],
+    boxes: Mapping[str, Box],
+    hits: Mapping[str, Sequence[str]],
+    title: str,
+) -> bytes:
+    """One row: radiograph | radiologist gaze | attention of each variant | anatomy boxes + findings.
+
+    Args:
+        image: grayscale radiograph (any range).
+        gaze: fixation density on any grid (resampled), or None when the reading has no gaze.
+        attentions: variant name -> model attention grid.
+        boxes: region name -> normalised (xmin, ymin, xmax, ymax).
+        hits: region name -> findings placed there by the report (drawn highlighted).
+        title: row title (study id and ground truth).
+    """
+    base = radiograph_uint8(image, PANEL_SIDE)
+    size = base.shape
+    panels: list[tuple[str, np.ndarray | None, str | None]] = [("radiograph", None, None)]
+    panels.append(("radiologist gaze", gaze, GAZE_CMAP))
+    panels += [(f"{name} attention", att, ATTENTION_CMAP) for name, att in attentions.items()]
+    panels.append(("anatomy + findings", None, None))
+    fig = Figure(figsize=(2.35 * len(panels), 2.75), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (name, heat, cmap) in zip(axes, panels, strict=True):
+        ax.imshow(base, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if cmap is not None:
+            if heat is None or not np.any(np.asarray(heat) > 0):
+                ax.text(
+                    size[1] / 2,
+                    size[0] / 2,
+                    "no gaze\nfor this reading",
+                    ha="center",
+                    va="center",
+                    color="white",
+                    fontsize=9,
+                    bbox={"facecolor": "black", "alpha": 0.6},
+                )
+            else:
+                ax.imshow(heatmap_rgba(np.asarray(heat), size, cmap))
+    box_ax = axes[-1]
+    for region, (x0, y0, x1, y1) in boxes.items():
+        found = hits.get(region, ())
+        box_ax.add_patch(
+            Rectangle(
+                (x0 * size[1], y0 * size[0]),
+                (x1 - x0) * size[1],
+                (y1 - y0) * size[0],
+                fill=False,
+                lw=2.0 if found else 0.6,
+                edgecolor="#E69F00" if found else "#56B4E9",
+                alpha=1.0 if found else 0.7,
+            )
+        )
+        if found:
+            box_ax.text(
+                x0 * size[1] + 2,
+                y0 * size[0] + 2,
+                ", ".join(found),
+                fontsize=6.5,
+                va="top",
+                color="black",
+                bbox={"facecolor": "#E69F00", "alpha": 0.85, "pad": 1, "lw": 0},
+            )
+    fig.suptitle(title, fontsize=9, x=0.01, ha="left")
+    return _png(fig, dpi=80)
