@@ -206,16 +206,14 @@ def select_studies(samples: Sequence[dict[str, Any]], n: int) -> list[int]:
     covered: set[str] = set()
     normal_taken = False
     while len(chosen) < n and candidates:
-
-        def gain(item: tuple[int, set[str]]) -> tuple[int, int]:
-            new = len(item[1] - covered)
-            return (new if item[1] else (0 if normal_taken else 1), -item[0])
-
-        best = max(candidates, key=gain)
-        candidates.remove(best)
-        chosen.append(best[0])
-        covered |= best[1]
-        normal_taken |= not best[1]
+        # score: new labels covered (a normal study scores 1 until one is taken); ties -> earliest
+        scores = [
+            (len(labels - covered) if labels else int(not normal_taken), -i) for i, labels in candidates
+        ]
+        index, labels = candidates.pop(max(range(len(candidates)), key=scores.__getitem__))
+        chosen.append(index)
+        covered |= labels
+        normal_taken |= not labels
     return sorted(chosen)
 
 
