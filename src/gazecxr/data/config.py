@@ -1,27 +1,45 @@
-"""Configuration of dataset reading, labels and splits."""
+"""Configuration of dataset reading, labels, splits, image caching and augmentation."""
 
 from __future__ import annotations
 
 from typing import Literal
+
+from pydantic import Field
 
 from gazecxr.config import Section
 
 
 class SplitConfig(Section):
     mode: Literal["patient", "official"] = "patient"  # official = MIMIC-CXR cxr_split.csv
-    val_fraction: float = 0.15
-    test_fraction: float = 0.2
+    val_fraction: float = Field(0.15, ge=0, lt=1)
+    test_fraction: float = Field(0.2, ge=0, lt=1)
     seed: int = 0
+
+
+class AugmentConfig(Section):
+    """Small random affine (no flips: laterality matters) + intensity jitter, training split only."""
+
+    rotate_deg: float = Field(5.0, ge=0)  # uniform in [-rotate_deg, rotate_deg]
+    scale: float = Field(0.05, ge=0, lt=1)  # zoom factor uniform in [1 - scale, 1 + scale]
+    translate: float = Field(0.04, ge=0, lt=1)  # shift uniform in [-translate, translate] of the side
+    brightness: float = Field(0.05, ge=0)  # additive, uniform in [-b, b]
+    contrast: float = Field(0.1, ge=0, lt=1)  # multiplicative about the mean, uniform in [1 - c, 1 + c]
 
 
 class DataConfig(Section):
     root: str | None = None  # dataset root; the CLI's --data overrides it
     layout: Literal["auto", "mimic-eye", "reflacx", "egd"] = "auto"
+    cxr_root: str | None = None  # MIMIC-CXR-JPG folder for the reflacx / egd layouts (default: searched)
     sources: list[Literal["reflacx", "eyegaze"]] = ["reflacx", "eyegaze"]
     label_set: str = "synthetic8"  # a name from gazecxr.data.labels.LABEL_SETS
-    certainty_threshold: int = 3  # REFLACX certainty >= this counts as present
-    image_size: int = 224
+    certainty_threshold: int = Field(3, ge=1, le=5)  # REFLACX certainty >= this counts as present
+    image_size: int = Field(224, ge=8)
     split: SplitConfig = SplitConfig()
     num_workers: int = 2
     augment: bool = True
-    cache_dir: str | None = None  # default: <root>/.gazecxr-cache or ~/.cache/gazecxr
+    augmentation: AugmentConfig = AugmentConfig()
+    # Decoded + resized images kept in shared memory (float16, S*S*2 bytes each), filled on first
+    # use by any worker; "auto" = on while the cache needs <= cache_images_max_gb.
+    cache_images: bool | Literal["auto"] = "auto"
+    cache_images_max_gb: float = 2.0
+    cache_dir: str | None = None  # index cache; default: <root>/.gazecxr-cache or ~/.cache/gazecxr

@@ -119,3 +119,112 @@ def get_label_set(name: str) -> tuple[str, ...]:
         return LABEL_SETS[name]
     except KeyError:
         raise KeyError(f"unknown label set {name!r}; choose one of {sorted(LABEL_SETS)}") from None
+
+
+# Which table column family a label set reads (see ``harmonise`` below and docs/data.md):
+# "finding": canonical findings; "chexpert": CheXpert/NegBio study labels; "egd": EGD-CXR classes.
+LABEL_SET_SOURCE: dict[str, str] = {
+    "paper8": "finding",
+    "synthetic8": "finding",
+    "reflacx-all": "finding",
+    "chexpert14": "chexpert",
+    "egd3": "egd",
+}
+# Index column prefix of each family (one float column per label: 1 present, 0 absent, NaN unknown).
+FAMILY_PREFIX: dict[str, str] = {"finding": "lab:", "chexpert": "chx:", "egd": "egd:"}
+FAMILY_LABELS: dict[str, tuple[str, ...]] = {
+    "finding": FINDINGS, "chexpert": CHEXPERT_COLUMNS, "egd": EYEGAZE_CLASSES,
+}
+
+
+def label_columns(label_set: str) -> list[str]:
+    """Index columns holding the labels of ``label_set``, in the set's order."""
+    names = get_label_set(label_set)
+    family = LABEL_SET_SOURCE.get(label_set, "finding")
+    return [FAMILY_PREFIX[family] + name for name in names]
+
+
+def parse_value(text: str | None) -> float:
+    """A label cell as float: booleans -> 1/0, numbers as is, empty/unparsable -> NaN."""
+    if text is None:
+        return float("nan")
+    t = str(text).strip()
+    if not t or t.lower() in ("nan", "none", "null"):
+        return float("nan")
+    low = t.lower()
+    if low == "true":
+        return 1.0
+    if low == "false":
+        return 0.0
+    try:
+        return float(t)
+    except ValueError:
+        return float("nan")
+
+
+def _combine(values: list[float]) -> float:
+    """max over known values (present wins); NaN when none is known."""
+    known = [v for v in values if v == v]
+    return max(known) if known else float("nan")
+
+
+def reflacx_findings(record: dict[str, str], threshold: int) -> dict[str, float]:
+    """Canonical findings of one REFLACX metadata row (either phase).
+
+    Certainty columns count as present when ``>= threshold``; boolean columns (``Support
+    devices``) when True. Columns of the other phase are empty in the concatenated metadata, so
+    each canonical finding combines only the *non-empty* source columns mapped to it; a finding
+    no non-empty column covers (e.g. ``Hiatal hernia`` in a phase-1 reading) is NaN (masked).
+    """
+    collected: dict[str, list[float]] = {name: [] for name in FINDINGS}
+    sources = [(c, REFLACX_PHASE1_TO_CANONICAL.get(c)) for c in REFLACX_PHASE1_LABELS]
+    sources += [(c, c if c in collected else None) for c in REFLACX_PHASE23_LABELS]
+    for column, canonical in sources:
+        if canonical is None or column not in record:
+            continue
+        value = parse_value(record[column])
+        if value != value:
+            continue
+        present = value >= 0.5 if column in REFLACX_BOOLEAN_LABELS else value >= threshold
+        collected[canonical].append(1.0 if present else 0.0)
+    return {name: _combine(vals) for name, vals in collected.items()}
+
+
+def chexpert_labels(record: dict[str, str] | None, suffix: str = "") -> dict[str, float]:
+    """CheXpert-14 labels of a study row: 1 -> 1, 0 -> 0, -1 (uncertain) and empty -> NaN.
+
+    ``suffix`` reads the EyeGaze master-sheet variant (lower-case names + ``__chx``).
+    """
+    out: dict[str, float] = {}
+    for name in CHEXPERT_COLUMNS:
+        key = name.lower().replace(" ", "_") + suffix if suffix else name
+        value = parse_value(record.get(key)) if record else float("nan")
+        out[name] = value if value in (0.0, 1.0) else float("nan")
+    return out
+
+
+def eyegaze_findings(master: dict[str, str], chexpert: dict[str, float]) -> dict[str, float]:
+    """Canonical findings of an EyeGaze image: the master sheet's granular 0/1 columns
+    (:data:`EYEGAZE_GRANULAR_TO_CANONICAL`, combined by max); a finding no granular column covers
+    falls back to the study's CheXpert label through :data:`CHEXPERT_TO_CANONICAL`."""
+    collected: dict[str, list[float]] = {name: [] for name in FINDINGS}
+    for column, canonical in EYEGAZE_GRANULAR_TO_CANONICAL.items():
+        value = parse_value(master.get(column))
+        if value == value:
+            collected[canonical].append(1.0 if value >= 0.5 else 0.0)
+    granular = set(EYEGAZE_GRANULAR_TO_CANONICAL.values())
+    for column, canonical in CHEXPERT_TO_CANONICAL.items():
+        value = chexpert.get(column, float("nan"))
+        if canonical not in granular and value == value:
+            collected[canonical].append(value)
+    return {name: _combine(vals) for name, vals in collected.items()}
+
+
+def egd_classes(master: dict[str, str] | None) -> dict[str, float]:
+    """EGD-CXR one-hot Normal / CHF / pneumonia (NaN for readings without a master-sheet row)."""
+    return {name: (parse_value(master.get(name)) if master else float("nan")) for name in EYEGAZE_CLASSES}
+
+
+def canonical_label(name: str) -> str:
+    """REFLACX ellipse / metadata label (either phase) -> canonical name (unknown names kept)."""
+    return REFLACX_PHASE1_TO_CANONICAL.get(name, name)

@@ -1,8 +1,10 @@
-"""Configuration of gaze heatmaps and fixation sequences."""
+"""Configuration of gaze heatmaps, fixation sequences and per-reading trust weights."""
 
 from __future__ import annotations
 
 from typing import Literal
+
+from pydantic import Field
 
 from gazecxr.config import Section
 
@@ -15,3 +17,6 @@ class GazeConfig(Section):
     use_crop: bool = True  # clip each fixation's Gaussian to the crop shown at that moment
     outside: Literal["clip", "drop"] = "drop"  # fixations outside the image (always counted)
     max_fixations: int = 256  # fixation sequence length fed to the sequence encoder
+    # Trust weight (gazecxr.gaze.trust): each factor saturates at 1 at these values.
+    trust_full_fixations: int = Field(20, ge=1)  # usable fixations for full trust
+    trust_full_dwell_s: float = Field(5.0, gt=0)  # total fixation dwell (s) for full trust

@@ -1,0 +1,276 @@
+"""The torch ``Dataset`` of readings (sample dict of docs/architecture.md) and its ``collate``.
+
+Per item the work is: one image from the shared in-memory cache (or one reduced JPEG decode),
+a heatmap on the S x S grid from the cached fixation array (:func:`gazecxr.gaze.fixation_heatmap`,
+no CSV parsing), and, for training, one random affine applied by a single ``grid_sample`` to the
+image and the heatmap together, and by the same matrix to fixations, anatomy boxes, ellipses and
+the chest box. No flips: laterality matters in chest radiographs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as tnf
+from torch.utils.data import Dataset
+
+from gazecxr.data import labels as L
+from gazecxr.data.config import AugmentConfig, DataConfig
+from gazecxr.data.images import ImageReadError, load_resized
+from gazecxr.data.index import DatasetIndex, build_index
+from gazecxr.data.reports import report_text
+from gazecxr.data.splits import SPLITS, assign_splits
+from gazecxr.gaze import fixations as F
+from gazecxr.gaze.config import GazeConfig
+
+log = logging.getLogger("gazecxr.data")
+
+Box = tuple[float, float, float, float]
+EMPTY, FILLED, FAILED = 0, 1, 2
+
+
+class SharedImageCache:
+    """Decoded + resized images in shared memory, one slot per distinct image file.
+
+    ``data``: float16 (n, S, S) in [0, 1]; ``state``: uint8 (n,) EMPTY / FILLED / FAILED. Both are
+    ``share_memory_()`` tensors, so DataLoader workers (fork or spawn) fill one cache that lives
+    across epochs; two workers filling the same slot write identical bytes.
+    """
+
+    def __init__(self, paths: list[str], size: int) -> None:
+        self.slot = {p: i for i, p in enumerate(dict.fromkeys(paths))}
+        n = len(self.slot)
+        self.data = torch.zeros((n, size, size), dtype=torch.float16).share_memory_()
+        self.state = torch.zeros(n, dtype=torch.uint8).share_memory_()
+
+    @staticmethod
+    def nbytes(n_images: int, size: int) -> int:
+        return n_images * size * size * 2
+
+
+def _bbox_after(points: np.ndarray, fn: Any) -> Box:
+    """Axis-aligned box (normalised, clipped to [0, 1]) around transformed corner points (4, 2)."""
+    q = np.clip(fn(points), 0.0, 1.0)
+    return (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
+
+
+def _corners(box: Box) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], dtype=np.float64)
+
+
+def random_affine(cfg: AugmentConfig, generator: torch.Generator | None = None) -> np.ndarray:
+    """(2, 3) forward affine in normalised [-1, 1] coordinates: q = A @ [p, 1] (rotation, zoom, shift)."""
+    r = torch.rand(4, generator=generator, dtype=torch.float64).numpy() * 2.0 - 1.0
+    angle = math.radians(cfg.rotate_deg * r[0])
+    scale = 1.0 + cfg.scale * r[1]
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[scale * c, -scale * s, 2.0 * cfg.translate * r[2]],
+                     [scale * s, scale * c, 2.0 * cfg.translate * r[3]]])
+
+
+def apply_affine_points(forward: np.ndarray, xy01: np.ndarray) -> np.ndarray:
+    """Move (N, 2) points in [0, 1] image coordinates by a forward affine (see :func:`random_affine`)."""
+    u = xy01 * 2.0 - 1.0
+    q = u @ forward[:, :2].T + forward[:, 2]
+    return (q + 1.0) / 2.0
+
+
+def warp(maps: torch.Tensor, forward: np.ndarray) -> torch.Tensor:
+    """Resample (C, S, S) maps so that content at p moves to ``forward(p)`` (bilinear, zero fill)."""
+    a = forward[:, :2]
+    inv = np.linalg.inv(a)
+    theta = np.concatenate([inv, -(inv @ forward[:, 2:])], axis=1)  # output -> input coordinates
+    t = torch.as_tensor(theta, dtype=torch.float32)[None]
+    grid = tnf.affine_grid(t, [1, *maps.shape], align_corners=False)
+    return tnf.grid_sample(maps[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+
+
+class GazeCXRDataset(Dataset):
+    """Readings of one split.
+
+    Attributes:
+        label_names: label names of the configured label set (length C).
+        index: the rows (DataFrame, reset index) incl. ``subject_id`` (patient-level bootstrap),
+            ``split`` and ``row`` (position in ``DatasetIndex.readings``).
+        failed: image paths that could not be read *in this process* (workers log their own).
+    """
+
+    def __init__(self, source: DatasetIndex, rows: pd.DataFrame, cfg: DataConfig, gaze_cfg: GazeConfig,
+                 train: bool = False, cache: SharedImageCache | None = None) -> None:
+        self.source = source
+        self.index = rows.reset_index(drop=True)
+        self.cfg, self.gaze_cfg = cfg, gaze_cfg
+        self.size = cfg.image_size
+        self.augment = train and cfg.augment
+        self.cache = cache
+        self.label_names: list[str] = list(L.get_label_set(cfg.label_set))
+        values = self.index[L.label_columns(cfg.label_set)].to_numpy(dtype=np.float32)
+        self.label_mask = np.isfinite(values).astype(np.float32)
+        self.labels = np.nan_to_num(values, nan=0.0)
+        self.failed: set[str] = set()
+        self._rows: list[dict[str, Any]] = self.index.to_dict("records")  # fast per-item access
+        # Fixations selected once (phase, off-image policy); heatmaps are made per item.
+        self.fixations: list[np.ndarray] = []
+        for _, r in self.index.iterrows():
+            raw = source.fixations[int(r["fix_offset"]):int(r["fix_offset"]) + int(r["fix_count"])]
+            fwt = float(r["first_word_time"])
+            sel, _ = F.select_fixations(raw, (int(r["height"]), int(r["width"])), gaze_cfg,
+                                        None if math.isnan(fwt) else fwt)
+            self.fixations.append(sel)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    # ------------------------------------------------------------------ loading
+
+    def _image(self, i: int) -> torch.Tensor:
+        path = str(self._rows[i]["image_path"])
+        if self.cache is not None:
+            slot = self.cache.slot[path]
+            state = int(self.cache.state[slot])
+            if state == FILLED:
+                return self.cache.data[slot].float()
+            if state == FAILED:
+                raise ImageReadError(path, "previously failed to decode")
+        try:
+            arr = torch.from_numpy(load_resized(path, self.size))
+        except ImageReadError:
+            if self.cache is not None:
+                self.cache.state[self.cache.slot[path]] = FAILED
+            raise
+        if self.cache is not None:
+            slot = self.cache.slot[path]
+            self.cache.data[slot] = arr.to(torch.float16)
+            self.cache.state[slot] = FILLED
+        return arr
+
+    def details(self, i: int) -> dict[str, Any]:
+        """Side data not in the sample dict: transcript words [word, start s, end s] and report
+        sections {name: text}, plus raw (pixel) ellipses / boxes."""
+        return self.source.extras[int(self.index.at[i, "row"])]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        n = len(self)
+        for k in range(n):
+            j = (i + k) % n
+            try:
+                image = self._image(j)
+            except ImageReadError as exc:
+                path = str(self._rows[j]["image_path"])
+                if path not in self.failed:
+                    self.failed.add(path)
+                    log.warning("%s; reading %s skipped (another reading served instead)", exc,
+                                self._rows[j]["reading_id"])
+                continue
+            return self._sample(j, image)
+        raise RuntimeError(f"no image of the {n} readings of this split could be read; see the warnings above")
+
+    def _sample(self, i: int, image: torch.Tensor) -> dict[str, Any]:
+        r = self._rows[i]
+        h, w = int(r["height"]), int(r["width"])
+        extra = self.source.extras[int(r["row"])]
+        fix = self.fixations[i]
+        heat = torch.from_numpy(F.reading_heatmap(fix, (h, w), (self.size, self.size), self.gaze_cfg))
+        fix = fix[: self.gaze_cfg.max_fixations]
+        xy = np.stack([(fix[:, 0] + 0.5) / w, (fix[:, 1] + 0.5) / h], axis=1).astype(np.float64)
+        scale = np.array([w, h, w, h], dtype=np.float64)
+        anatomy = {k: tuple(float(v) for v in np.asarray(b) / scale) for k, b in extra["anatomy_boxes"].items()}
+        ellipses = [{"box": tuple(float(v) for v in np.asarray(e["box"]) / scale), "labels": list(e["labels"]),
+                     "certainty": e["certainty"]} for e in extra["ellipses"]]
+        chest = tuple(float(v) for v in np.asarray(extra["chest_box"]) / scale) if extra["chest_box"] else None
+        if self.augment:
+            forward = random_affine(self.cfg.augmentation)
+            moved = warp(torch.stack([image, heat]), forward)
+            image, heat = moved[0], moved[1].clamp_min(0)
+            total = float(heat.sum())
+            heat = heat / total if total > 1e-12 else torch.zeros_like(heat)
+            xy = apply_affine_points(forward, xy)
+            move = lambda p: apply_affine_points(forward, p)  # noqa: E731 - local shorthand
+            anatomy = {k: _bbox_after(_corners(b), move) for k, b in anatomy.items()}
+            ellipses = [{**e, "box": _bbox_after(_corners(e["box"]), move)} for e in ellipses]
+            chest = _bbox_after(_corners(chest), move) if chest else None
+            a = self.cfg.augmentation
+            jitter = torch.rand(2, dtype=torch.float64).numpy() * 2.0 - 1.0
+            mean = image.mean()
+            image = ((image - mean) * (1.0 + a.contrast * jitter[0]) + mean + a.brightness * jitter[1]).clamp(0, 1)
+        valid = bool(heat.sum() > 0)
+        t0 = float(fix[:, 2].min()) if len(fix) else 0.0
+        span = float(fix[:, 3].max()) - t0 if len(fix) else 0.0
+        seq = np.zeros((len(fix), 4), dtype=np.float32)
+        if len(fix):
+            seq[:, :2] = np.clip(xy, 0.0, 1.0)
+            seq[:, 2] = np.clip(fix[:, 3] - fix[:, 2], 0.0, None)
+            seq[:, 3] = (fix[:, 2] - t0) / span if span > 0 else 0.0
+        text = extra["text"] or report_text(extra["report"])
+        return {
+            "image": image[None].contiguous(),
+            "labels": torch.from_numpy(self.labels[i]),
+            "label_mask": torch.from_numpy(self.label_mask[i]),
+            "gaze_heatmap": heat.contiguous(),
+            "gaze_valid": torch.tensor(valid),
+            "fixations": torch.from_numpy(seq),
+            "trust": torch.tensor(float(r["trust"]) if valid else 0.0, dtype=torch.float32),
+            "text": text,
+            "anatomy_boxes": anatomy,
+            "ellipses": ellipses,
+            "chest_box": chest,
+            "meta": {k: str(r[k]) for k in ("reading_id", "dicom_id", "subject_id", "study_id", "source",
+                                            "image_path", "split", "view")},
+        }
+
+
+STACKED = ("image", "labels", "label_mask", "gaze_heatmap", "gaze_valid", "trust")
+
+
+def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack tensors; pad ``fixations`` to (B, Tmax, 4) with zeros (Tmax >= 1) and add
+    ``fixations_len`` (B,) int64; keep ``text``, boxes, ellipses and ``meta`` as lists."""
+    out: dict[str, Any] = {k: torch.stack([b[k] for b in batch]) for k in STACKED}
+    lens = torch.tensor([b["fixations"].shape[0] for b in batch], dtype=torch.int64)
+    padded = torch.zeros((len(batch), max(1, int(lens.max()) if len(batch) else 1), 4), dtype=torch.float32)
+    for k, b in enumerate(batch):
+        padded[k, : lens[k]] = b["fixations"]
+    out["fixations"], out["fixations_len"] = padded, lens
+    for k in ("text", "anatomy_boxes", "ellipses", "chest_box", "meta"):
+        out[k] = [b[k] for b in batch]
+    return out
+
+
+def build_datasets(cfg: Any, root: str | None = None) -> dict[str, GazeCXRDataset]:
+    """Datasets "train" / "validate" / "test" of an experiment config (``ExperimentConfig``).
+
+    Reads (or reuses the cached) index of ``root`` (default ``cfg.data.root``), keeps the
+    configured sources, drops readings with no known label of the label set (counted), assigns
+    patient-grouped splits (``cfg.data.split``) and shares one image cache among the three
+    datasets when ``cfg.data.cache_images`` allows. Only "train" is augmented.
+    """
+    data_cfg: DataConfig = cfg.data
+    root = root or data_cfg.root
+    if not root:
+        raise ValueError("no dataset root: set data.root in the config or pass --data ROOT")
+    index = build_index(root, data_cfg, cfg.gaze)
+    df = index.readings[index.readings["source"].isin(data_cfg.sources)].copy()
+    label_cols = L.label_columns(data_cfg.label_set)
+    known = df[label_cols].notna().any(axis=1)
+    if (~known).any():
+        log.info("%d reading(s) have no known label of set %r and are left out", int((~known).sum()),
+                 data_cfg.label_set)
+    df = df[known]
+    df["split"] = assign_splits(df, label_cols, data_cfg.split)
+    paths = df.loc[df["split"] != "", "image_path"].tolist()
+    n_images = len(set(paths))
+    use_cache = data_cfg.cache_images
+    if use_cache == "auto":
+        use_cache = SharedImageCache.nbytes(n_images, data_cfg.image_size) <= data_cfg.cache_images_max_gb * 2**30
+    cache = SharedImageCache(paths, data_cfg.image_size) if use_cache and paths else None
+    out = {name: GazeCXRDataset(index, df[df["split"] == name], data_cfg, cfg.gaze, train=name == "train",
+                                cache=cache) for name in SPLITS}
+    log.info("dataset %s: %s readings (train/validate/test), %d patients, image cache %s", index.root,
+             "/".join(str(len(out[s])) for s in SPLITS), df["subject_id"].nunique(), "on" if cache else "off")
+    return out

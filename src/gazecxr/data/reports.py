@@ -1,0 +1,37 @@
+"""MIMIC-CXR free-text reports (``CXR-DICOM/s{study_id}.txt``) split into sections."""
+
+from __future__ import annotations
+
+import re
+
+# A section header: start of line, upper-case words (and spaces / slashes), then a colon.
+_HEADER = re.compile(r"^\s*([A-Z][A-Z /&-]{2,40}):", re.MULTILINE)
+
+
+def parse_report(text: str) -> dict[str, str]:
+    """Report text -> {section name (lower case): text}.
+
+    Section names are those present (``examination``, ``indication``, ``technique``,
+    ``comparison``, ``findings``, ``impression``, ...); whitespace inside a section is collapsed.
+    Text before the first header (after ``FINAL REPORT``) is returned under ``preamble`` when
+    non-empty. De-identification marks (``___``) are kept.
+    """
+    text = text.replace("\r\n", "\n")
+    matches = list(_HEADER.finditer(text))
+    sections: dict[str, str] = {}
+    head = re.sub(r"\s+", " ", text[: matches[0].start() if matches else len(text)])
+    head = head.replace("FINAL REPORT", "").strip()
+    if head:
+        sections["preamble"] = head
+    for k, m in enumerate(matches):
+        end = matches[k + 1].start() if k + 1 < len(matches) else len(text)
+        body = re.sub(r"\s+", " ", text[m.end():end]).strip()
+        name = m.group(1).strip().lower()
+        sections[name] = f"{sections[name]} {body}".strip() if name in sections else body
+    return sections
+
+
+def report_text(sections: dict[str, str]) -> str:
+    """The text a model may read: FINDINGS + IMPRESSION when present, else everything."""
+    main = [sections[k] for k in ("findings", "impression") if sections.get(k)]
+    return " ".join(main) if main else " ".join(sections.values())

@@ -1,0 +1,195 @@
+"""Fixation arrays: one float32 ``(N, 10)`` array per reading, columns :data:`FIX_COLUMNS`.
+
+Both sources are brought to this form when the index is built (``gazecxr.data.index``) and cached,
+so a training step never parses a CSV:
+
+- REFLACX ``fixations.csv``: positions are already original-image pixels; angular resolution
+  (image pixels per degree) and the shown crop come from their columns.
+- EyeGaze ``fixations.csv``: positions are fractions of the 1920 x 1080 screen; they are mapped
+  to image pixels with the master-sheet pads (``X = W / (1920 - L - R) * (FPOGX * 1920 - L)``,
+  same for Y with T, B); invalid rows (``FPOGV != 1``) are dropped and counted; the whole image
+  is the crop and the angular resolution is unknown (NaN, so ``sigma_px`` applies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from gazecxr.gaze.config import GazeConfig
+from gazecxr.gaze.heatmap import fixation_heatmap
+
+FIX_COLUMNS: tuple[str, ...] = (
+    "x", "y",  # original-image pixels
+    "t_start", "t_end",  # seconds on the dictation clock
+    "angres_x", "angres_y",  # image pixels per degree of visual angle (NaN: unknown)
+    "crop_x0", "crop_y0", "crop_x1", "crop_y1",  # shown region, inclusive image pixels
+)
+N_COLS = len(FIX_COLUMNS)
+EYEGAZE_SCREEN = (1920, 1080)
+
+REFLACX_FIXATION_COLUMNS = (
+    "timestamp_start_fixation", "timestamp_end_fixation", "x_position", "y_position",
+    "angular_resolution_x_pixels_per_degree", "angular_resolution_y_pixels_per_degree",
+    "xmin_shown_from_image", "ymin_shown_from_image", "xmax_shown_from_image", "ymax_shown_from_image",
+)
+EYEGAZE_FIXATION_COLUMNS = ("DICOM_ID", "FPOGX", "FPOGY", "FPOGS", "FPOGD", "FPOGV")
+
+
+def empty() -> np.ndarray:
+    return np.zeros((0, N_COLS), dtype=np.float32)
+
+
+class Columns(Protocol):
+    """A table with named numeric columns (``gazecxr.data.tables.Table``)."""
+
+    columns: list[str]
+
+    def num(self, name: str) -> np.ndarray: ...
+
+
+def reflacx_fixations(table: Columns) -> tuple[np.ndarray, int]:
+    """REFLACX ``fixations.csv`` rows -> (fixations (N, 10), rows dropped for an empty position).
+
+    Missing columns raise ``KeyError`` naming them (the caller reports it with the file path).
+    """
+    missing = [c for c in REFLACX_FIXATION_COLUMNS if c not in table.columns]
+    if missing:
+        raise KeyError(f"missing columns {missing}")
+    arr = np.stack([table.num(c) for c in REFLACX_FIXATION_COLUMNS], axis=1).reshape(-1, N_COLS)
+    # Column order of REFLACX_FIXATION_COLUMNS is t_start, t_end, x, y, ...: reorder to FIX_COLUMNS.
+    arr = arr[:, [2, 3, 0, 1, 4, 5, 6, 7, 8, 9]]
+    keep = np.isfinite(arr[:, 0]) & np.isfinite(arr[:, 1])
+    return arr[keep].astype(np.float32), int((~keep).sum())
+
+
+def eyegaze_fixations(table: Columns, image_size: tuple[int, int],
+                      pads: tuple[float, float, float, float]) -> tuple[np.ndarray, int]:
+    """EyeGaze fixation rows of one image -> (fixations (N, 10), invalid rows dropped).
+
+    Args:
+        table: rows of ``fixations.csv`` for this image.
+        image_size: (height, width) of the original image.
+        pads: master-sheet (top, bottom, left, right) pads in screen pixels.
+    """
+    missing = [c for c in EYEGAZE_FIXATION_COLUMNS if c not in table.columns]
+    if missing:
+        raise KeyError(f"missing columns {missing}")
+    height, width = image_size
+    top, bottom, left, right = pads
+    sw, sh = EYEGAZE_SCREEN
+    fx, fy = table.num("FPOGX"), table.num("FPOGY")
+    start, dur, valid = table.num("FPOGS"), table.num("FPOGD"), table.num("FPOGV")
+    x = width / (sw - left - right) * (fx * sw - left)
+    y = height / (sh - top - bottom) * (fy * sh - top)
+    keep = (valid == 1) & np.isfinite(x) & np.isfinite(y) & np.isfinite(start) & np.isfinite(dur)
+    n = int(keep.sum())
+    arr = np.empty((n, N_COLS), dtype=np.float64)
+    arr[:, 0], arr[:, 1] = x[keep], y[keep]
+    arr[:, 2], arr[:, 3] = start[keep], start[keep] + dur[keep]
+    arr[:, 4:6] = np.nan
+    arr[:, 6:10] = (0.0, 0.0, width - 1.0, height - 1.0)
+    order = np.argsort(arr[:, 2], kind="stable")
+    return arr[order].astype(np.float32), int((~keep).sum())
+
+
+RAW_GAZE_COLUMNS = ("timestamp_sample", "x_position", "y_position")
+
+
+def raw_gaze_samples(table: Columns) -> tuple[np.ndarray, int]:
+    """REFLACX ``gaze.csv`` -> ((M, 3) float64 [t, x, y] samples, blink rows dropped).
+
+    Blink samples have empty position fields; they are not gaze and are counted, not guessed.
+    """
+    missing = [c for c in RAW_GAZE_COLUMNS if c not in table.columns]
+    if missing:
+        raise KeyError(f"missing columns {missing}")
+    arr = np.stack([table.num(c) for c in RAW_GAZE_COLUMNS], axis=1).reshape(-1, 3)
+    keep = np.isfinite(arr).all(axis=1)
+    return arr[keep], int((~keep).sum())
+
+
+@dataclass(frozen=True)
+class SelectionStats:
+    """Counts of one reading's fixation selection."""
+
+    total: int  # fixations in the file (after parsing)
+    phase_excluded: int  # outside the configured silent / reporting phase
+    outside_image: int  # centre outside the image (clipped or dropped per GazeConfig.outside)
+    outside_crop: int  # inside the image but outside the crop shown at that moment
+    used: int  # fixations in the returned array
+
+
+def outside_masks(fix: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(outside image, inside image but outside the shown crop) boolean masks, each (N,)."""
+    height, width = image_size
+    x, y = fix[:, 0], fix[:, 1]
+    out_img = (x < 0) | (x > width - 1) | (y < 0) | (y > height - 1)
+    with np.errstate(invalid="ignore"):
+        out_crop = ~out_img & ((x < fix[:, 6]) | (x > fix[:, 8]) | (y < fix[:, 7]) | (y > fix[:, 9]))
+    return out_img, out_crop
+
+
+def select_fixations(fix: np.ndarray, image_size: tuple[int, int], cfg: GazeConfig,
+                     first_word_time: float | None) -> tuple[np.ndarray, SelectionStats]:
+    """Apply the phase and off-image / off-crop policy of ``cfg`` to one reading.
+
+    Args:
+        fix: (N, 10) fixations of the reading (:data:`FIX_COLUMNS`).
+        image_size: (height, width) of the original image.
+        first_word_time: start of the first dictated word (s); fixations starting before it form
+            the silent phase. ``None`` (no transcript) puts every fixation in the silent phase.
+    Returns:
+        (selected fixations (M, 10) float32, counts). With ``outside="clip"`` positions are
+        clamped into the image and, when ``use_crop``, into the shown crop.
+    """
+    total = fix.shape[0]
+    if cfg.phase != "all":
+        silent = fix[:, 2] < (np.inf if first_word_time is None else first_word_time)
+        fix = fix[silent] if cfg.phase == "silent" else fix[~silent]
+    phase_excluded = total - fix.shape[0]
+    out_img, out_crop = outside_masks(fix, image_size)
+    n_img, n_crop = int(out_img.sum()), int(out_crop.sum())
+    if cfg.outside == "drop":
+        bad = out_img | (out_crop if cfg.use_crop else False)
+        fix = fix[~bad]
+    else:
+        fix = fix.copy()
+        height, width = image_size
+        lo_x, lo_y = np.zeros(len(fix)), np.zeros(len(fix))
+        hi_x, hi_y = np.full(len(fix), width - 1.0), np.full(len(fix), height - 1.0)
+        if cfg.use_crop:
+            crop = np.nan_to_num(fix[:, 6:10], nan=0.0)
+            lo_x, lo_y = np.maximum(lo_x, crop[:, 0]), np.maximum(lo_y, crop[:, 1])
+            hi_x, hi_y = np.minimum(hi_x, crop[:, 2]), np.minimum(hi_y, crop[:, 3])
+        fix[:, 0] = np.clip(fix[:, 0], lo_x, np.maximum(lo_x, hi_x))
+        fix[:, 1] = np.clip(fix[:, 1], lo_y, np.maximum(lo_y, hi_y))
+    return fix.astype(np.float32, copy=False), SelectionStats(total, phase_excluded, n_img, n_crop, fix.shape[0])
+
+
+def fixation_weights(fix: np.ndarray, cfg: GazeConfig) -> np.ndarray:
+    """(N,) heatmap weights: durations in s (negative -> 0) or ones."""
+    if cfg.weights == "uniform":
+        return np.ones(fix.shape[0])
+    return np.clip(fix[:, 3].astype(np.float64) - fix[:, 2], 0.0, None)
+
+
+def fixation_sigmas(fix: np.ndarray, cfg: GazeConfig) -> np.ndarray:
+    """(N, 2) Gaussian sigma (x, y) in image pixels: ``sigma_deg`` x angular resolution where
+    known, ``sigma_px`` otherwise."""
+    sig = np.full((fix.shape[0], 2), float(cfg.sigma_px))
+    if cfg.sigma_deg is not None:
+        angres = fix[:, 4:6].astype(np.float64)
+        known = np.isfinite(angres) & (angres > 0)
+        sig[known] = cfg.sigma_deg * angres[known]
+    return sig
+
+
+def reading_heatmap(fix: np.ndarray, image_size: tuple[int, int], out_size: tuple[int, int],
+                    cfg: GazeConfig) -> np.ndarray:
+    """Heatmap (h, w) float32 summing to 1 (or zeros) of already selected fixations."""
+    crop = fix[:, 6:10] if cfg.use_crop and fix.shape[0] else None
+    return fixation_heatmap(fix[:, 0], fix[:, 1], fixation_weights(fix, cfg), image_size, out_size,
+                            fixation_sigmas(fix, cfg), crop=crop)

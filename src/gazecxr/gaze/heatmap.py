@@ -1,0 +1,133 @@
+"""Fixation density maps computed directly on the output grid.
+
+Each usable fixation ``i`` contributes ``w_i * exp(-((u - x_i)^2 / (2 sx_i^2) + (v - y_i)^2 / (2 sy_i^2)))``
+(a unit-peak Gaussian, as in a straightforward full-resolution rendering), optionally restricted
+to the crop of the image shown at that moment. The value of an output cell is the *integral* of
+that function over the cell's footprint in the original image, so the result equals a
+full-resolution rendering followed by area resizing, without ever building the full-resolution
+map. The Gaussian is separable and the crop is a rectangle, so every cell integral is a product
+of two 1-D integrals (differences of ``erf``) and the map is one ``(h, N) @ (N, w)`` product.
+
+Coordinates: a fixation at integer pixel ``x`` is the centre of pixel ``x`` (continuous position
+``x + 0.5`` in a frame whose pixel ``i`` spans ``[i, i + 1)``); crops are inclusive pixel ranges.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.special import erf
+
+_SQRT2 = math.sqrt(2.0)
+_HALF_SQRT_2PI = math.sqrt(math.pi / 2.0)
+
+
+def _per_fixation(value: float | Sequence[float] | np.ndarray, n: int, width: int, name: str,
+                  row_vector: bool) -> np.ndarray:
+    """Broadcast a scalar / 1-D / (N, width) argument to shape (N, width) float64.
+
+    A 1-D argument is one row shared by all fixations when ``row_vector`` (crop boxes), else
+    one value per fixation repeated across the row (sigma).
+    """
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return np.full((n, width), float(arr))
+    if arr.ndim == 1 and row_vector and arr.shape[0] == width:
+        return np.tile(arr, (n, 1))
+    if arr.ndim == 1 and not row_vector and arr.shape[0] == n:
+        return np.repeat(arr[:, None], width, axis=1)
+    if arr.ndim == 2 and arr.shape == (n, width):
+        return arr.copy()
+    expected = f"({width},) or ({n}, {width})" if row_vector else f"a scalar, ({n},) or ({n}, {width})"
+    raise ValueError(f"{name}: expected {expected} values, got shape {arr.shape}")
+
+
+def _cell_integrals(centre: np.ndarray, sigma: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                    extent: float, cells: int) -> np.ndarray:
+    """1-D integrals of unit-peak Gaussians over each output cell, restricted to [lo, hi].
+
+    Args:
+        centre, sigma, lo, hi: (N,) continuous image coordinates / widths (pixels).
+        extent: image length along this axis (pixels); cells: output cells along it.
+    Returns:
+        (N, cells) float64, non-negative.
+    """
+    edges = np.linspace(0.0, extent, cells + 1)
+    a = np.maximum(edges[None, :-1], lo[:, None])
+    b = np.minimum(edges[None, 1:], hi[:, None])
+    scale = 1.0 / (_SQRT2 * sigma[:, None])
+    vals = (erf((b - centre[:, None]) * scale) - erf((a - centre[:, None]) * scale)) * (_HALF_SQRT_2PI * sigma[:, None])
+    return np.where(b > a, vals, 0.0)
+
+
+def fixation_heatmap(
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    weights: Sequence[float] | np.ndarray | None,
+    image_size: tuple[int, int],
+    out_size: tuple[int, int],
+    sigma: float | Sequence[float] | np.ndarray,
+    crop: Sequence[float] | np.ndarray | None = None,
+) -> np.ndarray:
+    """Gaussian fixation density of one reading on an ``out_size`` grid covering the whole image.
+
+    Args:
+        x, y: (N,) fixation positions in original-image pixels (column, row).
+        weights: (N,) non-negative weights (e.g. durations in s), or ``None`` for uniform.
+        image_size: original image (height, width) in pixels.
+        out_size: output grid (height, width).
+        sigma: Gaussian standard deviation in original-image pixels: a scalar, (N,) per fixation
+            (e.g. 1 degree of visual angle times each fixation's angular resolution), or (N, 2)
+            per fixation as (sigma_x, sigma_y).
+        crop: optional shown region (xmin, ymin, xmax, ymax) in image pixels, either one (4,)
+            box or (N, 4) per fixation; each Gaussian is cut to its crop (NaN bounds: image edge).
+
+    Returns:
+        float32 (h, w) map, non-negative, summing to 1; all zeros when no fixation is usable.
+        A fixation is unusable when its position, weight or sigma is not finite, its weight or
+        sigma is not positive, or its centre lies outside the image (or outside its crop).
+        Callers that want off-image fixations *clipped* instead clamp them beforehand
+        (:func:`gazecxr.gaze.fixations.select_fixations`).
+    """
+    height, width = int(image_size[0]), int(image_size[1])
+    out_h, out_w = int(out_size[0]), int(out_size[1])
+    if height <= 0 or width <= 0 or out_h <= 0 or out_w <= 0:
+        raise ValueError(f"image_size {image_size} and out_size {out_size} must be positive")
+    xs = np.asarray(x, dtype=np.float64).reshape(-1)
+    ys = np.asarray(y, dtype=np.float64).reshape(-1)
+    n = xs.shape[0]
+    if ys.shape[0] != n:
+        raise ValueError(f"x and y differ in length ({n} vs {ys.shape[0]})")
+    out = np.zeros((out_h, out_w), dtype=np.float32)
+    if n == 0:
+        return out
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.shape[0] != n:
+        raise ValueError(f"weights have {w.shape[0]} values for {n} fixations")
+    sig = _per_fixation(sigma, n, 2, "sigma", row_vector=False)
+    full = np.tile([0.0, 0.0, width - 1.0, height - 1.0], (n, 1))
+    # An unknown (NaN) crop bound means the image edge.
+    box = full if crop is None else np.where(np.isnan(b := _per_fixation(crop, n, 4, "crop", row_vector=True)), full, b)
+    # Inclusive pixel crop [x0, x1] -> continuous [x0, x1 + 1], intersected with the image.
+    x0 = np.clip(box[:, 0], 0, width)
+    y0 = np.clip(box[:, 1], 0, height)
+    x1 = np.clip(box[:, 2] + 1.0, 0, width)
+    y1 = np.clip(box[:, 3] + 1.0, 0, height)
+    cx, cy = xs + 0.5, ys + 0.5
+    with np.errstate(invalid="ignore"):
+        usable = (
+            np.isfinite(cx) & np.isfinite(cy) & np.isfinite(w) & (w > 0)
+            & np.all(np.isfinite(sig), axis=1) & np.all(sig > 0, axis=1)
+            & (cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)
+        )
+    if not usable.any():
+        return out
+    gx = _cell_integrals(cx[usable], sig[usable, 0], x0[usable], x1[usable], width, out_w)
+    gy = _cell_integrals(cy[usable], sig[usable, 1], y0[usable], y1[usable], height, out_h)
+    dense = (gy * w[usable, None]).T @ gx
+    total = float(dense.sum())
+    if not np.isfinite(total) or total <= 0.0:
+        return out
+    return (dense / total).astype(np.float32)
