@@ -25,6 +25,7 @@ from gazecxr.demo.html import Estimate, StudyReport, StudyRow, VariantResult, wr
 from gazecxr.demo.profiles import DemoProfile
 from gazecxr.log import LOGGER_NAME
 from gazecxr.runinfo import write_json_atomic
+from gazecxr.viewer.cohort import positive_labels, reference_report
 
 log = logging.getLogger(f"{LOGGER_NAME}.demo")
 
@@ -72,11 +73,15 @@ def ensure_cohort(out: Path, profile: DemoProfile, seed: int) -> tuple[Path, dic
 # ------------------------------------------------------------------------------------ evaluation
 
 
-def _estimate(point: Any, ci: Any) -> Estimate | None:
-    if point is None or not np.isfinite(float(point)):
+def _estimate(entry: dict[str, Any] | None) -> Estimate | None:
+    """``{"value", "lo", "hi"}`` of a bootstrap result -> (value, lo, hi); NaN -> None."""
+    if not entry or entry.get("value") is None or not np.isfinite(float(entry["value"])):
         return None
-    lo, hi = ci if isinstance(ci, Sequence) and len(ci) == 2 else (None, None)
-    return (float(point), None if lo is None else float(lo), None if hi is None else float(hi))
+
+    def finite(v: Any) -> float | None:
+        return float(v) if v is not None and np.isfinite(float(v)) else None
+
+    return (float(entry["value"]), finite(entry.get("lo")), finite(entry.get("hi")))
 
 
 def _normal_ci(summary: dict[str, Any] | None) -> Estimate | None:
@@ -109,19 +114,14 @@ def roc_curves(run: Path, split: str = "test") -> dict[str, tuple[np.ndarray, np
 
 def variant_result(name: str, run: Path, result: dict[str, Any]) -> VariantResult:
     """Reduce ``evaluate_run``'s result to what the report and summary show."""
-    cls = result["classification"]
-    point, ci = cls["point"], cls["ci"]
+    ci = result["classification"]["ci"]  # flat bootstrap keys: "macro/auroc", "auroc/<label>", ...
     macro = {
-        "auroc": _estimate(point["macro"].get("auroc"), ci["macro"].get("auroc")),
-        "f1": _estimate(point["macro"].get("f1"), ci["macro"].get("f1")),
+        "auroc": _estimate(ci.get("macro/auroc")),
+        "f1": _estimate(ci.get("macro/f1")),
         "attention_cc": _normal_ci(result.get("maps", {}).get("attention", {}).get("cc")),
     }
     per_class = {
-        label: {
-            k: _estimate(point["per_class"].get(label, {}).get(k), ci["per_class"].get(label, {}).get(k))
-            for k in ("auroc", "f1")
-        }
-        for label in result["labels"]
+        label: {k: _estimate(ci.get(f"{k}/{label}")) for k in ("auroc", "f1")} for label in result["labels"]
     }
     notes = []
     if macro["attention_cc"] is not None:
@@ -175,19 +175,6 @@ def verdict(results: dict[str, VariantResult]) -> tuple[list[str], dict[str, Any
 # ------------------------------------------------------------------------------------ test studies
 
 
-def reference_report(image_path: str, study_id: str) -> str:
-    """FINDINGS and IMPRESSION of the study's MIMIC-style report (``CXR-DICOM/s{study}.txt``)."""
-    from gazecxr.data.reports import parse_report
-
-    patient_dir = Path(image_path).parents[2]
-    path = patient_dir / "CXR-DICOM" / f"s{study_id}.txt"
-    if not path.is_file():
-        return ""
-    sections = parse_report(path.read_text(encoding="utf-8", errors="replace"))
-    parts = [f"{k.upper()}: {sections[k]}" for k in ("findings", "impression") if sections.get(k)]
-    return "\n".join(parts) or " ".join(sections.values())
-
-
 def select_studies(samples: Sequence[dict[str, Any]], n: int) -> list[int]:
     """Pick ``n`` readings to show: distinct images, with gaze, covering as many labels as possible.
 
@@ -220,6 +207,7 @@ def select_studies(samples: Sequence[dict[str, Any]], n: int) -> list[int]:
 def study_rows(runs: dict[str, Path], data_root: Path, n: int, on_item: Callable[[], None]) -> list[StudyRow]:
     """Predict, write reports and collect the panels for ``n`` test studies."""
     from gazecxr.data import build_datasets
+    from gazecxr.data.images import load_image
     from gazecxr.report import generate_report
     from gazecxr.train.predict import Predictor
 
@@ -230,20 +218,16 @@ def study_rows(runs: dict[str, Path], data_root: Path, n: int, on_item: Callable
     samples = []
     for i in range(len(dataset)):
         s = dataset[i]
-        s["positive"] = [
-            lbl
-            for lbl, y, m in zip(labels, s["labels"].tolist(), s["label_mask"].tolist(), strict=True)
-            if y > 0.5 and m > 0
-        ]
+        s["positive"] = positive_labels(s, labels)
         samples.append(s)
     rows = []
     for i in select_studies(samples, n):
         s = samples[i]
         meta = s["meta"]
-        image = s["image"][0].numpy()
-        preds = {
-            name: p.predict_array(image, image_path=meta["image_path"]) for name, p in predictors.items()
-        }
+        # Same preprocessing as evaluation (predict_path reads like the dataset); the panels show
+        # the full-resolution radiograph.
+        preds = {name: p.predict_path(meta["image_path"]) for name, p in predictors.items()}
+        image = load_image(meta["image_path"])
         main = preds[GAZE_VARIANT]
         if s["anatomy_boxes"]:
             main.anatomy_boxes, main.anatomy_source = dict(s["anatomy_boxes"]), "dataset"

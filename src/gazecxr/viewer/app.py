@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gazecxr.data.images import ImageReadError
 from gazecxr.prediction import Prediction
 from gazecxr.viewer.analyzer import Analysis, Analyzer
 from gazecxr.viewer.cohort import CohortStudy, StudySource
@@ -172,6 +173,10 @@ def create_app(
     def index() -> HTMLResponse:
         return HTMLResponse((static / "index.html").read_text(encoding="utf-8"))
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/api/health")
     def health() -> dict[str, Any]:
         return {
@@ -209,8 +214,12 @@ def create_app(
         study: CohortStudy | None = studies.get(study_id)
         if study is None:
             raise ApiError(404, f"unknown study {study_id!r}")
-        result = analyzer.analyze(study.image, image_path=study.image_path, anatomy_boxes=study.anatomy_boxes)
-        out = analysis_json(result, study.image, source=study.study_id, gaze=study.gaze)
+        try:
+            image = study.pixels()
+        except ImageReadError as exc:
+            raise ApiError(422, f"study {study_id}: {exc}") from None
+        result = analyzer.analyze(image, image_path=study.image_path, anatomy_boxes=study.anatomy_boxes)
+        out = analysis_json(result, image, source=study.study_id, gaze=study.gaze)
         out["study"] = study.summary() | {"reference_report": study.reference_report}
         return out
 

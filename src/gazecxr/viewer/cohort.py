@@ -17,13 +17,21 @@ class CohortStudy:
     """One reading of a cohort, ready to display."""
 
     study_id: str  # the reading id (a dicom can have several readings, each with its own gaze)
-    image: np.ndarray  # float (H, W) in [0, 1]
     image_path: str
     gaze: np.ndarray | None  # fixation density on the image grid, or None without usable gaze
     anatomy_boxes: dict[str, Box] = field(default_factory=dict)
     reference_report: str = ""
     labels: list[str] = field(default_factory=list)  # ground-truth positive labels
     split: str = ""
+    image: np.ndarray | None = None  # float (H, W) in [0, 1]; read from image_path on first use
+
+    def pixels(self) -> np.ndarray:
+        """The full-resolution radiograph (read once, then kept)."""
+        if self.image is None:
+            from gazecxr.data.images import load_image
+
+            self.image = load_image(self.image_path)
+        return self.image
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -60,8 +68,58 @@ class StudyList:
         return self._by_id.get(study_id)
 
 
+def reference_report(image_path: str, study_id: str) -> str:
+    """FINDINGS and IMPRESSION of the study's report (MIMIC-Eye ``patient_*/CXR-DICOM/s{study}.txt``).
+
+    Returns "" when the tree has no report for the study.
+    """
+    from gazecxr.data.reports import parse_report
+
+    path = Path(image_path).parents[2] / "CXR-DICOM" / f"s{study_id}.txt"
+    if not path.is_file():
+        return ""
+    sections = parse_report(path.read_text(encoding="utf-8", errors="replace"))
+    parts = [f"{k.upper()}: {sections[k]}" for k in ("findings", "impression") if sections.get(k)]
+    return "\n".join(parts) or " ".join(sections.values())
+
+
+def positive_labels(sample: dict[str, Any], label_names: Sequence[str]) -> list[str]:
+    """Known-positive labels of a dataset sample (uncertain / missing labels are not positive)."""
+    return [
+        name
+        for name, y, m in zip(
+            label_names, sample["labels"].tolist(), sample["label_mask"].tolist(), strict=True
+        )
+        if y > 0.5 and m > 0
+    ]
+
+
 def load_cohort(
     run_dir: str | Path, data_root: str | Path, split: str = "test", limit: int = 50
 ) -> StudyList:
-    """Read up to ``limit`` readings of ``split`` from ``data_root`` with the run's data settings."""
-    raise NotImplementedError  # filled in once gazecxr.data lands
+    """Up to ``limit`` readings of ``split`` in ``data_root``, read with the run's data settings
+    (label set, gaze heatmap parameters, image size of the gaze grid)."""
+    from gazecxr.config import load_config
+    from gazecxr.data import build_datasets
+
+    cfg = load_config(Path(run_dir) / "config.yaml")
+    datasets = build_datasets(cfg, root=data_root)
+    if split not in datasets:
+        raise ValueError(f"{data_root}: no split {split!r} (available: {', '.join(datasets)})")
+    dataset = datasets[split]
+    studies = []
+    for i in range(min(limit, len(dataset))):
+        sample = dataset[i]
+        meta = sample["meta"]
+        studies.append(
+            CohortStudy(
+                study_id=str(meta["reading_id"]),
+                image_path=str(meta["image_path"]),
+                gaze=sample["gaze_heatmap"].numpy() if bool(sample["gaze_valid"]) else None,
+                anatomy_boxes=dict(sample["anatomy_boxes"]),
+                reference_report=reference_report(str(meta["image_path"]), str(meta["study_id"])),
+                labels=positive_labels(sample, dataset.label_names),
+                split=split,
+            )
+        )
+    return StudyList(studies)
