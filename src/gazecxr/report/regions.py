@@ -1,0 +1,197 @@
+"""Region assignment: attention mass inside anatomy boxes x finding priors; the atlas fallback.
+
+Boxes are normalised ``(xmin, ymin, xmax, ymax)`` in [0, 1] image coordinates; "right" / "left"
+are the patient's (the patient's right lung is on the image's left on a PA/AP film).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import ndimage
+
+from gazecxr.prediction import Box
+from gazecxr.report.dictionary import Dictionary, FindingEntry
+
+log = logging.getLogger("gazecxr.report")
+
+# Atlas of the 17 regions relative to the lung box (fractions of its width / height), patient's
+# right on the image left. Our design (no published atlas): thirds for the zones, hila at the
+# inner third of mid height, the heart low and leaning to the patient's left.
+_ATLAS: dict[str, Box] = {
+    "right lung": (0.00, 0.00, 0.46, 1.00),
+    "right upper lung zone": (0.00, 0.00, 0.46, 0.33),
+    "right mid lung zone": (0.00, 0.33, 0.46, 0.66),
+    "right lower lung zone": (0.00, 0.66, 0.46, 1.00),
+    "right hilar structures": (0.24, 0.30, 0.46, 0.55),
+    "right costophrenic angle": (0.00, 0.84, 0.16, 1.00),
+    "right clavicle": (0.04, -0.08, 0.48, 0.10),
+    "left lung": (0.54, 0.00, 1.00, 1.00),
+    "left upper lung zone": (0.54, 0.00, 1.00, 0.33),
+    "left mid lung zone": (0.54, 0.33, 1.00, 0.66),
+    "left lower lung zone": (0.54, 0.66, 1.00, 1.00),
+    "left hilar structures": (0.54, 0.30, 0.76, 0.55),
+    "left costophrenic angle": (0.84, 0.84, 1.00, 1.00),
+    "left clavicle": (0.52, -0.08, 0.96, 0.10),
+    "cardiac silhouette": (0.34, 0.45, 0.82, 0.95),
+    "trachea": (0.44, -0.10, 0.56, 0.30),
+    "upper mediastinum": (0.36, 0.00, 0.64, 0.42),
+}
+# Fallback lung box when image analysis finds no lungs (typical PA framing).
+DEFAULT_LUNG_BOX: Box = (0.12, 0.10, 0.88, 0.85)
+
+
+def box_masses(attention: np.ndarray, boxes: dict[str, Box]) -> dict[str, float]:
+    """Attention mass inside each box.
+
+    Each attention cell contributes its mass times the fraction of the cell the box covers, so
+    small boxes on a coarse grid get a fair share instead of all-or-nothing.
+
+    Args:
+        attention: ``(h, w)`` non-negative map (normalised here to sum 1; all zeros -> all masses 0).
+        boxes: region -> normalised box.
+
+    Returns:
+        region -> mass in [0, 1].
+    """
+    a = np.asarray(attention, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"attention must be a 2-D (h, w) map, got shape {a.shape}")
+    if not boxes:
+        return {}
+    total = a.sum()
+    if not np.isfinite(total) or total <= 0:
+        return {name: 0.0 for name in boxes}
+    a = a / total
+    h, w = a.shape
+    b = np.clip(np.asarray(list(boxes.values()), dtype=np.float64), 0.0, 1.0)  # (R, 4)
+
+    def cover(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
+        edges = np.arange(n + 1) / n
+        return np.clip(np.minimum(hi[:, None], edges[None, 1:]) - np.maximum(lo[:, None], edges[None, :-1]), 0, None) * n
+
+    wx, wy = cover(b[:, 0], b[:, 2], w), cover(b[:, 1], b[:, 3], h)  # (R, w), (R, h) covered fraction per cell
+    masses = np.einsum("rh,hw,rw->r", wy, a, wx)
+    return {name: float(m) for name, m in zip(boxes, masses, strict=False)}
+
+
+def contralateral(region: str) -> str | None:
+    """The same region on the other side ("right lower lung zone" -> "left lower lung zone")."""
+    for a, b in (("right ", "left "), ("left ", "right ")):
+        if region.startswith(a):
+            return b + region[len(a):]
+    return None
+
+
+def assign_regions(
+    finding: FindingEntry, masses: dict[str, float], bilateral_ratio: float = 0.6
+) -> tuple[tuple[str, ...], dict[str, float]]:
+    """Regions of a finding: the best of ``mass x prior``, plus its mirror region when comparable.
+
+    Args:
+        finding: dictionary entry (its ``priors`` restrict and weight the candidate regions).
+        masses: region -> attention mass (:func:`box_masses`).
+        bilateral_ratio: the contralateral region is added when its score is at least this share of
+            the best score (both lower zones -> written "bibasilar").
+
+    Returns:
+        (assigned regions, sorted; empty when no candidate region has attention mass) and the score of
+        every candidate region.
+    """
+    scores = {r: masses[r] * p for r, p in finding.priors.items() if r in masses}
+    if not scores or max(scores.values()) <= 0:
+        return (), scores
+    best = max(scores, key=lambda r: (scores[r], r))
+    chosen = {best}
+    mirror = contralateral(best)
+    if mirror in scores and scores[mirror] >= bilateral_ratio * scores[best]:
+        chosen.add(mirror)
+    return tuple(sorted(chosen)), scores
+
+
+def describe_location(regions: tuple[str, ...] | list[str], dictionary: Dictionary) -> tuple[str, str]:
+    """How a sentence names a region set: ("adjective", "") for a group, ("", "in the ...") otherwise."""
+    regs = frozenset(regions)
+    if not regs:
+        return "", ""
+    for group in dictionary.groups.values():
+        if group.regions == regs:
+            return group.adjective, ""
+    phrases = [dictionary.regions[r].phrase for r in sorted(regs)]
+    joined = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return "", f"in the {joined}"
+
+
+def _otsu(values: np.ndarray, bins: int = 128) -> float:
+    hist, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    p = hist / max(hist.sum(), 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(p)
+    mu = np.cumsum(p * centres)
+    between = (mu[-1] * w0 - mu) ** 2 / np.maximum(w0 * (1 - w0), 1e-12)
+    return float(centres[int(np.argmax(between))])
+
+
+def lung_box(image: np.ndarray) -> Box | None:
+    """Box around both lungs found on the radiograph, or None when no lung field is found.
+
+    The lungs are the large dark (air-filled) regions inside the bright body: threshold the
+    smoothed image (Otsu), drop dark components touching the image border (air outside the body),
+    keep the two largest remaining ones (each >= 2 % of the image). A single off-centre lung is
+    mirrored about the midline.
+
+    Args:
+        image: ``(H, W)`` float in [0, 1] (bones bright, air dark).
+    """
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim != 2 or min(img.shape) < 16:
+        raise ValueError(f"image must be a 2-D (H, W) array of at least 16 x 16, got shape {img.shape}")
+    scale = 192 / max(img.shape)
+    small = ndimage.zoom(img, scale, order=1) if scale < 1 else img
+    lo, hi = np.percentile(small, [1, 99])
+    small = np.clip((small - lo) / max(hi - lo, 1e-6), 0, 1)
+    small = ndimage.gaussian_filter(small, sigma=max(small.shape) / 100)
+    h, w = small.shape
+    candidates: list[np.ndarray] = []
+    # Thin dark bridges (axillae, neck) can join a lung to the outside air: open harder until
+    # lung-sized components stand free of the border.
+    for iterations in (2, 4, 6):
+        dark = ndimage.binary_opening(small < _otsu(small), iterations=iterations)
+        labels, n = ndimage.label(dark)
+        border = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])).tolist())
+        sizes = ndimage.sum(dark, labels, index=np.arange(1, n + 1)) if n else np.zeros(0)
+        keep = [i + 1 for i in np.argsort(-sizes) if i + 1 not in border and sizes[i] >= 0.02 * h * w][:2]
+        candidates = [labels == k for k in keep]
+        if candidates:
+            break
+    if not candidates:
+        return None
+    ys, xs = np.nonzero(np.logical_or.reduce(candidates))
+    x0, x1, y0, y1 = xs.min() / w, (xs.max() + 1) / w, ys.min() / h, (ys.max() + 1) / h
+    if len(candidates) == 1 and abs((x0 + x1) / 2 - 0.5) > 0.1:  # one lung found: mirror it about the midline
+        x0, x1 = min(x0, 1 - x1), max(x1, 1 - x0)
+    return (float(x0), float(y0), float(x1), float(y1))
+
+
+def atlas_boxes(image: np.ndarray) -> dict[str, Box]:
+    """The 17-region atlas placed on a radiograph from its lung box (fallback when a reading has no boxes).
+
+    Args:
+        image: ``(H, W)`` float in [0, 1].
+
+    Returns:
+        region -> normalised box clipped to [0, 1]. When no lung field is found the atlas is placed
+        on :data:`DEFAULT_LUNG_BOX` and a warning is logged.
+    """
+    box = lung_box(image)
+    if box is None:
+        log.warning("atlas fallback: no lung field found on the image; using the default lung box %s", DEFAULT_LUNG_BOX)
+        box = DEFAULT_LUNG_BOX
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    out = {}
+    for name, (a, b, c, d) in _ATLAS.items():
+        out[name] = (float(np.clip(x0 + a * bw, 0, 1)), float(np.clip(y0 + b * bh, 0, 1)),
+                     float(np.clip(x0 + c * bw, 0, 1)), float(np.clip(y0 + d * bh, 0, 1)))
+    return out
