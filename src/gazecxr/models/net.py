@@ -153,65 +153,80 @@ class AttentionPoolHead(nn.Module):
         return self.fc(self.drop(pooled)), att.view(b, h, w), self.embed(pooled)
 
 
-class _EfficientNetLite0Features(nn.Module):
-    """EfficientNet-Lite0 trunk returning the stride-16 (112 ch) and stride-32 (1280 ch) maps."""
+def _efficientnet_lite0() -> nn.Module:
+    from efficientnet_lite_pytorch import EfficientNet
 
-    C16, C32 = 112, 1280
-    SPLIT = 11  # blocks[:11] end at stride 16
-
-    def __init__(self) -> None:
-        super().__init__()
-        from efficientnet_lite_pytorch import EfficientNet
-
-        # image_size=None selects dynamic "same" padding, valid for any input size.
-        net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
-        del net._fc  # the ImageNet classifier is not used (its keys are ignored on load)
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        net = self.net
-        x = net._swish(net._bn0(net._conv_stem(x)))
-        rate = net._global_params.drop_connect_rate or 0.0
-        n = len(net._blocks)
-        f16 = x
-        for idx, block in enumerate(net._blocks):
-            x = block(x, drop_connect_rate=rate * idx / n)
-            if idx == self.SPLIT - 1:
-                f16 = x
-        return f16, net._swish(net._bn1(net._conv_head(x)))
+    # image_size=None selects dynamic "same" padding, valid for any input size.
+    net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    del net._fc  # the ImageNet classifier is not used (its keys are ignored on load)
+    return net
 
 
-class _DenseNet121Features(nn.Module):
-    """MONAI DenseNet-121 trunk returning the stride-16 and stride-32 maps (1024 ch each)."""
+def _efficientnet_lite0_features(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stride-16 map after block 11 (112 ch) and stride-32 map after the head conv (1280 ch)."""
+    x = net._swish(net._bn0(net._conv_stem(x)))
+    rate = net._global_params.drop_connect_rate or 0.0
+    n = len(net._blocks)
+    f16 = x
+    for idx, block in enumerate(net._blocks):
+        x = block(x, drop_connect_rate=rate * idx / n)
+        if idx == 10:
+            f16 = x
+    return f16, net._swish(net._bn1(net._conv_head(x)))
 
-    C16, C32 = 1024, 1024
 
-    def __init__(self) -> None:
-        super().__init__()
-        from monai.networks.nets import DenseNet121
+def _densenet121() -> nn.Module:
+    from monai.networks.nets import DenseNet121
 
-        net = DenseNet121(spatial_dims=2, in_channels=3, out_channels=1)
-        del net.class_layers
-        self.net = net
+    net = DenseNet121(spatial_dims=2, in_channels=3, out_channels=1)
+    del net.class_layers
+    return net
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.net.features
-        for name in (
-            "conv0",
-            "norm0",
-            "relu0",
-            "pool0",
-            "denseblock1",
-            "transition1",
-            "denseblock2",
-            "transition2",
-            "denseblock3",
-        ):
-            x = getattr(f, name)(x)
-        f16 = x
-        for name in ("transition3", "denseblock4", "norm5"):
-            x = getattr(f, name)(x)
-        return f16, F.relu(x)
+
+def _densenet121_features(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stride-16 map after dense block 3 and stride-32 map after norm5 (1024 ch each)."""
+    f = net.features
+    for name in (
+        "conv0",
+        "norm0",
+        "relu0",
+        "pool0",
+        "denseblock1",
+        "transition1",
+        "denseblock2",
+        "transition2",
+        "denseblock3",
+    ):
+        x = getattr(f, name)(x)
+    f16 = x
+    for name in ("transition3", "denseblock4", "norm5"):
+        x = getattr(f, name)(x)
+    return f16, F.relu(x)
+
+
+# backbone -> (constructor, feature function, stride-16 channels, stride-32 channels, input mean, std,
+# source keys ignored when loading weights)
+_CNNS = {
+    # EfficientNet-Lite (TF) preprocessing: (x*255 - 127) / 128, i.e. about 2x - 1.
+    "efficientnet_lite0": (
+        _efficientnet_lite0,
+        _efficientnet_lite0_features,
+        112,
+        1280,
+        (0.5,) * 3,
+        (0.5,) * 3,
+        ("_fc.",),
+    ),
+    "densenet121": (
+        _densenet121,
+        _densenet121_features,
+        1024,
+        1024,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        ("class_layers.",),
+    ),
+}
 
 
 class AttentionPoolCNN(GazeCXRNet):
@@ -219,23 +234,13 @@ class AttentionPoolCNN(GazeCXRNet):
 
     def __init__(self, cfg: ModelConfig, num_labels: int, image_size: int) -> None:
         super().__init__(cfg, num_labels, image_size)
-        if cfg.backbone == "efficientnet_lite0":
-            features: nn.Module = _EfficientNetLite0Features()
-            # EfficientNet-Lite (TF) preprocessing: (x*255 - 127) / 128, i.e. about 2x - 1.
-            mean, std = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
-            self.backbone = features.net
-            self.weights_ignore = ("_fc.",)
-        else:
-            features = _DenseNet121Features()
-            mean, std = IMAGENET_MEAN, IMAGENET_STD
-            self.backbone = features.net
-            self.weights_ignore = ("class_layers.",)
-        self.features = features
+        make, self._features, c16, c32, mean, std, self.weights_ignore = _CNNS[cfg.backbone]
+        self.backbone = make()
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self.head = AttentionPoolHead(
-            features.C16,
-            features.C32,
+            c16,
+            c32,
             cfg.head_dim,
             num_labels,
             cfg.embed_dim,
@@ -245,7 +250,8 @@ class AttentionPoolCNN(GazeCXRNet):
         )
         self.cam_layer = self.head.cam
         with torch.no_grad():
-            f16, f32 = self.features(torch.zeros(1, 3, image_size, image_size))
+            f16, f32 = self._features(self.backbone.eval(), torch.zeros(1, 3, image_size, image_size))
+        self.backbone.train()
         self._grid = tuple((f16 if cfg.attention_stride == 16 else f32).shape[-2:])
 
     @property
@@ -261,7 +267,7 @@ class AttentionPoolCNN(GazeCXRNet):
         """``image (B, 1, S, S)`` in [0, 1] -> :class:`ModelOutput`; fixations are not used by CNNs."""
         self._check_image(image)
         x = (image.expand(-1, 3, -1, -1) - self.mean) / self.std
-        logits, attention, embedding = self.head(*self.features(x))
+        logits, attention, embedding = self.head(*self._features(self.backbone, x))
         return ModelOutput(logits=logits, attention=attention, embedding=embedding)
 
 
