@@ -57,10 +57,8 @@ class MeanAnalyzer:
             )
             report = {
                 "writer": self.writer,
-                "findings": [
-                    {"finding": n, "regions": [{"name": "left lung", "attention_mass": 0.4}]}
-                    for n in pred.positive
-                ],
+                "findings": [{"name": n, "regions": ["left lung"]} for n in pred.positive],
+                "region_mass": {"left lung": 0.4},
             }
             return Analysis(prediction=pred, report_text=f"mean {mean:.4f}", report=report)
         finally:

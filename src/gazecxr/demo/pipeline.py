@@ -25,6 +25,7 @@ from gazecxr.demo.html import Estimate, StudyReport, StudyRow, VariantResult, wr
 from gazecxr.demo.profiles import DemoProfile
 from gazecxr.log import LOGGER_NAME
 from gazecxr.runinfo import write_json_atomic
+from gazecxr.viewer.analyzer import findings_by_region
 from gazecxr.viewer.cohort import positive_labels, reference_report
 
 log = logging.getLogger(f"{LOGGER_NAME}.demo")
@@ -241,23 +242,13 @@ def study_rows(runs: dict[str, Path], data_root: Path, n: int, on_item: Callable
                 boxes=main.anatomy_boxes,
                 truth=s["positive"],
                 predicted=main.positive,
-                hits=report_hits(report.to_dict()),
+                hits=findings_by_region(report.to_dict()),
                 generated_report=report.text,
                 reference_report=reference_report(meta["image_path"], meta["study_id"]),
             )
         )
         on_item()
     return rows
-
-
-def report_hits(report: dict[str, Any]) -> dict[str, list[str]]:
-    """Region -> findings the report placed there (from the report's structured form)."""
-    hits: dict[str, list[str]] = {}
-    for item in report.get("findings", []) or []:
-        for region in item.get("regions", []) or []:
-            name = region.get("name") if isinstance(region, dict) else str(region)
-            hits.setdefault(name, []).append(str(item.get("finding")))
-    return hits
 
 
 # ------------------------------------------------------------------------------------------ runner

@@ -69,12 +69,24 @@ class RunAnalyzer:
         self, image: np.ndarray, image_path: str = "", anatomy_boxes: dict[str, Box] | None = None
     ) -> Analysis:
         from gazecxr.report import generate_report
+        from gazecxr.report.regions import atlas_boxes
 
         with self._lock:
-            prediction = self.predictor.predict_array(image)
-        prediction.image_path = image_path
-        if anatomy_boxes:  # a cohort study's own boxes beat the atlas fallback
-            prediction.anatomy_boxes = dict(anatomy_boxes)
-            prediction.anatomy_source = "dataset"
+            prediction = self.predictor.predict_array(image, image_path=image_path)
+        # A cohort study's own boxes beat the atlas; the atlas is placed here (not inside the report
+        # writer) so that the boxes drawn in the page are the ones the report used.
+        if anatomy_boxes:
+            prediction.anatomy_boxes, prediction.anatomy_source = dict(anatomy_boxes), "dataset"
+        else:
+            prediction.anatomy_boxes, prediction.anatomy_source = atlas_boxes(image), "atlas"
         report = generate_report(prediction, self.report_cfg, image=image)
         return Analysis(prediction=prediction, report_text=report.text, report=report.to_dict())
+
+
+def findings_by_region(report: dict[str, Any]) -> dict[str, list[str]]:
+    """Region name -> names of the findings a report (``Report.to_dict()``) placed there."""
+    placed: dict[str, list[str]] = {}
+    for finding in report.get("findings", []) or []:
+        for region in finding.get("regions", []) or []:
+            placed.setdefault(str(region), []).append(str(finding["name"]))
+    return placed

@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gazecxr.data.images import ImageReadError
 from gazecxr.prediction import Prediction
-from gazecxr.viewer.analyzer import Analysis, Analyzer
+from gazecxr.viewer.analyzer import Analysis, Analyzer, findings_by_region
 from gazecxr.viewer.cohort import CohortStudy, StudySource
 from gazecxr.viewer.overlay import data_url, heatmap_rgba, png_bytes, radiograph_uint8
 from gazecxr.viewer.uploads import ACCEPTED, UploadError, decode_upload
@@ -86,25 +86,15 @@ def analysis_json(
 
 
 def region_list(pred: Prediction, report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Anatomy boxes with the findings the report placed in each (and their attention mass)."""
-    placed: dict[str, list[str]] = {}
-    mass: dict[str, float] = {}
-    for item in report.get("findings", []) or []:
-        if not isinstance(item, dict):
-            continue
-        for region in item.get("regions", []) or []:
-            rname = region.get("name") if isinstance(region, dict) else str(region)
-            if not rname:
-                continue
-            placed.setdefault(rname, []).append(str(item.get("finding") or item.get("label") or ""))
-            if isinstance(region, dict) and "attention_mass" in region:
-                mass[rname] = float(region["attention_mass"])
+    """Anatomy boxes with the findings the report placed in each and their attention mass."""
+    placed = findings_by_region(report)
+    mass = report.get("region_mass", {}) or {}
     return [
         {
             "name": name,
             "box": [float(v) for v in box],
             "findings": placed.get(name, []),
-            "attention_mass": mass.get(name),
+            "attention_mass": None if name not in mass else float(mass[name]),
         }
         for name, box in pred.anatomy_boxes.items()
     ]

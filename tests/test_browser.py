@@ -1,0 +1,154 @@
+"""The viewer and the study report in a real headless Chromium (Debian ``chromium`` package).
+
+Skipped with a reason when Chromium or Playwright is absent. Screenshots go to
+``artifacts/screenshots/`` (git-ignored): ``viewer_upload.png``, ``viewer_study.png``,
+``index_top.png``, ``index_full.png``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from test_demo import tiny_demo  # noqa: F401 - session fixture shared with the demo smoke test
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+REAL_RADIOGRAPH = "real_cxr/images/00cfd1c1.jpg"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.is_file():
+        pytest.skip(
+            f"{CHROMIUM} not installed (Debian packages chromium, chromium-driver; `make browser-deps`)"
+        )
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) not installed")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@contextmanager
+def live_server(app: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free local port in a background thread."""
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the viewer server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _page(browser: Any) -> tuple[Any, list[str]]:
+    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return page, errors
+
+
+def test_viewer_upload_and_cohort_study(browser: Any, tiny_demo: dict[str, Any], shared_data: Path) -> None:  # noqa: F811
+    from gazecxr.viewer.analyzer import RunAnalyzer
+    from gazecxr.viewer.app import create_app
+    from gazecxr.viewer.cohort import load_cohort
+
+    run = tiny_demo["variants"]["full"]["run"]
+    studies = load_cohort(run, tiny_demo["cohort"]["root"], split="test", limit=5)
+    n_labels = len(tiny_demo["cohort"]["labels"])
+    with live_server(create_app(RunAnalyzer(run), studies=studies)) as url:
+        page, errors = _page(browser)
+        page.goto(url)
+        page.wait_for_selector("body[data-state=ready]", timeout=15_000)
+
+        # Upload a real radiograph and wait for the report.
+        page.set_input_files("#file-input", str(shared_data / REAL_RADIOGRAPH))
+        page.click("#analyze-btn")
+        page.wait_for_selector("body[data-state=done]", timeout=30_000)
+        assert page.locator("#findings-table tbody tr").count() == n_labels
+        assert page.locator("#report").inner_text().strip()
+        overlay = page.locator("#img-attention")
+        assert overlay.is_visible()
+        assert page.evaluate("document.querySelector('#img-attention').naturalWidth") > 0
+        assert page.locator("#boxes rect").count() > 0  # atlas boxes on a real radiograph
+        assert page.locator("#toggle-gaze").is_disabled()  # an upload has no gaze
+        page.screenshot(path=str(SCREENSHOTS / "viewer_upload.png"), full_page=True)
+        page.uncheck("#toggle-attention")
+        assert not overlay.is_visible()
+        page.check("#toggle-attention")
+        page.eval_on_selector(
+            "#attention-opacity", "el => { el.value = 30; el.dispatchEvent(new Event('input')); }"
+        )
+        assert page.evaluate("getComputedStyle(document.querySelector('#img-attention')).opacity") == "0.3"
+
+        # A cohort study: gaze overlay and reference report appear.
+        first = studies.studies()[0].study_id
+        page.select_option("#study-select", first)
+        page.click("#study-btn")
+        page.wait_for_function(
+            "document.body.dataset.state === 'done' && "
+            f"document.querySelector('#image-caption').textContent.startsWith('{first}')",
+            timeout=30_000,
+        )
+        assert page.locator("#reference-report").inner_text().strip()
+        if studies.get(first).gaze is not None:
+            assert page.locator("#img-gaze").is_visible()
+        page.screenshot(path=str(SCREENSHOTS / "viewer_study.png"), full_page=True)
+
+        # A file that is not an image: a clear message in the page, no crash.
+        page.set_input_files(
+            "#file-input",
+            files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"this is not a radiograph"}],
+        )
+        page.click("#analyze-btn")
+        page.wait_for_selector("body[data-state=error]", timeout=15_000)
+        assert "not a JPEG, PNG or DICOM" in page.locator("#error").inner_text()
+        assert errors == []
+
+
+def test_study_report_in_browser(browser: Any, tiny_demo: dict[str, Any]) -> None:  # noqa: F811
+    page, errors = _page(browser)
+    page.goto(Path(tiny_demo["index_html"]).as_uri())
+    for section in ("#summary", "#metrics", "#roc", "#ablation", "#studies"):
+        assert page.locator(section).is_visible(), section
+    assert page.locator("#metrics table.metrics tbody tr").count() >= 2
+    assert page.locator("article.study").count() >= 6
+    # Every embedded figure decoded (a broken data URL has naturalWidth 0).
+    widths = page.evaluate("[...document.images].map(i => i.naturalWidth)")
+    assert widths and min(widths) > 0
+    assert "SYNTHETIC DATA" in page.locator("header").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "index_top.png"))
+    page.screenshot(path=str(SCREENSHOTS / "index_full.png"), full_page=True)
+    assert errors == []
