@@ -12,10 +12,11 @@ gives each variant as a list of ``key=value`` overrides (the same syntax as the 
 Run ``DIR/<variant>/seed<k>`` is trained with ``seed=k``; a run whose ``eval_test.json`` exists
 is reused, an interrupted one is resumed from its checkpoint.
 
-Paired comparison with the baseline: predictions of the N seeds are *pooled* (stacked, each
-reading appearing once per seed) and the patient bootstrap resamples patients, carrying all of a
-patient's readings from every seed, for both variants at once. The CI therefore covers test-set
-sampling of the seed-pooled models; the seed-to-seed spread is reported separately as sd.
+Paired comparison with the baseline: for each bootstrap resample of test *patients* (the same
+resample for both variants and every seed), each seed's macro metric is computed at that run's
+own thresholds, averaged over seeds, and the baseline's average subtracted. The CI therefore
+covers test-set sampling of the seed-averaged difference; the seed-to-seed spread is reported
+separately as sd. (Implemented by stacking the seeds' predictions as extra label columns.)
 """
 
 from __future__ import annotations
@@ -37,9 +38,15 @@ log = logging.getLogger(f"{LOGGER_NAME}.ablate")
 
 # Columns of the markdown table (keys of the evaluation headline) and their titles.
 TABLE_METRICS: dict[str, str] = {
-    "macro_auroc": "AUROC", "macro_f1": "F1", "macro_precision": "precision", "macro_recall": "recall",
-    "attention_cc": "att. CC", "attention_nss": "att. NSS", "attention_kld": "att. KLD",
-    "attention_pointing_game": "pointing", "gradcam_cc": "Grad-CAM CC",
+    "macro_auroc": "AUROC",
+    "macro_f1": "F1",
+    "macro_precision": "precision",
+    "macro_recall": "recall",
+    "attention_cc": "att. CC",
+    "attention_nss": "att. NSS",
+    "attention_kld": "att. KLD",
+    "attention_pointing_game": "pointing",
+    "gradcam_cc": "Grad-CAM CC",
 }
 PAIRED_METRICS = ("auroc", "f1")
 
@@ -55,8 +62,9 @@ def load_spec(path: str | Path) -> tuple[AblationSpec, Path]:
     path = Path(path)
     spec = load_config(path, model=AblationSpec)
     if spec.baseline not in spec.variants:
-        raise ConfigError(f"{path}: baseline variant {spec.baseline!r} is not among variants "
-                          f"({', '.join(spec.variants)})")
+        raise ConfigError(
+            f"{path}: baseline variant {spec.baseline!r} is not among variants ({', '.join(spec.variants)})"
+        )
     experiment = (path.parent / spec.experiment).resolve()
     if not experiment.is_file():
         raise ConfigError(f"{path}: experiment config {experiment} not found")
@@ -83,59 +91,95 @@ def run_one(experiment: Path, overrides: Sequence[str], data_root: str | Path, o
 
 def _mean_sd(values: list[float | None]) -> dict[str, Any]:
     vals = np.array([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
-    return {"mean": float(vals.mean()) if len(vals) else None,
-            "sd": float(vals.std(ddof=1)) if len(vals) > 1 else None,
-            "n": int(len(vals)), "values": [None if v is None else float(v) for v in values]}
+    return {
+        "mean": float(vals.mean()) if len(vals) else None,
+        "sd": float(vals.std(ddof=1)) if len(vals) > 1 else None,
+        "n": int(len(vals)),
+        "values": [None if v is None else float(v) for v in values],
+    }
 
 
-def pooled_predictions(runs: list[Path]) -> dict[str, np.ndarray]:
-    """Stack the test predictions (and each run's thresholds) of several seeds of one variant."""
+def stacked_predictions(runs: list[Path]) -> dict[str, np.ndarray]:
+    """Test predictions of the seeds of one variant side by side: ``(N, seeds * C)`` columns.
+
+    Readings are aligned by reading id; ``thresholds`` concatenates every run's own thresholds.
+    A macro metric over the stacked columns is the mean over seeds of each seed's macro metric.
+    """
     from gazecxr.train.evaluate import load_predictions
     from gazecxr.train.predict import read_thresholds
 
     parts = []
     for r in runs:
         pred = load_predictions(r / "predictions_test.npz")
-        order = np.argsort(pred["reading_ids"], kind="stable")  # align readings across runs
-        _, thr = read_thresholds(r)
-        parts.append({**{k: pred[k][order] for k in ("probs", "targets", "mask", "subject_ids", "reading_ids")},
-                      "thresholds": np.broadcast_to(thr, pred["probs"].shape)})
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        order = np.argsort(pred["reading_ids"], kind="stable")
+        parts.append({k: pred[k][order] for k in ("probs", "targets", "mask", "subject_ids", "reading_ids")})
+        parts[-1]["thresholds"] = read_thresholds(r)[1]
+    for p, r in zip(parts[1:], runs[1:], strict=True):
+        if not np.array_equal(p["reading_ids"], parts[0]["reading_ids"]):
+            raise ValueError(f"{r}: evaluated on other test readings than {runs[0]}; rerun its evaluation")
+    return {
+        "probs": np.hstack([p["probs"] for p in parts]),
+        "targets": np.hstack([p["targets"] for p in parts]),
+        "mask": np.hstack([p["mask"] for p in parts]),
+        "thresholds": np.concatenate([p["thresholds"] for p in parts]),
+        "subject_ids": parts[0]["subject_ids"],
+        "reading_ids": parts[0]["reading_ids"],
+    }
 
 
-def paired_difference(variant: dict[str, np.ndarray], baseline: dict[str, np.ndarray], n_boot: int, ci: float,
-                      seed: int) -> dict[str, Any]:
-    """Paired patient-bootstrap CI of (variant - baseline) for macro AUROC and macro F1."""
+def paired_difference(
+    variant: dict[str, np.ndarray], baseline: dict[str, np.ndarray], n_boot: int, ci: float, seed: int
+) -> dict[str, Any]:
+    """Paired patient-bootstrap CI of (variant - baseline) for the seed-averaged macro metrics."""
     from gazecxr.metrics.classification import paired_bootstrap_diff
 
     if not np.array_equal(variant["reading_ids"], baseline["reading_ids"]):
         raise ValueError("variant and baseline were evaluated on different test readings; rerun both")
-    return {m: paired_bootstrap_diff(baseline["targets"], baseline["probs"], variant["probs"],
-                                     groups=baseline["subject_ids"], mask=baseline["mask"],
-                                     thresholds_a=baseline["thresholds"], thresholds_b=variant["thresholds"],
-                                     metric=m, n_boot=n_boot, ci=ci, seed=seed)
-            for m in PAIRED_METRICS}
+    result = paired_bootstrap_diff(
+        baseline["targets"],
+        variant["probs"],
+        baseline["probs"],
+        baseline["mask"],
+        groups=baseline["subject_ids"],
+        thresholds_variant=variant["thresholds"],
+        thresholds_base=baseline["thresholds"],
+        n_boot=n_boot,
+        ci=ci,
+        seed=seed,
+    )
+    return {m: result[f"macro/{m}"] for m in PAIRED_METRICS}
 
 
-def summarise(out: Path, spec: AblationSpec, variants: Sequence[str], seeds: int, n_boot: int, ci: float
-              ) -> dict[str, Any]:
+def summarise(
+    out: Path, spec: AblationSpec, variants: Sequence[str], seeds: int, n_boot: int, ci: float
+) -> dict[str, Any]:
     """The ablation table as a dict (also written as ``ablation.json`` / ``ablation.md``)."""
     rows: dict[str, Any] = {}
     baseline_runs = [run_dir(out, spec.baseline, s) for s in range(seeds)]
     have_baseline = all((r / "predictions_test.npz").is_file() for r in baseline_runs)
-    baseline_pred = pooled_predictions(baseline_runs) if have_baseline else None
+    baseline_pred = stacked_predictions(baseline_runs) if have_baseline else None
     for v in variants:
         runs = [run_dir(out, v, s) for s in range(seeds)]
         heads = [json.loads((r / "metrics.json").read_text(encoding="utf-8"))["eval_test"] for r in runs]
         keys = sorted({k for h in heads for k in h})
-        row: dict[str, Any] = {"overrides": spec.variants[v], "runs": [str(r) for r in runs],
-                               "metrics": {k: _mean_sd([h.get(k) for h in heads]) for k in keys}}
+        row: dict[str, Any] = {
+            "overrides": spec.variants[v],
+            "runs": [str(r) for r in runs],
+            "metrics": {k: _mean_sd([h.get(k) for h in heads]) for k in keys},
+        }
         if baseline_pred is not None and v != spec.baseline:
-            row["paired_vs_baseline"] = paired_difference(pooled_predictions(runs), baseline_pred, n_boot, ci, 0)
+            row["paired_vs_baseline"] = paired_difference(
+                stacked_predictions(runs), baseline_pred, n_boot, ci, 0
+            )
         rows[v] = row
-    return {"seeds": seeds, "baseline": spec.baseline, "ci_level": ci, "bootstrap": n_boot,
-            "paired_method": "test predictions pooled over seeds; patients resampled jointly for both variants",
-            "variants": rows}
+    return {
+        "seeds": seeds,
+        "baseline": spec.baseline,
+        "ci_level": ci,
+        "bootstrap": n_boot,
+        "paired_method": "seed-averaged macro metric; test patients resampled jointly for both variants",
+        "variants": rows,
+    }
 
 
 def _fmt(cell: dict[str, Any] | None) -> str:
@@ -147,30 +191,46 @@ def _fmt(cell: dict[str, Any] | None) -> str:
 def _fmt_diff(d: dict[str, Any] | None) -> str:
     if not d:
         return "—"
-    lo, hi = d["ci"]
+    lo, hi = d["lo"], d["hi"]
     mark = " *" if lo > 0 else ""
     return f"{d['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]{mark}"
 
 
 def markdown(table: dict[str, Any], title: str) -> str:
     head = ["variant", *TABLE_METRICS.values(), "ΔAUROC [CI]", "ΔF1 [CI]"]
-    lines = [f"# {title}", "",
-             f"{table['seeds']} seeds per variant; cells are mean ± sd over seeds on the test split. "
-             f"Δ = variant − {table['baseline']}, {round(table['ci_level'] * 100)}% paired patient-bootstrap CI "
-             f"({table['bootstrap']} resamples; {table['paired_method']}); * = CI above 0.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [
+        f"# {title}",
+        "",
+        f"{table['seeds']} seeds per variant; cells are mean ± sd over seeds on the test split. "
+        f"Δ = variant − {table['baseline']}, {round(table['ci_level'] * 100)}% paired patient-bootstrap CI "
+        f"({table['bootstrap']} resamples; {table['paired_method']}); * = CI above 0.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for name, row in table["variants"].items():
         paired = row.get("paired_vs_baseline", {})
         cells = [_fmt(row["metrics"].get(k)) for k in TABLE_METRICS]
-        lines.append("| " + " | ".join([name, *cells, _fmt_diff(paired.get("auroc")), _fmt_diff(paired.get("f1"))])
-                     + " |")
+        lines.append(
+            "| "
+            + " | ".join([name, *cells, _fmt_diff(paired.get("auroc")), _fmt_diff(paired.get("f1"))])
+            + " |"
+        )
     lines += ["", "Overrides per variant:", ""]
-    lines += [f"- `{name}`: `{' '.join(row['overrides']) or '(none)'}`" for name, row in table["variants"].items()]
+    lines += [
+        f"- `{name}`: `{' '.join(row['overrides']) or '(none)'}`" for name, row in table["variants"].items()
+    ]
     return "\n".join(lines) + "\n"
 
 
-def run_ablation(ablation_file: str | Path, data_root: str | Path, out: str | Path, seeds: int,
-                 variants: Sequence[str] | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
+def run_ablation(
+    ablation_file: str | Path,
+    data_root: str | Path,
+    out: str | Path,
+    seeds: int,
+    variants: Sequence[str] | None = None,
+    overrides: Sequence[str] = (),
+) -> dict[str, Any]:
     """Run (or reuse) every requested variant x seed and write ``ablation.json`` + ``ablation.md``.
 
     Args:
@@ -192,13 +252,23 @@ def run_ablation(ablation_file: str | Path, data_root: str | Path, out: str | Pa
         for s in range(seeds):
             log.info("ablation: variant %s, seed %d", v, s)
             run_one(experiment, [*spec.variants[v], *overrides], data_root, run_dir(out, v, s), s)
-    tabulated = [v for v in spec.variants if v in chosen or
-                 all((run_dir(out, v, s) / "predictions_test.npz").is_file() for s in range(seeds))]
+    tabulated = [
+        v
+        for v in spec.variants
+        if v in chosen or all((run_dir(out, v, s) / "predictions_test.npz").is_file() for s in range(seeds))
+    ]
     cfg = load_config(experiment, list(overrides))
     table = summarise(out, spec, tabulated, seeds, cfg.eval.bootstrap, cfg.eval.ci)
-    table.update({"ablation_file": str(Path(ablation_file).resolve()), "experiment": str(experiment),
-                  "data_root": str(data_root), "overrides": list(overrides)})
+    table.update(
+        {
+            "ablation_file": str(Path(ablation_file).resolve()),
+            "experiment": str(experiment),
+            "data_root": str(data_root),
+            "overrides": list(overrides),
+        }
+    )
     write_json_atomic(out / "ablation.json", table)
-    (out / "ablation.md").write_text(markdown(table, f"Ablation: {Path(ablation_file).name} on {data_root}"),
-                                     encoding="utf-8")
+    (out / "ablation.md").write_text(
+        markdown(table, f"Ablation: {Path(ablation_file).name} on {data_root}"), encoding="utf-8"
+    )
     return table

@@ -84,8 +84,13 @@ def rng_state() -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
         "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
-        "numpy": (np_name, torch.from_numpy(np_keys.astype(np.int64)), int(np_pos), int(np_has_gauss),
-                  float(np_gauss)),
+        "numpy": (
+            np_name,
+            torch.from_numpy(np_keys.astype(np.int64)),
+            int(np_pos),
+            int(np_has_gauss),
+            float(np_gauss),
+        ),
         "python": random.getstate(),
     }
 
@@ -100,16 +105,18 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss_next))
 
 
-def save_checkpoint(run_dir: Path, name: str, weights: dict[str, torch.Tensor], state: dict[str, Any] | None,
-                    tag: str) -> None:
+def save_checkpoint(
+    run_dir: Path, name: str, weights: dict[str, torch.Tensor], state: dict[str, Any] | None, tag: str
+) -> None:
     """Write ``<name>.safetensors`` (+ ``<name>.state.pt`` when ``state`` is given) with a shared tag."""
     if state is not None:
         save_state(run_dir / f"{name}{STATE_SUFFIX}", {**state, "tag": tag})
     save_weights(run_dir / f"{name}{WEIGHTS_SUFFIX}", weights, {"tag": tag})
 
 
-def load_checkpoint(run_dir: Path, name: str, with_state: bool = True
-                    ) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+def load_checkpoint(
+    run_dir: Path, name: str, with_state: bool = True
+) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
     """Read a checkpoint pair; checks that weights and state belong to the same step."""
     weights_path = run_dir / f"{name}{WEIGHTS_SUFFIX}"
     weights, meta = load_weights(weights_path)
@@ -118,6 +125,8 @@ def load_checkpoint(run_dir: Path, name: str, with_state: bool = True
     state_path = run_dir / f"{name}{STATE_SUFFIX}"
     state = load_state(state_path)
     if state.get("tag") != meta.get("tag"):
-        raise CheckpointError(f"{weights_path} (tag {meta.get('tag')}) and {state_path} (tag {state.get('tag')}) "
-                              "come from different steps; delete both to restart, or keep the older pair")
+        raise CheckpointError(
+            f"{weights_path} (tag {meta.get('tag')}) and {state_path} (tag {state.get('tag')}) "
+            "come from different steps; delete both to restart, or keep the older pair"
+        )
     return weights, state

@@ -16,16 +16,32 @@ def _fail(message: str) -> None:
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
-@click.option("--data", "data_root", type=click.Path(file_okay=False, path_type=Path),
-              help="Dataset root (MIMIC-Eye, REFLACX, EGD-CXR or a synthetic tree); default: data.root.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Experiment YAML (configs/*.yaml). With --resume, defaults to the run's config.yaml.")
+@click.option(
+    "--data",
+    "data_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dataset root (MIMIC-Eye, REFLACX, EGD-CXR or a synthetic tree); default: data.root.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Experiment YAML (configs/*.yaml). With --resume, defaults to the run's config.yaml.",
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="New run directory.")
-@click.option("--resume", type=click.Path(file_okay=False, path_type=Path),
-              help="Continue the run in this directory from its last checkpoint.")
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Continue the run in this directory from its last checkpoint.",
+)
 @click.argument("overrides", nargs=-1)
-def train(data_root: Path | None, config_file: Path | None, out: Path | None, resume: Path | None,
-          overrides: tuple[str, ...]) -> None:
+def train(
+    data_root: Path | None,
+    config_file: Path | None,
+    out: Path | None,
+    resume: Path | None,
+    overrides: tuple[str, ...],
+) -> None:
     """Train a (gaze-supervised) classifier.
 
     OVERRIDES are key=value config changes, e.g. train.epochs=3 loss.gaze.enabled=false.
@@ -49,15 +65,24 @@ def train(data_root: Path | None, config_file: Path | None, out: Path | None, re
 
 @click.command()
 @click.option("--run", "run", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--data", "data_root", type=click.Path(file_okay=False, path_type=Path),
-              help="Dataset root; default: the run's data.root.")
+@click.option(
+    "--data",
+    "data_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dataset root; default: the run's data.root.",
+)
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "validate", "test"]))
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the full result here.")
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the full result here.",
+)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--no-gradcam", is_flag=True, help="Skip Grad-CAM maps (faster).")
-def evaluate(run: Path, data_root: Path | None, split: str, json_file: Path | None, device: str,
-             no_gradcam: bool) -> None:
+def evaluate(
+    run: Path, data_root: Path | None, split: str, json_file: Path | None, device: str, no_gradcam: bool
+) -> None:
     """Evaluate a trained run on a split at its saved thresholds (95% CIs over patients)."""
     from gazecxr.train.checkpoint import CheckpointError
     from gazecxr.train.evaluate import evaluate_run, headline
@@ -75,15 +100,28 @@ def evaluate(run: Path, data_root: Path | None, split: str, json_file: Path | No
 
 
 @click.command()
-@click.option("--data", "data_root", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--config", "ablation_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Ablation YAML (configs/ablation.yaml): experiment config + variants as overrides.")
+@click.option(
+    "--data", "data_root", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+@click.option(
+    "--config",
+    "ablation_file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Ablation YAML (configs/ablation.yaml): experiment config + variants as overrides.",
+)
 @click.option("--seeds", default=3, show_default=True, type=int)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--variants", default=None, help="Comma-separated subset of variants (default: all).")
 @click.argument("overrides", nargs=-1)
-def ablate(data_root: Path, ablation_file: Path, seeds: int, out: Path, variants: str | None,
-           overrides: tuple[str, ...]) -> None:
+def ablate(
+    data_root: Path,
+    ablation_file: Path,
+    seeds: int,
+    out: Path,
+    variants: str | None,
+    overrides: tuple[str, ...],
+) -> None:
     """Run the ablation variants over several seeds; writes OUT/ablation.{md,json}.
 
     Finished runs are reused and interrupted ones resumed, so the command can be rerun.
@@ -140,6 +178,7 @@ def predict(run: Path, images: tuple[Path, ...], out: Path, device: str) -> None
         click.echo(f"{path}: {', '.join(pred.positive) or 'no finding above threshold'}")
     click.echo(f"{len(images) - len(failed)} of {len(images)} images predicted into {out}")
     if failed:
-        (out / "failed.json").write_text(json.dumps([{"path": str(p), "reason": r} for p, r in failed], indent=2),
-                                         encoding="utf-8")
+        (out / "failed.json").write_text(
+            json.dumps([{"path": str(p), "reason": r} for p, r in failed], indent=2), encoding="utf-8"
+        )
         sys.exit(1)

@@ -51,24 +51,19 @@ def upsample_maps(maps: torch.Tensor, size: int) -> torch.Tensor:
     return up / up.flatten(1).sum(1).clamp_min(1e-12)[:, None, None]
 
 
-def fixation_pixels(fixations: torch.Tensor, length: int, size: int) -> np.ndarray:
-    """``(T, 4)`` fixations (x, y in [0, 1]) -> ``(n, 2)`` integer (row, col) on the ``size`` grid."""
-    xy = fixations[:length, :2].detach().cpu().numpy()
-    inside = (xy >= 0).all(1) & (xy <= 1).all(1)
-    cols = np.minimum((xy[inside, 0] * size).astype(int), size - 1)
-    rows = np.minimum((xy[inside, 1] * size).astype(int), size - 1)
-    return np.stack([rows, cols], axis=1)
-
-
-def score_map(pred: np.ndarray, gaze: np.ndarray, fix_px: np.ndarray) -> dict[str, float]:
-    """Saliency metrics of one predicted ``(S, S)`` map against one gaze density and its fixations."""
+def score_map(pred: np.ndarray, gaze: np.ndarray, fixations: np.ndarray) -> dict[str, float]:
+    """Saliency metrics of one predicted ``(S, S)`` map against a gaze density and ``(n, 2)`` fixations (x, y)."""
     from gazecxr.metrics import saliency as S
 
-    fix_mask = np.zeros_like(gaze, dtype=bool)
-    fix_mask[fix_px[:, 0], fix_px[:, 1]] = True
-    return {"cc": S.cc(pred, gaze), "kld": S.kld(pred, gaze), "sim": S.sim(pred, gaze),
-            "nss": S.nss(pred, fix_mask), "auc_judd": S.auc_judd(pred, fix_mask),
-            "spearman": S.spearman(pred, gaze)}
+    fix = S.fixation_map(fixations, pred.shape)
+    return {
+        "cc": S.cc(pred, gaze),
+        "kld": S.kld(pred, gaze),
+        "sim": S.sim(pred, gaze),
+        "nss": S.nss(pred, fix),
+        "auc_judd": S.auc_judd(pred, fix),
+        "spearman": S.spearman(pred, gaze),
+    }
 
 
 def score_localisation(pred: np.ndarray, boxes: list) -> dict[str, float]:
@@ -85,8 +80,15 @@ def _forward(model: torch.nn.Module, image: torch.Tensor, amp_dtype: torch.dtype
         return model(image)
 
 
-def infer(model: torch.nn.Module, loader: DataLoader, device: torch.device, label_names: list[str],
-          amp_dtype: torch.dtype | None = None, score_maps: bool = False, gradcam: bool = False) -> Outputs:
+def infer(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    label_names: list[str],
+    amp_dtype: torch.dtype | None = None,
+    score_maps: bool = False,
+    gradcam: bool = False,
+) -> Outputs:
     """Image-only inference over a loader; optionally scores attention / Grad-CAM maps per reading.
 
     Args:
@@ -125,30 +127,44 @@ def infer(model: torch.nn.Module, loader: DataLoader, device: torch.device, labe
         for i in range(len(image)):
             valid = bool(batch["gaze_valid"][i])
             counts["with_gaze" if valid else "without_gaze"] += 1
-            positives = {n for n, y, m in zip(label_names, batch["labels"][i].tolist(),
-                                              batch["label_mask"][i].tolist(), strict=True) if y > 0.5 and m > 0}
+            positives = {
+                n
+                for n, y, m in zip(
+                    label_names, batch["labels"][i].tolist(), batch["label_mask"][i].tolist(), strict=True
+                )
+                if y > 0.5 and m > 0
+            }
             boxes = ellipses_for_labels(batch["ellipses"][i], positives)
             counts["with_positive_ellipses"] += bool(boxes)
-            fix_px = fixation_pixels(batch["fixations"][i], int(batch["fixations_len"][i]), size) if valid else None
+            fix_xy = (
+                batch["fixations"][i, : int(batch["fixations_len"][i]), :2].cpu().numpy() if valid else None
+            )
             gaze = batch["gaze_heatmap"][i].numpy() if valid else None
             for kind, tensor in candidates.items():
                 pred = tensor[i].cpu().numpy()
                 scores: dict[str, float] = {}
-                if valid and len(fix_px):
-                    scores.update(score_map(pred, gaze, fix_px))
+                if valid and len(fix_xy):
+                    scores.update(score_map(pred, gaze, fix_xy))
                 if boxes:
                     scores.update(score_localisation(pred, boxes))
                 maps[kind].append(scores)
     if was_training:
         model.train()
-    return Outputs(np.concatenate(probs), np.concatenate(targets), np.concatenate(masks), subjects, readings,
-                   maps if score_maps else {}, counts)
+    return Outputs(
+        np.concatenate(probs),
+        np.concatenate(targets),
+        np.concatenate(masks),
+        subjects,
+        readings,
+        maps if score_maps else {},
+        counts,
+    )
 
 
 def macro_auroc(out: Outputs) -> float:
-    from gazecxr.metrics.classification import classification_report
+    from gazecxr.metrics.classification import classification_metrics
 
-    return float(classification_report(out.targets, out.probs, None, mask=out.mask)["macro"]["auroc"])
+    return float(classification_metrics(out.targets, out.probs, out.mask)["macro"]["auroc"])
 
 
 def masked_bce(out: Outputs) -> float:
@@ -163,14 +179,20 @@ def choose_thresholds(out: Outputs, metric: str) -> np.ndarray:
     return np.asarray(choose(out.targets, out.probs, mask=out.mask, metric=metric), dtype=np.float64)
 
 
-def write_thresholds(run_dir: Path, label_names: list[str], thresholds: np.ndarray, metric: str, epoch: int,
-                     out: Outputs) -> None:
-    write_json_atomic(run_dir / "thresholds.json", {
-        "labels": label_names,
-        "thresholds": {n: float(t) for n, t in zip(label_names, thresholds, strict=True)},
-        "chosen_on": "validate", "metric": metric, "epoch": epoch + 1,
-        "validation_readings": int(len(out.probs)),
-    })
+def write_thresholds(
+    run_dir: Path, label_names: list[str], thresholds: np.ndarray, metric: str, epoch: int, out: Outputs
+) -> None:
+    write_json_atomic(
+        run_dir / "thresholds.json",
+        {
+            "labels": label_names,
+            "thresholds": {n: float(t) for n, t in zip(label_names, thresholds, strict=True)},
+            "chosen_on": "validate",
+            "metric": metric,
+            "epoch": epoch + 1,
+            "validation_readings": int(len(out.probs)),
+        },
+    )
 
 
 def summarise_maps(per_reading: list[dict[str, float]]) -> dict[str, Any]:
@@ -179,28 +201,51 @@ def summarise_maps(per_reading: list[dict[str, float]]) -> dict[str, Any]:
     out = {}
     for k in keys:
         vals = np.array([r[k] for r in per_reading if k in r and np.isfinite(r[k])], dtype=np.float64)
-        out[k] = {"mean": float(vals.mean()) if len(vals) else None,
-                  "sd": float(vals.std(ddof=1)) if len(vals) > 1 else None, "n": int(len(vals))}
+        out[k] = {
+            "mean": float(vals.mean()) if len(vals) else None,
+            "sd": float(vals.std(ddof=1)) if len(vals) > 1 else None,
+            "n": int(len(vals)),
+        }
     return out
 
 
-def classification_with_ci(out: Outputs, thresholds: np.ndarray, label_names: list[str],
-                           cfg: ExperimentConfig) -> dict[str, Any]:
-    from gazecxr.metrics.classification import bootstrap_ci, classification_report
+def classification_with_ci(
+    out: Outputs, thresholds: np.ndarray, label_names: list[str], cfg: ExperimentConfig
+) -> dict[str, Any]:
+    from gazecxr.metrics.classification import bootstrap_ci, classification_metrics
 
-    point = classification_report(out.targets, out.probs, thresholds, mask=out.mask, label_names=label_names)
-    ci = bootstrap_ci(out.targets, out.probs, thresholds, groups=np.asarray(out.subject_ids), mask=out.mask,
-                      n_boot=cfg.eval.bootstrap, ci=cfg.eval.ci, seed=cfg.seed, label_names=label_names)
-    return {"point": point, "ci": ci, "ci_level": cfg.eval.ci, "bootstrap": cfg.eval.bootstrap,
-            "bootstrap_unit": "patient (subject_id)"}
+    point = classification_metrics(out.targets, out.probs, out.mask, thresholds, label_names)
+    ci = bootstrap_ci(
+        out.targets,
+        out.probs,
+        out.mask,
+        groups=np.asarray(out.subject_ids),
+        thresholds=thresholds,
+        labels=label_names,
+        n_boot=cfg.eval.bootstrap,
+        ci=cfg.eval.ci,
+        seed=cfg.seed,
+    )
+    return {
+        "point": point,
+        "ci": ci,
+        "ci_level": cfg.eval.ci,
+        "bootstrap": cfg.eval.bootstrap,
+        "bootstrap_unit": "patient (subject_id)",
+    }
 
 
 def save_predictions(path: Path, out: Outputs, label_names: list[str]) -> None:
     """Per-reading predictions (``.npz``, no pickled objects) for paired comparisons between runs."""
-    np.savez_compressed(path, probs=out.probs, targets=out.targets, mask=out.mask,
-                        subject_ids=np.asarray(out.subject_ids, dtype=str),
-                        reading_ids=np.asarray(out.reading_ids, dtype=str),
-                        labels=np.asarray(label_names, dtype=str))
+    np.savez_compressed(
+        path,
+        probs=out.probs,
+        targets=out.targets,
+        mask=out.mask,
+        subject_ids=np.asarray(out.subject_ids, dtype=str),
+        reading_ids=np.asarray(out.reading_ids, dtype=str),
+        labels=np.asarray(label_names, dtype=str),
+    )
 
 
 def load_predictions(path: Path) -> dict[str, np.ndarray]:
@@ -208,8 +253,13 @@ def load_predictions(path: Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-def evaluate_run(run: str | Path, data_root: str | Path | None, split: str = "test",
-                 device: str = "cpu", gradcam: bool | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run: str | Path,
+    data_root: str | Path | None,
+    split: str = "test",
+    device: str = "cpu",
+    gradcam: bool | None = None,
+) -> dict[str, Any]:
     """Evaluate a finished run's best checkpoint on a split, at its saved thresholds.
 
     Writes ``eval_<split>.json`` and ``predictions_<split>.npz`` into the run directory, adds the
@@ -225,14 +275,21 @@ def evaluate_run(run: str | Path, data_root: str | Path | None, split: str = "te
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(datasets)}")
     dataset = datasets[split]
     if list(dataset.label_names) != label_names:
-        raise ValueError(f"{run}: labels of the run {label_names} differ from the data's {list(dataset.label_names)}")
+        raise ValueError(
+            f"{run}: labels of the run {label_names} differ from the data's {list(dataset.label_names)}"
+        )
     if len(dataset) == 0:
         raise ValueError(f"{data_root}: split {split!r} is empty")
     use_gradcam = cfg.eval.gradcam if gradcam is None else gradcam
-    loader = DataLoader(dataset, batch_size=cfg.train.batch_size, shuffle=False, num_workers=0, collate_fn=collate)
+    loader = DataLoader(
+        dataset, batch_size=cfg.train.batch_size, shuffle=False, num_workers=0, collate_fn=collate
+    )
     out = infer(model, loader, torch.device(device), label_names, score_maps=True, gradcam=use_gradcam)
     result = {
-        "run": str(run), "split": split, "data_root": str(data_root), "labels": label_names,
+        "run": str(run),
+        "split": split,
+        "data_root": str(data_root),
+        "labels": label_names,
         "thresholds": {n: float(t) for n, t in zip(label_names, thresholds, strict=True)},
         "counts": out.counts,
         "classification": classification_with_ci(out, thresholds, label_names, cfg),

@@ -90,13 +90,13 @@ class ResumableBatchSampler(Sampler[list[int]]):
 
     def batches(self) -> list[list[int]]:
         indices: Sequence[int] = list(self.sampler)
-        out = [list(indices[i:i + self.batch_size]) for i in range(0, len(indices), self.batch_size)]
+        out = [list(indices[i : i + self.batch_size]) for i in range(0, len(indices), self.batch_size)]
         if self.drop_last and out and len(out[-1]) < self.batch_size:
             out.pop()
         return out
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self.batches()[self.start:]
+        yield from self.batches()[self.start :]
 
     def __len__(self) -> int:
         n = len(self.sampler)  # type: ignore[arg-type]

@@ -38,8 +38,9 @@ def read_thresholds(run_dir: Path) -> tuple[list[str], np.ndarray]:
     return labels, np.asarray([data["thresholds"][n] for n in labels], dtype=np.float64)
 
 
-def load_run_model(run_dir: str | Path, device: str | torch.device = "cpu", checkpoint: str = BEST
-                   ) -> tuple[torch.nn.Module, ExperimentConfig, list[str], np.ndarray]:
+def load_run_model(
+    run_dir: str | Path, device: str | torch.device = "cpu", checkpoint: str = BEST
+) -> tuple[torch.nn.Module, ExperimentConfig, list[str], np.ndarray]:
     """Rebuild a run's model from its config and load ``<checkpoint>.safetensors`` (eval mode).
 
     Returns (model, config, label names, thresholds).
@@ -52,19 +53,28 @@ def load_run_model(run_dir: str | Path, device: str | torch.device = "cpu", chec
     cfg = load_config(run_dir / "config.yaml")
     labels, thresholds = read_thresholds(run_dir)
     # The checkpoint holds every weight: skip ImageNet / user weight files (may be absent here).
-    model = build_model(cfg.model.model_copy(update={"pretrained": False, "weights": None}), len(labels),
-                        cfg.data.image_size)
+    model = build_model(
+        cfg.model.model_copy(update={"pretrained": False, "weights": None}), len(labels), cfg.data.image_size
+    )
     path = run_dir / f"{checkpoint}.safetensors"
     weights, _ = load_weights(path)
-    load_unique_state(model, {k: v for k, v in weights.items() if not k.startswith(OBJECTIVE_PREFIX)}, str(path))
+    load_unique_state(
+        model, {k: v for k, v in weights.items() if not k.startswith(OBJECTIVE_PREFIX)}, str(path)
+    )
     return model.to(device).eval(), cfg, labels, thresholds
 
 
 class Predictor:
     """A trained model plus its thresholds, ready for image-only inference."""
 
-    def __init__(self, model: torch.nn.Module, cfg: ExperimentConfig, labels: list[str], thresholds: np.ndarray,
-                 device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        cfg: ExperimentConfig,
+        labels: list[str],
+        thresholds: np.ndarray,
+        device: str | torch.device = "cpu",
+    ) -> None:
         self.model, self.cfg, self.labels, self.thresholds = model, cfg, labels, thresholds
         self.device = torch.device(device)
         self.image_size = cfg.data.image_size
@@ -81,13 +91,19 @@ class Predictor:
 
         s = self.image_size
         if image.shape != (s, s):
-            image = np.clip(np.asarray(Image.fromarray(image, mode="F").resize((s, s), Image.Resampling.BOX),
-                                       dtype=np.float32), 0.0, 1.0)
+            image = np.clip(
+                np.asarray(
+                    Image.fromarray(image, mode="F").resize((s, s), Image.Resampling.BOX), dtype=np.float32
+                ),
+                0.0,
+                1.0,
+            )
         return torch.from_numpy(image)[None, None].to(self.device)
 
     @torch.no_grad()
-    def predict_array(self, image: np.ndarray, image_size: tuple[int, int] | None = None,
-                      image_path: str = "") -> Prediction:
+    def predict_array(
+        self, image: np.ndarray, image_size: tuple[int, int] | None = None, image_path: str = ""
+    ) -> Prediction:
         """Predict from a grayscale ``(H, W)`` float image in [0, 1].
 
         ``image_size`` is the original (height, width) recorded in the prediction (default: the
@@ -102,9 +118,14 @@ class Predictor:
         probs = torch.sigmoid(out.logits.float())[0].cpu().numpy().astype(np.float64)
         attention = out.attention.float()[0]
         attention = (attention / attention.sum().clamp_min(1e-12)).cpu().numpy().astype(np.float64)
-        return Prediction(labels=list(self.labels), probabilities=probs, thresholds=self.thresholds.copy(),
-                          attention=attention, image_size=tuple(image_size or image.shape),  # type: ignore[arg-type]
-                          image_path=image_path)
+        return Prediction(
+            labels=list(self.labels),
+            probabilities=probs,
+            thresholds=self.thresholds.copy(),
+            attention=attention,
+            image_size=tuple(image_size or image.shape),  # type: ignore[arg-type]
+            image_path=image_path,
+        )
 
     def predict_path(self, path: str | Path) -> Prediction:
         """Load a JPG/PNG/DICOM file and predict. Raises ``ImageReadError`` naming the file.
@@ -132,8 +153,15 @@ def write_overlay(image: np.ndarray, attention: np.ndarray, path: str | Path, al
     h, w = image.shape
     scale = 512 / max(h, w)  # overlays are for viewing: cap the long side at 512 px
     size = (max(1, round(h * scale)), max(1, round(w * scale))) if scale < 1 else (h, w)
-    base = np.asarray(Image.fromarray((np.clip(image, 0, 1) * 255).astype(np.uint8)).resize(
-        (size[1], size[0]), Image.BILINEAR), dtype=np.float32) / 255
+    base = (
+        np.asarray(
+            Image.fromarray((np.clip(image, 0, 1) * 255).astype(np.uint8)).resize(
+                (size[1], size[0]), Image.BILINEAR
+            ),
+            dtype=np.float32,
+        )
+        / 255
+    )
     heat = upsample_attention(attention, size)
     heat = (heat - heat.min()) / max(float(heat.max() - heat.min()), 1e-12)
     rgb = colormaps["inferno"](heat)[..., :3]
@@ -142,5 +170,9 @@ def write_overlay(image: np.ndarray, attention: np.ndarray, path: str | Path, al
 
 
 def prediction_record(pred: Prediction, attention_path: Path, overlay_path: Path) -> dict[str, Any]:
-    return {**pred.to_dict(), "attention_map": str(attention_path), "attention_shape": list(pred.attention.shape),
-            "overlay": str(overlay_path)}
+    return {
+        **pred.to_dict(),
+        "attention_map": str(attention_path),
+        "attention_shape": list(pred.attention.shape),
+        "overlay": str(overlay_path),
+    }

@@ -67,7 +67,9 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     if spec == "cuda" and torch.cuda.is_available():
         return torch.device(f"cuda:{local_rank}")
     if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={spec!r} but CUDA is not available on this machine (use cpu or auto)")
+        raise ConfigError(
+            f"train.device={spec!r} but CUDA is not available on this machine (use cpu or auto)"
+        )
     return torch.device(spec)
 
 
@@ -124,8 +126,10 @@ def load_unique_state(module: torch.nn.Module, weights: Mapping[str, torch.Tenso
     expected = set(unique_state(module))
     missing, unexpected = sorted(expected - set(weights)), sorted(set(weights) - expected)
     if missing or unexpected:
-        raise CheckpointError(f"{source} does not fit the model: missing {missing[:5]} ({len(missing)}), "
-                              f"unexpected {unexpected[:5]} ({len(unexpected)})")
+        raise CheckpointError(
+            f"{source} does not fit the model: missing {missing[:5]} ({len(missing)}), "
+            f"unexpected {unexpected[:5]} ({len(unexpected)})"
+        )
     try:
         module.load_state_dict(dict(weights), strict=False)
     except RuntimeError as exc:  # shape mismatch
@@ -139,16 +143,22 @@ def module_weights(model: torch.nn.Module, objective: Any) -> dict[str, torch.Te
     return weights
 
 
-def load_module_weights(model: torch.nn.Module, objective: Any, weights: Mapping[str, torch.Tensor],
-                        source: str) -> None:
+def load_module_weights(
+    model: torch.nn.Module, objective: Any, weights: Mapping[str, torch.Tensor], source: str
+) -> None:
     load_unique_state(model, {k: v for k, v in weights.items() if not k.startswith(OBJECTIVE_PREFIX)}, source)
     if isinstance(objective, torch.nn.Module):
-        load_unique_state(objective, {k[len(OBJECTIVE_PREFIX):]: v for k, v in weights.items()
-                                      if k.startswith(OBJECTIVE_PREFIX)}, source)
+        load_unique_state(
+            objective,
+            {k[len(OBJECTIVE_PREFIX) :]: v for k, v in weights.items() if k.startswith(OBJECTIVE_PREFIX)},
+            source,
+        )
 
 
 def batch_to(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
-    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+    return {
+        k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()
+    }
 
 
 class CsvLog:
@@ -204,15 +214,22 @@ def check_resume_config(run_dir: Path, cfg: ExperimentConfig) -> None:
     diff = [k for k in sorted(set(a) | set(b)) if k not in RESUME_MUTABLE and a.get(k) != b.get(k)]
     if diff:
         details = "; ".join(f"{k}: run has {a.get(k)!r}, given {b.get(k)!r}" for k in diff[:8])
-        raise ConfigError(f"{run_dir / 'config.yaml'}: --resume with a different config ({details}). "
-                          "Resume without --config (uses the run's config) or start a new --out")
+        raise ConfigError(
+            f"{run_dir / 'config.yaml'}: --resume with a different config ({details}). "
+            "Resume without --config (uses the run's config) or start a new --out"
+        )
 
 
 class Trainer:
     """One training run. Use :func:`train_run`; the class exists to keep the loop readable."""
 
-    def __init__(self, cfg: ExperimentConfig, data_root: str | Path | None, out: Path,
-                 on_step: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        data_root: str | Path | None,
+        out: Path,
+        on_step: Callable[[int], None] | None = None,
+    ) -> None:
         from gazecxr.data import build_datasets, collate
         from gazecxr.losses import Objective
         from gazecxr.models import build_model
@@ -222,25 +239,37 @@ class Trainer:
         self.device = resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
         self.dist = D.init_distributed(self.device)
         if cfg.train.batch_size % self.dist.world_size:
-            raise ConfigError(f"train.batch_size={cfg.train.batch_size} is not divisible by the "
-                              f"{self.dist.world_size} DDP processes")
+            raise ConfigError(
+                f"train.batch_size={cfg.train.batch_size} is not divisible by the "
+                f"{self.dist.world_size} DDP processes"
+            )
         self.amp_dtype = self._amp_dtype()
 
         datasets = build_datasets(cfg, root=data_root)
         self.datasets = datasets
         self.label_names: list[str] = list(datasets["train"].label_names)
         if len(datasets["train"]) == 0 or len(datasets["validate"]) == 0:
-            raise ConfigError(f"{data_root}: the train or validate split is empty "
-                              f"({len(datasets['train'])} / {len(datasets['validate'])} readings)")
+            raise ConfigError(
+                f"{data_root}: the train or validate split is empty "
+                f"({len(datasets['train'])} / {len(datasets['validate'])} readings)"
+            )
         self.collate = collate
         train_cache = cfg.train.cache and not cfg.data.augment
         self.train_set = SeededDataset(datasets["train"], cfg.seed, cache=train_cache)
         self.val_set = SeededDataset(datasets["validate"], cfg.seed, cache=cfg.train.cache)
-        self.sampler = DistributedSampler(self.train_set, num_replicas=self.dist.world_size, rank=self.dist.rank,
-                                          shuffle=True, seed=cfg.seed, drop_last=False)
-        self.batch_sampler = ResumableBatchSampler(self.sampler, cfg.train.batch_size // self.dist.world_size,
-                                                   drop_last=len(self.sampler) >= cfg.train.batch_size
-                                                   // self.dist.world_size)
+        self.sampler = DistributedSampler(
+            self.train_set,
+            num_replicas=self.dist.world_size,
+            rank=self.dist.rank,
+            shuffle=True,
+            seed=cfg.seed,
+            drop_last=False,
+        )
+        self.batch_sampler = ResumableBatchSampler(
+            self.sampler,
+            cfg.train.batch_size // self.dist.world_size,
+            drop_last=len(self.sampler) >= cfg.train.batch_size // self.dist.world_size,
+        )
         # An in-memory cache lives in this process, so it rules out loader worker processes.
         self.workers = 0 if (train_cache or cfg.train.cache) else cfg.data.num_workers
 
@@ -268,8 +297,11 @@ class Trainer:
         rngs = D.gather_objects(rng_state(), self.dist)
         return {
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": {"global_step": self.progress.global_step, "total_steps": self.total_steps,
-                          "warmup_steps": self.warmup_steps},
+            "scheduler": {
+                "global_step": self.progress.global_step,
+                "total_steps": self.total_steps,
+                "warmup_steps": self.warmup_steps,
+            },
             "scaler": self.scaler.state_dict(),
             "rng": rngs,
             "progress": asdict(self.progress),
@@ -279,22 +311,34 @@ class Trainer:
     def save(self, name: str = LAST) -> None:
         state = self.state()  # collective: every rank takes part
         if self.dist.is_main:
-            save_checkpoint(self.out, name, module_weights(self.model, self.objective), state,
-                            tag=str(self.progress.global_step))
+            save_checkpoint(
+                self.out,
+                name,
+                module_weights(self.model, self.objective),
+                state,
+                tag=str(self.progress.global_step),
+            )
 
     def restore(self) -> None:
         weights, state = load_checkpoint(self.out, LAST)
         assert state is not None
         if state["world_size"] != self.dist.world_size:
-            raise ConfigError(f"{self.out}: checkpoint was written by {state['world_size']} processes, resuming "
-                              f"with {self.dist.world_size}; resume with the same number for an exact continuation")
+            raise ConfigError(
+                f"{self.out}: checkpoint was written by {state['world_size']} processes, resuming "
+                f"with {self.dist.world_size}; resume with the same number for an exact continuation"
+            )
         load_module_weights(self.model, self.objective, weights, str(self.out / f"{LAST}.safetensors"))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.progress = Progress(**state["progress"])
         set_rng_state(state["rng"][self.dist.rank])
-        log.info("resumed %s at epoch %d, step %d of the epoch (global step %d)", self.out,
-                 self.progress.epoch + 1, self.progress.step_in_epoch, self.progress.global_step)
+        log.info(
+            "resumed %s at epoch %d, step %d of the epoch (global step %d)",
+            self.out,
+            self.progress.epoch + 1,
+            self.progress.step_in_epoch,
+            self.progress.global_step,
+        )
 
     # -- loop --------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
@@ -321,20 +365,43 @@ class Trainer:
                 improved = score > p.best_score
                 if improved:
                     p.best_score, p.best_epoch, p.bad_epochs = score, p.epoch, 0
-                    save_checkpoint(self.out, BEST, module_weights(self.model, self.objective), None,
-                                    tag=str(p.global_step))
-                    write_thresholds(self.out, self.label_names, choose_thresholds(val, cfg.eval.threshold_metric),
-                                     cfg.eval.threshold_metric, p.epoch, val)
+                    save_checkpoint(
+                        self.out,
+                        BEST,
+                        module_weights(self.model, self.objective),
+                        None,
+                        tag=str(p.global_step),
+                    )
+                    write_thresholds(
+                        self.out,
+                        self.label_names,
+                        choose_thresholds(val, cfg.eval.threshold_metric),
+                        cfg.eval.threshold_metric,
+                        p.epoch,
+                        val,
+                    )
                 else:
                     p.bad_epochs += 1
-                row = {"epoch": p.epoch + 1, "step": p.global_step, "train_loss": epoch_loss,
-                       "val_macro_auroc": score, "val_bce": val_bce, "best": int(improved),
-                       "lr": self.optimizer.param_groups[0]["lr"]}
+                row = {
+                    "epoch": p.epoch + 1,
+                    "step": p.global_step,
+                    "train_loss": epoch_loss,
+                    "val_macro_auroc": score,
+                    "val_bce": val_bce,
+                    "best": int(improved),
+                    "lr": self.optimizer.param_groups[0]["lr"],
+                }
                 epochs_log.append(row)
                 tb.add_scalar("val/macro_auroc", score, p.global_step)
                 tb.add_scalar("val/bce", val_bce, p.global_step)
-                log.info("epoch %d/%d: train loss %.4f, val macro AUROC %.4f%s", p.epoch + 1, cfg.train.epochs,
-                         epoch_loss, score, " (best)" if improved else "")
+                log.info(
+                    "epoch %d/%d: train loss %.4f, val macro AUROC %.4f%s",
+                    p.epoch + 1,
+                    cfg.train.epochs,
+                    epoch_loss,
+                    score,
+                    " (best)" if improved else "",
+                )
                 stop = p.bad_epochs >= cfg.train.patience
                 if stop:
                     log.info("early stopping: no validation improvement for %d epochs", p.bad_epochs)
@@ -354,22 +421,38 @@ class Trainer:
         return torch.Generator().manual_seed(self.cfg.seed * 100_003 + self.progress.epoch)
 
     def val_loader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=self.cfg.train.batch_size, shuffle=False,
-                          num_workers=self.workers, collate_fn=self.collate, generator=self._loader_generator())
+        return DataLoader(
+            self.val_set,
+            batch_size=self.cfg.train.batch_size,
+            shuffle=False,
+            num_workers=self.workers,
+            collate_fn=self.collate,
+            generator=self._loader_generator(),
+        )
 
     def train_epoch(self, steps_log: CsvLog | None, tb: Any) -> float:
         cfg, p = self.cfg, self.progress
         self.sampler.set_epoch(p.epoch)
         self.train_set.set_epoch(p.epoch)
         self.batch_sampler.start = p.step_in_epoch
-        loader = DataLoader(self.train_set, batch_sampler=self.batch_sampler, num_workers=self.workers,
-                            collate_fn=self.collate, pin_memory=self.device.type == "cuda",
-                            generator=self._loader_generator())
+        loader = DataLoader(
+            self.train_set,
+            batch_sampler=self.batch_sampler,
+            num_workers=self.workers,
+            collate_fn=self.collate,
+            pin_memory=self.device.type == "cuda",
+            generator=self._loader_generator(),
+        )
         self.model.train()
         window: dict[str, list[float]] = {}  # term -> [sum, count] (NaN = term absent from the batch)
         total, count = 0.0, 0
-        bar = tqdm(loader, total=len(self.batch_sampler), desc=f"epoch {p.epoch + 1}/{cfg.train.epochs}",
-                   disable=progress_disabled() or not self.dist.is_main, leave=False)
+        bar = tqdm(
+            loader,
+            total=len(self.batch_sampler),
+            desc=f"epoch {p.epoch + 1}/{cfg.train.epochs}",
+            disable=progress_disabled() or not self.dist.is_main,
+            leave=False,
+        )
         for batch in bar:
             terms = self.step(batch_to(batch, self.device))
             total, count = total + terms["loss"], count + 1
@@ -384,14 +467,23 @@ class Trainer:
                 if steps_log is not None:
                     means = {k: s / n for k, (s, n) in window.items()}
                     lr = self.optimizer.param_groups[0]["lr"]
-                    steps_log.append({"step": p.global_step,
-                                      "epoch": p.epoch + p.step_in_epoch / self.steps_per_epoch, "lr": lr, **means})
+                    steps_log.append(
+                        {
+                            "step": p.global_step,
+                            "epoch": p.epoch + p.step_in_epoch / self.steps_per_epoch,
+                            "lr": lr,
+                            **means,
+                        }
+                    )
                     for k, v in means.items():
                         tb.add_scalar(f"train/{k}", v, p.global_step)
                     tb.add_scalar("train/lr", lr, p.global_step)
                 window = {}
-            if cfg.train.checkpoint_every and p.step_in_epoch % cfg.train.checkpoint_every == 0 \
-                    and p.step_in_epoch < self.steps_per_epoch:
+            if (
+                cfg.train.checkpoint_every
+                and p.step_in_epoch % cfg.train.checkpoint_every == 0
+                and p.step_in_epoch < self.steps_per_epoch
+            ):
                 self.save(LAST)
             if self.on_step is not None:
                 self.on_step(p.global_step)
@@ -404,15 +496,21 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.train.lr * factor
         epoch_float = p.epoch + p.step_in_epoch / self.steps_per_epoch
-        batch = self.objective.prepare(batch)  # shuffled-gaze control acts before the forward (ViT gaze token)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                            enabled=self.amp_dtype is not None):
-            out = self.model(batch["image"], fixations=batch.get("fixations"),
-                             fixations_len=batch.get("fixations_len"))
+        batch = self.objective.prepare(
+            batch
+        )  # shuffled-gaze control acts before the forward (ViT gaze token)
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        ):
+            out = self.model(
+                batch["image"], fixations=batch.get("fixations"), fixations_len=batch.get("fixations_len")
+            )
             loss, terms = self.objective(out, batch, self.model, epoch_float)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at global step {p.global_step} "
-                                     f"(terms: { {k: float(v) for k, v in terms.items()} }); lower train.lr")
+            raise FloatingPointError(
+                f"loss is {loss.item()} at global step {p.global_step} "
+                f"(terms: { {k: float(v) for k, v in terms.items()} }); lower train.lr"
+            )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -424,8 +522,14 @@ class Trainer:
         return {k: float(v) for k, v in terms.items()}
 
 
-def train_run(cfg: ExperimentConfig, data_root: str | Path | None, out: str | Path, resume: bool = False,
-              on_step: Callable[[int], None] | None = None, argv: list[str] | None = None) -> Path:
+def train_run(
+    cfg: ExperimentConfig,
+    data_root: str | Path | None,
+    out: str | Path,
+    resume: bool = False,
+    on_step: Callable[[int], None] | None = None,
+    argv: list[str] | None = None,
+) -> Path:
     """Train one model into run directory ``out`` and return it.
 
     Args:
@@ -443,7 +547,9 @@ def train_run(cfg: ExperimentConfig, data_root: str | Path | None, out: str | Pa
     root = data_root if data_root is not None else cfg.data.root
     has_ckpt = (out / f"{LAST}.safetensors").is_file()
     if has_ckpt and not resume:
-        raise ConfigError(f"{out} already holds a training run; pass --resume to continue it or choose a new --out")
+        raise ConfigError(
+            f"{out} already holds a training run; pass --resume to continue it or choose a new --out"
+        )
     if has_ckpt:
         check_resume_config(out, cfg)
     trainer = Trainer(cfg, root, out, on_step=on_step)
@@ -454,17 +560,31 @@ def train_run(cfg: ExperimentConfig, data_root: str | Path | None, out: str | Pa
                 log.info("%s is already finished; nothing to do", out)
                 return out
         elif trainer.dist.is_main:
-            init_run_dir(out, cfg, cfg.seed, argv, extra={"data_root": str(root),
-                                                          "world_size": trainer.dist.world_size,
-                                                          "labels": trainer.label_names})
+            init_run_dir(
+                out,
+                cfg,
+                cfg.seed,
+                argv,
+                extra={
+                    "data_root": str(root),
+                    "world_size": trainer.dist.world_size,
+                    "labels": trainer.label_names,
+                },
+            )
         D.barrier(trainer.dist)
         timing = trainer.fit()
         if trainer.dist.is_main:
             p = trainer.progress
-            summary = {"best_epoch": p.best_epoch + 1, "best_val_macro_auroc": p.best_score,
-                       "epochs_run": p.epoch, "global_steps": p.global_step,
-                       "stopped_early": p.epoch < cfg.train.epochs, "labels": trainer.label_names,
-                       "world_size": trainer.dist.world_size, **timing}
+            summary = {
+                "best_epoch": p.best_epoch + 1,
+                "best_val_macro_auroc": p.best_score,
+                "epochs_run": p.epoch,
+                "global_steps": p.global_step,
+                "stopped_early": p.epoch < cfg.train.epochs,
+                "labels": trainer.label_names,
+                "world_size": trainer.dist.world_size,
+                **timing,
+            }
             previous = {}
             if (out / "metrics.json").is_file():
                 import json
