@@ -264,3 +264,68 @@ def write_mimic_eye(root: Path, n_patients: int = 6, height: int = 120, width: i
                     {"phrase": "heart is", "begin_time": 4.0, "end_time": 4.6},
                     {"phrase": "enlarged", "begin_time": 4.7, "end_time": 5.2}]}))
     return tree
+
+
+def _rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a fixture CSV, without MIMIC-Eye's unnamed index column."""
+    with path.open(newline="") as fh:
+        data = list(csv.reader(fh))
+    header, rows = data[0], data[1:]
+    if header[0] == "":
+        return header[1:], [r[1:] for r in rows]
+    return header, rows
+
+
+def write_standalone(tree: Tree, out: Path) -> tuple[Path, Path, Path]:
+    """Re-pack a MIMIC-Eye fixture tree as stand-alone REFLACX + EGD-CXR next to MIMIC-CXR-JPG.
+
+    Returns (reflacx root, egd root, MIMIC-CXR-JPG root): ``out/reflacx``, ``out/egd``,
+    ``out/mimic-cxr-jpg`` (siblings, so the loaders must find the CXR root next to theirs).
+    """
+    import shutil
+
+    reflacx, egd, cxr = out / "reflacx", out / "egd", out / "mimic-cxr-jpg"
+    meta, chex, split = [], [], []
+    meta_rows: list[list[str]] = []
+    master_rows: list[list[str]] = []
+    eg_tables: dict[str, list[list[str]]] = {"fixations.csv": [], "eye_gaze.csv": [], "bounding_boxes.csv": []}
+    eg_headers: dict[str, list[str]] = {}
+    meta_header: list[str] = []
+    master_header: list[str] = []
+    for pdir in sorted(tree.root.glob("patient_*")):
+        subject = pdir.name.split("_")[1]
+        for name, acc in (("cxr_meta.csv", meta), ("cxr_chexpert.csv", chex), ("cxr_split.csv", split)):
+            header, rows = _rows(pdir / "CXR-JPG" / name)
+            acc.append((header, rows))
+        for img in (pdir / "CXR-JPG").glob("s*/*.jpg"):
+            dest = cxr / "files" / f"p{subject[:2]}" / f"p{subject}" / img.parent.name / img.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(img, dest)
+        for rep in (pdir / "CXR-DICOM").glob("s*.txt"):
+            dest = cxr / "files" / f"p{subject[:2]}" / f"p{subject}" / rep.name
+            shutil.copy(rep, dest)
+        if (pdir / "REFLACX").is_dir():
+            meta_header, rows = _rows(pdir / "REFLACX" / "metadata.csv")
+            meta_rows += rows
+            for sub in ("main_data", "gaze_data"):
+                shutil.copytree(pdir / "REFLACX" / sub, reflacx / sub, dirs_exist_ok=True)
+        if (pdir / "EyeGaze").is_dir():
+            master_header, rows = _rows(pdir / "EyeGaze" / "master_sheet.csv")
+            master_rows += rows
+            for name in eg_tables:
+                eg_headers[name], rows = _rows(pdir / "EyeGaze" / name)
+                eg_tables[name] += rows
+            shutil.copytree(pdir / "EyeGaze" / "audio_segmentation_transcripts",
+                            egd / "audio_segmentation_transcripts", dirs_exist_ok=True)
+    for name, acc in (("mimic-cxr-2.0.0-metadata.csv", meta), ("mimic-cxr-2.0.0-chexpert.csv", chex),
+                      ("mimic-cxr-2.0.0-split.csv", split)):
+        write_csv(cxr / name, acc[0][0], [r for _, rows in acc for r in rows])
+    # REFLACX ships one metadata file per phase, each with only its own label columns.
+    for phase, labels in ((1, REFLACX_PHASE1_LABELS), (2, REFLACX_PHASE23_LABELS)):
+        keep = [i for i, c in enumerate(meta_header) if c in REFLACX_META_HEADER or c in labels]
+        rows = [[r[i] for i in keep] for r in meta_rows if r[0][1] == str(phase)]
+        write_csv(reflacx / f"metadata_phase_{phase}.csv", [meta_header[i] for i in keep], rows, crlf=True)
+    write_csv(egd / "master_sheet.csv", master_header, master_rows)
+    for name, rows in eg_tables.items():
+        write_csv(egd / name, eg_headers[name], rows)
+    return reflacx, egd, cxr

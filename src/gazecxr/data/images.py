@@ -2,7 +2,7 @@
 
 Every reader returns float32 (H, W) in [0, 1] where *higher is brighter as displayed* (bone
 white). DICOM: ``RescaleSlope`` / ``RescaleIntercept`` are applied, then the first
-``WindowCenter`` / ``WindowWidth`` when present (else the full stored range), and MONOCHROME1
+``WindowCenter`` / ``WindowWidth`` when present (else the image's min..max), and MONOCHROME1
 (low values display white) is inverted. Any failure raises :class:`ImageReadError` naming the
 file and the reason, so a training loop can skip the reading and report it.
 """
@@ -98,10 +98,10 @@ def _read_dicom(path: Path) -> np.ndarray:
         lo, hi = centre - width / 2.0, centre + width / 2.0
     else:
         lo, hi = float(pixels.min()), float(pixels.max())
-    arr = np.clip((pixels - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(pixels)
+    arr = (np.clip((pixels - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(pixels)).astype(np.float32)
     if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).strip().upper() == "MONOCHROME1":
-        arr = 1.0 - arr
-    return arr.astype(np.float32)
+        arr = np.float32(1.0) - arr  # in float32, so the two photometric variants are exact negatives
+    return arr
 
 
 def load_image(path: str | Path, draft_size: int | None = None) -> np.ndarray:

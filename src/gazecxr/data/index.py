@@ -583,6 +583,10 @@ def cache_dir_for(root: Path, cfg: DataConfig) -> Path:
 def _cache_key(root: Path, layout: str, cfg: DataConfig) -> str:
     parts = {"version": INDEX_VERSION, "layout": layout, "sources": sorted(cfg.sources),
              "threshold": cfg.certainty_threshold, "cxr_root": cfg.cxr_root, "tree": tree_fingerprint(root)}
+    if layout != "mimic-eye":
+        # The MIMIC-CXR-JPG tables (not its 377k images) are inputs of the index too.
+        cxr = find_cxr_root(root, cfg.cxr_root)
+        parts["cxr_tables"] = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in cxr.glob("*.csv*"))
     return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

@@ -1,0 +1,224 @@
+"""The per-reading index: layouts, labels, cache, and every bad-input case of issue 3."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_fixtures import Tree, write_mimic_eye, write_standalone
+from gazecxr.data.config import DataConfig
+from gazecxr.data.index import DatasetIndex, DatasetRootError, build_index
+from gazecxr.data.labels import reflacx_findings
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Tree:
+    return write_mimic_eye(tmp_path / "tree")
+
+
+def index(root: Path, **cfg) -> DatasetIndex:
+    return build_index(root, DataConfig(**cfg), use_cache=False)
+
+
+def kinds(idx: DatasetIndex) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for p in idx.problems:
+        out.setdefault(p.kind, []).append(f"{p.path}: {p.detail}")
+    return out
+
+
+def row(idx: DatasetIndex, reading_id: str):
+    return idx.readings.set_index("reading_id").loc[reading_id]
+
+
+def test_fixture_tree_reads_cleanly(tree: Tree) -> None:
+    idx = index(tree.root)
+    assert idx.layout == "mimic-eye" and idx.problems == []
+    st = idx.stats()
+    assert (st["patients"], st["images"], st["reflacx_readings"], st["reflacx_readings_discarded"]) == (6, 6, 5, 1)
+    assert (st["reflacx_readings_with_fixations"], st["eyegaze_images"], st["eyegaze_images_with_fixations"]) == (4, 3, 3)
+    assert st["fixations_total"] == sum(len(r.fixations) for r in tree.reflacx + tree.eyegaze)
+    assert st["fixations_outside_image"] == len(tree.reflacx)  # one deliberate off-image fixation each
+    for reading in tree.reflacx:
+        r = row(idx, reading.reading_id)
+        assert (r["subject_id"], r["study_id"], r["dicom_id"]) == (reading.subject, reading.study, reading.dicom)
+        assert (r["height"], r["width"], r["view"]) == (tree.height, tree.width, "PA")
+        np.testing.assert_array_equal(idx.reading_fixations(int(r["row"]))[:, :2], reading.fixations[:, :2])
+        assert r["first_word_time"] == 3.0 and r["trust"] > 0
+
+
+def test_label_harmonisation_per_source(tree: Tree) -> None:
+    idx = index(tree.root)
+    phase1 = row(idx, tree.reflacx[0].reading_id)  # P1..: its nodule is in the phase-1 "Mass" column
+    assert phase1["phase"] == 1
+    assert phase1["lab:Lung nodule or mass"] == 1.0  # Mass (certainty 4) merged
+    assert phase1["lab:Pulmonary edema"] == 0.0  # certainty 2 < threshold 3
+    assert phase1["lab:Support devices"] == 1.0  # boolean column
+    assert math.isnan(phase1["lab:Hiatal hernia"])  # no phase-1 column: unknown, masked
+    assert math.isnan(phase1["chx:Edema"])  # CheXpert -1 (uncertain) is unknown
+    assert math.isnan(phase1["egd:CHF"])
+    phase2 = row(idx, tree.reflacx[1].reading_id)
+    assert phase2["phase"] == 2 and phase2["lab:Hiatal hernia"] == 0.0 and phase2["lab:Lung nodule or mass"] == 1.0
+    lowered = index(tree.root, certainty_threshold=2)
+    assert row(lowered, tree.reflacx[0].reading_id)["lab:Pulmonary edema"] == 1.0
+    chf = row(idx, tree.eyegaze[0].reading_id)  # patient 1: CHF, granular edema + enlarged heart
+    assert (chf["egd:CHF"], chf["egd:Normal"]) == (1.0, 0.0)
+    assert chf["lab:Pulmonary edema"] == 1.0 and chf["lab:Enlarged cardiac silhouette"] == 1.0
+    assert chf["lab:Consolidation"] == 0.0 and math.isnan(chf["lab:Pneumothorax"])
+
+
+def test_reflacx_phase_merge_table() -> None:
+    rec = {"Mass": "1", "Nodule": "3", "Emphysema": "5", "Pleural thickening": "0", "Pleural effusion": "4",
+           "Lung nodule or mass": "", "Support devices": "False"}
+    got = reflacx_findings(rec, threshold=3)
+    assert got["Lung nodule or mass"] == 1.0 and got["High lung volume / emphysema"] == 1.0
+    assert got["Pleural abnormality"] == 1.0 and got["Support devices"] == 0.0
+    assert math.isnan(got["Atelectasis"])
+
+
+def test_side_data_ellipses_chest_box_report_anatomy(tree: Tree) -> None:
+    idx = index(tree.root)
+    extra = idx.extras[int(row(idx, tree.reflacx[0].reading_id)["row"])]
+    assert extra["ellipses"][0]["labels"] == ["Lung nodule or mass"] and extra["ellipses"][0]["certainty"] == 4
+    assert extra["chest_box"] == [10, 12, 90, 108]
+    assert extra["words"][0] == ["the", 3.0, 3.2] and extra["text"] == "the lungs show a nodule."
+    assert extra["report"]["findings"] == "The lungs are clear. No effusion."
+    assert extra["report"]["indication"] == "___ with dyspnea"
+    eg = idx.extras[int(row(idx, tree.eyegaze[0].reading_id)["row"])]
+    assert len(eg["anatomy_boxes"]) == 17 and eg["anatomy_boxes"]["right lung"] == [5, 10, 50, 80]
+    assert eg["text"] == "heart is enlarged" and eg["words"][1] == ["enlarged", 4.7, 5.2]
+
+
+def test_cache_reused_and_invalidated_on_change(tree: Tree, tmp_path: Path) -> None:
+    cfg = DataConfig(cache_dir=str(tmp_path / "cache"))
+    first = build_index(tree.root, cfg)
+    second = build_index(tree.root, cfg)
+    assert not first.from_cache and second.from_cache
+    assert second.readings.drop(columns=[]).equals(first.readings)
+    np.testing.assert_array_equal(second.fixations, first.fixations)
+    path = next(tree.root.glob("patient_*/REFLACX/main_data/*/fixations.csv"))
+    lines = path.read_bytes().split(b"\r\n")
+    path.write_bytes(b"\r\n".join(lines[:-3]) + b"\r\n")  # two fixations fewer
+    os.utime(path, ns=(1, 1))
+    third = build_index(tree.root, cfg)
+    assert not third.from_cache and third.stats()["fixations_total"] == first.stats()["fixations_total"] - 2
+    # The default cache lives in a hidden folder of the root, which the fingerprint ignores.
+    build_index(tree.root)
+    assert build_index(tree.root).from_cache and (tree.root / ".gazecxr-cache" / "index.json").is_file()
+
+
+def test_missing_side_files_are_reported(tree: Tree) -> None:
+    main = tree.root / f"patient_{tree.reflacx[0].subject}" / "REFLACX" / "main_data" / tree.reflacx[0].reading_id
+    (main / "chest_bounding_box.csv").unlink()
+    (main / "transcription.txt").unlink()
+    idx = index(tree.root)
+    missing = kinds(idx)["missing_file"]
+    assert len(missing) == 2 and all(m.startswith(f"patient_{tree.reflacx[0].subject}/REFLACX/") for m in missing)
+    r = row(idx, tree.reflacx[0].reading_id)
+    assert r["fix_count"] == 30 and idx.extras[int(r["row"])]["chest_box"] is None
+
+
+def test_discarded_reading_keeps_labels_but_no_gaze(tree: Tree) -> None:
+    idx = index(tree.root)
+    discarded = idx.readings[idx.readings["discarded"]]
+    assert len(discarded) == 1
+    r = discarded.iloc[0]
+    assert r["fix_count"] == 0 and r["trust"] == 0.0 and r["lab:Lung nodule or mass"] == 1.0
+    assert idx.problems == []  # its absent gaze files are expected, not problems
+
+
+def test_empty_and_header_only_csvs(tree: Tree) -> None:
+    a, b = tree.reflacx[0], tree.reflacx[1]
+    base = tree.root / f"patient_{a.subject}" / "REFLACX" / "main_data"
+    (base / a.reading_id / "fixations.csv").write_bytes(b"")
+    header = (base / b.reading_id / "fixations.csv").read_bytes().split(b"\r\n")[0]
+    (base / b.reading_id / "fixations.csv").write_bytes(header + b"\r\n")
+    ell = (base / b.reading_id / "anomaly_location_ellipses.csv")
+    ell.write_bytes(ell.read_bytes().split(b"\r\n")[0] + b"\r\n")  # a normal reading: no ellipse
+    idx = index(tree.root)
+    k = kinds(idx)
+    assert len(k["empty_csv"]) == 1 and a.reading_id in k["empty_csv"][0]
+    assert len(k["header_only"]) == 1 and b.reading_id in k["header_only"][0]
+    assert row(idx, a.reading_id)["fix_count"] == 0 and row(idx, b.reading_id)["fix_count"] == 0
+    assert idx.extras[int(row(idx, b.reading_id)["row"])]["ellipses"] == []
+
+
+def test_crlf_and_unnamed_index_column_are_read(tree: Tree) -> None:
+    meta = next(tree.root.glob("patient_*/REFLACX/metadata.csv"))
+    assert meta.read_text().startswith(",id,")  # MIMIC-Eye's pandas index column
+    assert b"\r\n" in next(tree.root.glob("patient_*/REFLACX/main_data/*/fixations.csv")).read_bytes()
+    meta.write_bytes(meta.read_bytes().replace(b"\n", b"\r\n"))
+    idx = index(tree.root)
+    assert idx.problems == [] and "Unnamed: 0" not in idx.readings.columns
+
+
+def test_truncated_eyegaze_dicom_ids_repaired_or_reported(tree: Tree, tmp_path: Path) -> None:
+    reading = tree.eyegaze[0]
+    path = tree.root / f"patient_{reading.subject}" / "EyeGaze" / "fixations.csv"
+    path.write_text(path.read_text().replace(reading.dicom, reading.dicom[:-5]))
+    idx = index(tree.root)
+    assert row(idx, reading.reading_id)["fix_count"] == len(reading.fixations)
+    assert "repaired" in kinds(idx)["truncated_dicom_id"][0]
+    # Stand-alone EGD-CXR: a prefix shared by every image cannot be repaired; its rows are dropped.
+    _, egd, _ = write_standalone(write_mimic_eye(tmp_path / "t2"), tmp_path / "sa")
+    fix = egd / "fixations.csv"
+    other = tree.eyegaze[1].dicom
+    fix.write_text(fix.read_text().replace(other, "0000000"))
+    idx2 = index(egd)
+    assert "prefix of 3 images" in kinds(idx2)["truncated_dicom_id"][0]
+    assert row(idx2, f"EG_{other}")["fix_count"] == 0 and "no_fixations" in kinds(idx2)
+
+
+def test_dicom_id_in_one_table_and_not_another(tree: Tree) -> None:
+    reading = tree.reflacx[0]
+    meta = tree.root / f"patient_{reading.subject}" / "CXR-JPG" / "cxr_meta.csv"
+    meta.write_text(meta.read_text().replace(reading.dicom, "ffffffff" + reading.dicom[8:]))
+    eg = tree.eyegaze[0]
+    fix = tree.root / f"patient_{eg.subject}" / "EyeGaze" / "fixations.csv"
+    calibration = "calibration-" + "9" * 40
+    lines = fix.read_text().splitlines()
+    lines.append(lines[-1].replace(eg.dicom, calibration))
+    fix.write_text("\n".join(lines) + "\n")
+    idx = index(tree.root)
+    mismatch = kinds(idx)["dicom_id_mismatch"]
+    assert any(reading.dicom in m and "cxr_meta" not in m.split(":")[0] for m in mismatch)
+    assert any(calibration in m for m in mismatch)
+    # The reading is still indexed: study from the REFLACX image path, size from its metadata.
+    assert row(idx, reading.reading_id)["study_id"] == reading.study
+
+
+def test_missing_image_skips_reading_with_report(tree: Tree) -> None:
+    reading = tree.eyegaze[1]
+    next(tree.root.glob(f"patient_{reading.subject}/CXR-JPG/s*/*.jpg")).unlink()
+    idx = index(tree.root)
+    assert reading.reading_id not in set(idx.readings["reading_id"])
+    (problem,) = kinds(idx)["missing_image"]
+    assert problem.startswith(f"patient_{reading.subject}/CXR-JPG/") and "skipped" in problem
+
+
+def test_not_a_dataset_root(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    for bad in (tmp_path / "empty", tmp_path / "absent"):
+        with pytest.raises(DatasetRootError) as err:
+            build_index(bad)
+        assert str(bad) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_standalone_reflacx_and_egd_layouts_match_mimic_eye(tree: Tree, tmp_path: Path) -> None:
+    reflacx, egd, cxr = write_standalone(tree, tmp_path / "sa")
+    eye = index(tree.root).readings.set_index("reading_id")
+    for root, layout, source in ((reflacx, "reflacx", "reflacx"), (egd, "egd", "eyegaze")):
+        idx = index(root)
+        assert idx.layout == layout and idx.problems == []
+        got = idx.readings.set_index("reading_id")
+        want = eye[eye["source"] == source]
+        assert sorted(got.index) == sorted(want.index)
+        cols = ["subject_id", "study_id", "fix_count", "official_split", *[c for c in got.columns if c.startswith("lab:")]]
+        assert got.loc[want.index, cols].equals(want[cols])
+    with pytest.raises(DatasetRootError, match="cxr_root"):
+        build_index(reflacx, DataConfig(cxr_root=str(tmp_path)), use_cache=False)
+    assert index(reflacx, cxr_root=str(cxr)).problems == []
