@@ -39,9 +39,10 @@ def heatmap_rgba(
 ) -> np.ndarray:
     """Colour a non-negative map and upsample it to ``size`` = (H, W).
 
-    The map is scaled by its maximum (a display choice: the shape matters, not the mass), coloured
-    with ``cmap`` and given alpha = ``max_alpha * sqrt(value)`` so that weak values stay translucent.
-    A map that is all zeros (e.g. a reading without gaze) gives a fully transparent image.
+    The map is scaled from its minimum to its maximum (a display choice: where it is higher matters,
+    not its mass; a uniform map therefore shows nothing), coloured with ``cmap`` and given
+    alpha = ``max_alpha * sqrt(value)`` so that weak values stay translucent. A constant map (e.g. a
+    reading without gaze) gives a fully transparent image.
     """
     arr = np.nan_to_num(np.asarray(heatmap, dtype=np.float32))
     if arr.ndim != 2:
@@ -50,8 +51,8 @@ def heatmap_rgba(
     height, width = size
     # Bilinear upsampling of the float map (mode "F") keeps the attention grid smooth.
     up = np.asarray(Image.fromarray(arr, mode="F").resize((width, height), Image.Resampling.BILINEAR))
-    peak = float(up.max())
-    norm = up / peak if peak > 0 else np.zeros_like(up)
+    lo, hi = float(up.min()), float(up.max())
+    norm = (up - lo) / (hi - lo) if hi > lo else np.zeros_like(up)
     rgba = colormaps[cmap](norm)  # (H, W, 4) floats
     rgba[..., 3] = max_alpha * np.sqrt(norm)
     return (rgba * 255.0 + 0.5).astype(np.uint8)

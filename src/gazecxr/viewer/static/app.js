@@ -62,13 +62,19 @@ function renderFindings(findings) {
   }
 }
 
+// Regions with a finding get a number, shown as a badge in the box and in the regions list.
+function numberedRegions(regions) {
+  return regions.filter((r) => r.findings.length).map((r, i) => ({ ...r, number: i + 1 }));
+}
+
 function renderBoxes(regions, width, height) {
   const svg = $("boxes");
   svg.replaceChildren();
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("preserveAspectRatio", "none");
   const ns = "http://www.w3.org/2000/svg";
-  const fontSize = Math.max(10, Math.round(width / 45));
+  const badge = Math.max(4, Math.round(width / 28)); // badge size relative to the image
+  const numbers = new Map(numberedRegions(regions).map((r) => [r.name, r.number]));
   for (const r of regions) {
     const [x0, y0, x1, y1] = r.box;
     const rect = document.createElementNS(ns, "rect");
@@ -76,33 +82,47 @@ function renderBoxes(regions, width, height) {
     rect.setAttribute("y", y0 * height);
     rect.setAttribute("width", Math.max(0, (x1 - x0) * width));
     rect.setAttribute("height", Math.max(0, (y1 - y0) * height));
-    rect.setAttribute("stroke-width", r.findings.length ? 3 : 1);
-    if (r.findings.length) rect.setAttribute("class", "hit");
+    if (numbers.has(r.name)) rect.setAttribute("class", "hit");
     const title = document.createElementNS(ns, "title");
     title.textContent = r.name + (r.findings.length ? ": " + r.findings.join(", ") : "");
     rect.append(title);
     svg.append(rect);
-    if (r.findings.length) {
-      const label = document.createElementNS(ns, "text");
-      label.setAttribute("x", x0 * width + 4);
-      label.setAttribute("y", y0 * height + fontSize + 2);
-      label.setAttribute("font-size", fontSize);
-      label.textContent = r.findings.join(", ");
-      svg.append(label);
-    }
+  }
+  const placed = []; // badges of nested boxes share a corner: shift them right until free
+  for (const r of regions) {
+    if (!numbers.has(r.name)) continue;
+    let x = r.box[0] * width;
+    const y = r.box[1] * height;
+    while (placed.some(([px, py]) => Math.abs(px - x) < badge && Math.abs(py - y) < badge)) x += badge * 1.15;
+    placed.push([x, y]);
+    const group = document.createElementNS(ns, "g");
+    group.setAttribute("class", "badge");
+    const bg = document.createElementNS(ns, "rect");
+    bg.setAttribute("x", x);
+    bg.setAttribute("y", y);
+    bg.setAttribute("width", badge);
+    bg.setAttribute("height", badge);
+    const label = document.createElementNS(ns, "text");
+    label.setAttribute("x", x + badge / 2);
+    label.setAttribute("y", y + badge * 0.78);
+    label.setAttribute("font-size", badge * 0.8);
+    label.setAttribute("text-anchor", "middle");
+    label.textContent = numbers.get(r.name);
+    group.append(bg, label);
+    svg.append(group);
   }
 }
 
 function renderRegions(regions) {
   const list = $("regions");
   list.replaceChildren();
-  const used = regions.filter((r) => r.findings.length);
+  const used = numberedRegions(regions);
   if (!used.length) {
     list.append(el("li", { class: "muted" }, "no finding placed in a region"));
   }
   for (const r of used) {
     const mass = r.attention_mass == null ? "" : ` (attention mass ${(100 * r.attention_mass).toFixed(1)} %)`;
-    list.append(el("li", {}, `${r.name}: ${r.findings.join(", ")}${mass}`));
+    list.append(el("li", { value: r.number }, `${r.name}: ${r.findings.join(", ")}${mass}`));
   }
 }
 
