@@ -80,8 +80,8 @@ def test_demo_runs_work_with_predict(tiny_demo: dict[str, Any], tmp_path: Path) 
 
 
 def test_demo_refuses_a_different_cohort_in_the_same_folder(tmp_path: Path) -> None:
-    (tmp_path / "cohort").mkdir()
-    (tmp_path / "cohort" / "cohort.json").write_text(json.dumps({"config": {"studies": 1}}), encoding="utf-8")
+    (tmp_path / "cohort" / "synthetic").mkdir(parents=True)
+    (tmp_path / "cohort" / "synthetic" / "cohort.json").write_text(json.dumps({"config": {"studies": 1}}))
     result = CliRunner().invoke(main, ["-q", "demo", "--tiny", "--out", str(tmp_path)])
     assert result.exit_code != 0
     assert "holds a different synthetic cohort" in result.output and "Traceback" not in result.output

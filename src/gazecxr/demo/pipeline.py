@@ -22,7 +22,7 @@ import numpy as np
 
 from gazecxr.config import load_config
 from gazecxr.demo.html import Estimate, StudyReport, StudyRow, VariantResult, write
-from gazecxr.demo.profiles import DemoProfile
+from gazecxr.demo.profiles import DemoProfile, variant_overrides
 from gazecxr.log import LOGGER_NAME
 from gazecxr.runinfo import write_json_atomic
 from gazecxr.viewer.analyzer import findings_by_region
@@ -55,18 +55,29 @@ class Timings:
 def ensure_cohort(out: Path, profile: DemoProfile, seed: int) -> tuple[Path, dict[str, Any], bool]:
     """Write the synthetic cohort into ``out`` unless an identical one is there.
 
-    Returns (root, cohort facts from ``cohort.json``, reused?).
+    Returns (root, the cohort's ``synthetic/cohort.json``, reused?).
+
+    Raises:
+        FileExistsError: ``out`` holds another cohort, or an unfinished one (no cohort.json).
     """
+    from gazecxr.config import to_dict
     from gazecxr.synth import write_cohort
     from gazecxr.synth.config import SynthConfig
 
     cfg = SynthConfig(studies=profile.studies, seed=seed, image_size=profile.synth_image_size)
-    facts_path = out / "cohort.json"
+    facts_path = out / "synthetic" / "cohort.json"
     if facts_path.is_file():
         facts = json.loads(facts_path.read_text(encoding="utf-8"))
-        if facts.get("config") == cfg.model_dump(mode="json"):
+        if facts.get("config") == to_dict(cfg):
             return out, facts, True
-        raise FileExistsError(f"{out} holds a different synthetic cohort; delete it or choose another --out")
+        raise FileExistsError(
+            f"{out} holds a different synthetic cohort (written with other settings); "
+            "delete it or choose another --out"
+        )
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(
+            f"{out} holds an unfinished cohort (no synthetic/cohort.json); delete it and rerun"
+        )
     write_cohort(out, cfg)
     return out, json.loads(facts_path.read_text(encoding="utf-8")), False
 
@@ -308,7 +319,7 @@ def run_demo(
     results: dict[str, VariantResult] = {}
     runs: dict[str, Path] = {}
     raw: dict[str, dict[str, Any]] = {}
-    for name, overrides in profile.variants.items():
+    for name, overrides in variant_overrides(profile).items():
         cfg = load_config(config_path, [*overrides, f"seed={seed}"])
         run = out / "runs" / profile.name / name
         progress.stage(f"training {name}")

@@ -1,29 +1,26 @@
 """Demo profiles: how big the cohort is, which experiment config trains the models, which variants.
 
-The experiment configs live in ``configs/demo*.yaml`` (a normal :class:`ExperimentConfig` each);
-the cohort size and the variants are here because they are demo choices, not experiment settings.
-Variants are ``key=value`` overrides on the experiment config, the same syntax as the command line
-and ``configs/ablation.yaml``.
+The experiment configs live in ``configs/demo*.yaml`` (a normal :class:`ExperimentConfig` each).
+Variants are named entries of ``configs/ablation.yaml`` (the same ``key=value`` overrides that
+``gazecxr ablate`` uses), applied on top of the profile's experiment config, so the demo's
+"baseline" and "full" are exactly the ablation's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-# Classification only: no gaze term, no contrastive term (the reference every variant is compared with).
-BASELINE = ("loss.gaze.enabled=false", "loss.contrastive.image_text=0", "loss.contrastive.image_gaze=0")
-FULL: tuple[str, ...] = ()  # the experiment config as written: every term on
-SHUFFLED = ("loss.gaze.shuffle=true",)  # control: gaze of another image of the batch
+from gazecxr.config import ConfigError
 
 
 @dataclass(frozen=True)
 class DemoProfile:
     name: str
-    config: str  # file name under configs/
-    studies: int  # synthetic studies written (about 0.65 of the patients are train)
+    config: str  # experiment config, file name under configs/
+    studies: int  # synthetic studies written
     synth_image_size: int  # long side of the written JPGs
-    variants: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    variants: tuple[str, ...]  # names in configs/ablation.yaml; must include baseline and full
     report_studies: int = 8  # test studies shown with panels in index.html
 
 
@@ -33,28 +30,44 @@ PROFILES: dict[str, DemoProfile] = {
         "demo.yaml",
         studies=480,
         synth_image_size=256,
-        variants={"baseline": BASELINE, "full": FULL, "shuffled": SHUFFLED},
+        variants=("baseline", "full", "full_shuffled"),
     ),
     "quick": DemoProfile(
         "quick",
         "demo-quick.yaml",
         studies=320,
         synth_image_size=192,
-        variants={"baseline": BASELINE, "full": FULL},
+        variants=("baseline", "full"),
         report_studies=6,
     ),
     # For the test suite only (hidden --tiny): seconds, numbers meaningless.
     "tiny": DemoProfile(
         "tiny",
         "demo-tiny.yaml",
-        studies=36,
+        studies=40,
         synth_image_size=96,
-        variants={"baseline": BASELINE, "full": FULL},
+        variants=("baseline", "full"),
         report_studies=6,
     ),
 }
+
+ABLATION_FILE = "ablation.yaml"
 
 
 def config_dir() -> Path:
     """``configs/`` of the source checkout this package runs from (editable installs, `make demo`)."""
     return Path(__file__).resolve().parents[3] / "configs"
+
+
+def variant_overrides(profile: DemoProfile, ablation: Path | None = None) -> dict[str, list[str]]:
+    """The profile's variants as ``name -> overrides`` read from the ablation file."""
+    from gazecxr.train.ablate import load_spec
+
+    spec, _ = load_spec(ablation or config_dir() / ABLATION_FILE)
+    missing = [v for v in profile.variants if v not in spec.variants]
+    if missing:
+        raise ConfigError(
+            f"variants {missing} of demo profile {profile.name!r} are not in the ablation file "
+            f"(available: {', '.join(spec.variants)})"
+        )
+    return {name: list(spec.variants[name]) for name in profile.variants}
