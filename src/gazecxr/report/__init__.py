@@ -9,5 +9,12 @@ from gazecxr.report.dictionary import calibrate_cutpoints, load_dictionary
 from gazecxr.report.generate import Report, generate_report, write_report
 from gazecxr.report.labeler import LabeledFinding, label_report
 
-__all__ = ["LabeledFinding", "Report", "calibrate_cutpoints", "generate_report", "label_report", "load_dictionary",
-           "write_report"]
+__all__ = [
+    "LabeledFinding",
+    "Report",
+    "calibrate_cutpoints",
+    "generate_report",
+    "label_report",
+    "load_dictionary",
+    "write_report",
+]

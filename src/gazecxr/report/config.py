@@ -24,8 +24,13 @@ class ReportConfig(Section):
     negative_below: float = 0.1  # confident absence -> explicit negative statement
     dictionary: str | None = Field(None, description="path of a dictionary YAML (default: the shipped one)")
     cutpoints: dict[str, float] | None = Field(
-        None, description="certainty level -> probability cut-point (from calibrate_cutpoints); default: dictionary")
+        None,
+        description="certainty level -> probability cut-point (from calibrate_cutpoints); default: dictionary",
+    )
     mention_min_certainty: str = Field(
-        "possibly", description="findings at or above this level are stated even below their threshold")
-    bilateral_ratio: float = Field(0.6, ge=0.0, le=1.0, description="contralateral region added at this share of the best score")
+        "possibly", description="findings at or above this level are stated even below their threshold"
+    )
+    bilateral_ratio: float = Field(
+        0.6, ge=0.0, le=1.0, description="contralateral region added at this share of the best score"
+    )
     seed: int = Field(0, description="varies the template wording reproducibly")

@@ -114,10 +114,14 @@ class Dictionary:
         unknown = set(cutpoints) - {lv.name for lv in self.certainty}
         if unknown:
             raise KeyError(f"unknown certainty levels in cut-points: {sorted(unknown)}")
-        levels = tuple(dataclasses.replace(lv, min_p=float(cutpoints.get(lv.name, lv.min_p))) for lv in self.certainty)
+        levels = tuple(
+            dataclasses.replace(lv, min_p=float(cutpoints.get(lv.name, lv.min_p))) for lv in self.certainty
+        )
         mins = [lv.min_p for lv in levels]
         if any(b < a for a, b in zip(mins, mins[1:], strict=False)):
-            raise ValueError(f"cut-points must not decrease along the scale, got {dict(zip(self.cutpoints, mins, strict=False))}")
+            raise ValueError(
+                f"cut-points must not decrease along the scale, got {dict(zip(self.cutpoints, mins, strict=False))}"
+            )
         return dataclasses.replace(self, certainty=levels)
 
     def alias_table(self) -> dict[str, tuple[str, ...]]:
@@ -158,7 +162,9 @@ def parse_dictionary(raw: Any, source: str) -> Dictionary:
         raise DictionaryError(f"{source}: top level must be a mapping")
     version = _require(raw, "version", source)
     if version != SUPPORTED_VERSION:
-        raise DictionaryError(f"{source}: dictionary version {version!r} is not supported (expected {SUPPORTED_VERSION})")
+        raise DictionaryError(
+            f"{source}: dictionary version {version!r} is not supported (expected {SUPPORTED_VERSION})"
+        )
 
     levels = []
     for rank, entry in enumerate(_require(raw, "certainty", source)):
@@ -166,13 +172,18 @@ def parse_dictionary(raw: Any, source: str) -> Dictionary:
         status = _require(entry, "status", where)
         if status not in STATUSES:
             raise DictionaryError(f"{where}: status {status!r} is not one of {STATUSES}")
-        levels.append(CertaintyLevel(
-            name=_require(entry, "name", where), rank=rank, min_p=float(_require(entry, "min_p", where)),
-            target_ppv=float(_require(entry, "target_ppv", where)), status=status,
-            cues=_strings(entry.get("cues"), f"{where}.cues"),
-            frames=_strings(_require(entry, "frames", where), f"{where}.frames"),
-            impression=str(_require(entry, "impression", where)),
-        ))
+        levels.append(
+            CertaintyLevel(
+                name=_require(entry, "name", where),
+                rank=rank,
+                min_p=float(_require(entry, "min_p", where)),
+                target_ppv=float(_require(entry, "target_ppv", where)),
+                status=status,
+                cues=_strings(entry.get("cues"), f"{where}.cues"),
+                frames=_strings(_require(entry, "frames", where), f"{where}.frames"),
+                impression=str(_require(entry, "impression", where)),
+            )
+        )
     mins = [lv.min_p for lv in levels]
     if any(b < a for a, b in zip(mins, mins[1:], strict=False)) or not all(0.0 <= m <= 1.0 for m in mins):
         raise DictionaryError(f"{source}: certainty min_p must be in [0, 1] and non-decreasing, got {mins}")
@@ -181,8 +192,11 @@ def parse_dictionary(raw: Any, source: str) -> Dictionary:
     for name, entry in _require(raw, "regions", source).items():
         _check_regions([name], f"{source}: regions")
         where = f"{source}: regions.{name}"
-        regions[name] = RegionEntry(name, str(_require(entry, "phrase", where)),
-                                    _strings(_require(entry, "aliases", where), f"{where}.aliases"))
+        regions[name] = RegionEntry(
+            name,
+            str(_require(entry, "phrase", where)),
+            _strings(_require(entry, "aliases", where), f"{where}.aliases"),
+        )
     missing = [r for r in REGIONS if r not in regions]
     if missing:
         raise DictionaryError(f"{source}: regions section lacks {missing}")
@@ -192,8 +206,12 @@ def parse_dictionary(raw: Any, source: str) -> Dictionary:
         where = f"{source}: groups.{name}"
         members = _strings(_require(entry, "regions", where), f"{where}.regions")
         _check_regions(members, where)
-        groups[name] = GroupEntry(name, str(_require(entry, "adjective", where)), frozenset(members),
-                                  _strings(entry.get("aliases"), f"{where}.aliases"))
+        groups[name] = GroupEntry(
+            name,
+            str(_require(entry, "adjective", where)),
+            frozenset(members),
+            _strings(entry.get("aliases"), f"{where}.aliases"),
+        )
     sides = {}
     for word, members in (raw.get("sides") or {}).items():
         members = _strings(members, f"{source}: sides.{word}")
@@ -205,24 +223,32 @@ def parse_dictionary(raw: Any, source: str) -> Dictionary:
         where = f"{source}: findings.{name}"
         extra = bool(entry.get("extra", False))
         if not extra and name not in FINDINGS:
-            raise DictionaryError(f"{where}: {name!r} is not a canonical finding (gazecxr.data.labels.FINDINGS); "
-                                  "mark IU-only findings with 'extra: true'")
+            raise DictionaryError(
+                f"{where}: {name!r} is not a canonical finding (gazecxr.data.labels.FINDINGS); "
+                "mark IU-only findings with 'extra: true'"
+            )
         priors = entry.get("regions") or {}
         _check_regions(list(priors), where)
         for region, weight in priors.items():
             if not isinstance(weight, (int, float)) or not 0.0 < float(weight) <= 1.0:
-                raise DictionaryError(f"{where}: prior of region {region!r} must be in (0, 1], got {weight!r}")
+                raise DictionaryError(
+                    f"{where}: prior of region {region!r} must be in (0, 1], got {weight!r}"
+                )
         negative = entry.get("negative") or {}
         findings[name] = FindingEntry(
-            name=name, noun=str(_require(entry, "noun", where)), article=str(entry.get("article", "")),
+            name=name,
+            noun=str(_require(entry, "noun", where)),
+            article=str(entry.get("article", "")),
             synonyms=_strings(entry.get("synonyms"), f"{where}.synonyms"),
             patterns=_strings(entry.get("patterns"), f"{where}.patterns"),
-            priors={k: float(v) for k, v in priors.items()}, why=str(_require(entry, "why", where)),
+            priors={k: float(v) for k, v in priors.items()},
+            why=str(_require(entry, "why", where)),
             locate=bool(entry.get("locate", True)) and bool(priors),
             parenchymal=bool(entry.get("parenchymal", False)),
             negative_noun=negative.get("noun"),
             negative_sentences=_strings(negative.get("sentence"), f"{where}.negative.sentence"),
-            mesh=_strings(entry.get("mesh"), f"{where}.mesh"), extra=extra,
+            mesh=_strings(entry.get("mesh"), f"{where}.mesh"),
+            extra=extra,
         )
     uncovered = [f for f in FINDINGS if f not in findings]
     if uncovered:
@@ -234,13 +260,19 @@ def parse_dictionary(raw: Any, source: str) -> Dictionary:
         if not normal.get(key):
             raise DictionaryError(f"{source}: normal.{key} must list at least one sentence")
     return Dictionary(
-        version=version, source=source, certainty=tuple(levels),
+        version=version,
+        source=source,
+        certainty=tuple(levels),
         negation_pre=_strings(neg.get("pre"), f"{source}: negation.pre"),
         negation_post=_strings(neg.get("post"), f"{source}: negation.post"),
         terminators=_strings(neg.get("terminators"), f"{source}: negation.terminators"),
         scope_words=int(neg.get("scope_words", 12)),
         ignore_phrases=_strings(raw.get("ignore_phrases"), f"{source}: ignore_phrases"),
-        regions=regions, groups=groups, sides=sides, findings=findings, normal=normal,
+        regions=regions,
+        groups=groups,
+        sides=sides,
+        findings=findings,
+        normal=normal,
     )
 
 

@@ -38,11 +38,22 @@ from gazecxr.report.writers import StatedFinding, finding_phrase
 
 log = logging.getLogger("gazecxr.report")
 
-ORACLE_NOTE = ("ORACLE input: the findings and locations given to every system come from the human MeSH "
-               "indexing of each report, not from a classifier; these numbers measure the writing stage only.")
+ORACLE_NOTE = (
+    "ORACLE input: the findings and locations given to every system come from the human MeSH "
+    "indexing of each report, not from a classifier; these numbers measure the writing stage only."
+)
 SPLIT_NOTE = "same file for reports and corpus: evaluation = uid % 3 == 0, retrieval corpus = the other uids"
-METRIC_KEYS = ("rouge_1", "rouge_2", "rouge_l", "bertscore_f1", "keyword_recall", "keyword_precision",
-               "label_f1_micro", "hallucination_rate", "n_reports")
+METRIC_KEYS = (
+    "rouge_1",
+    "rouge_2",
+    "rouge_l",
+    "bertscore_f1",
+    "keyword_recall",
+    "keyword_precision",
+    "label_f1_micro",
+    "hallucination_rate",
+    "n_reports",
+)
 
 
 def keyword_list(findings: dict[str, tuple[str, ...]], d: Dictionary) -> str:
@@ -81,24 +92,38 @@ class Retriever:
             for r in reports:
                 if r.uid == query.uid:
                     continue
-                score = (s, _jaccard(pairs, {(n, reg) for n, regs in r.oracle.items() for reg in regs}), -r.uid)
+                score = (
+                    s,
+                    _jaccard(pairs, {(n, reg) for n, regs in r.oracle.items() for reg in regs}),
+                    -r.uid,
+                )
                 if best is None or score > best:
                     best, found = score, r
         assert found is not None  # the corpus holds at least one report with another uid
         return found
 
 
-def score_system(generated: list[str], reports: list[IUReport], d: Dictionary, bertscore_model: str | None) -> dict[str, float]:
+def score_system(
+    generated: list[str], reports: list[IUReport], d: Dictionary, bertscore_model: str | None
+) -> dict[str, float]:
     refs = [r.findings for r in reports]
     recall, precision = keyword_recall_precision(generated, [list(r.oracle) for r in reports], d)
-    labels = f1_from_sets([{f.name for f in label_report(g, d) if f.status == "present"} for g in generated],
-                          [{f.name for f in label_report(t, d) if f.status == "present"} for t in refs],
-                          covered_findings(d))
-    out = {**rouge_scores(generated, refs),
-           "bertscore_f1": bertscore_f1(generated, refs, bertscore_model) if bertscore_model != "none" else float("nan"),
-           "keyword_recall": recall, "keyword_precision": precision, "label_f1_micro": labels["micro_f1"],
-           "hallucination_rate": hallucination_rate(generated, [r.oracle for r in reports], d),
-           "n_reports": len(reports)}
+    labels = f1_from_sets(
+        [{f.name for f in label_report(g, d) if f.status == "present"} for g in generated],
+        [{f.name for f in label_report(t, d) if f.status == "present"} for t in refs],
+        covered_findings(d),
+    )
+    out = {
+        **rouge_scores(generated, refs),
+        "bertscore_f1": bertscore_f1(generated, refs, bertscore_model)
+        if bertscore_model != "none"
+        else float("nan"),
+        "keyword_recall": recall,
+        "keyword_precision": precision,
+        "label_f1_micro": labels["micro_f1"],
+        "hallucination_rate": hallucination_rate(generated, [r.oracle for r in reports], d),
+        "n_reports": len(reports),
+    }
     return {k: out[k] for k in METRIC_KEYS}
 
 
@@ -107,19 +132,31 @@ def labeler_vs_mesh(reports: list[IUReport], d: Dictionary) -> dict[str, Any]:
     covered = covered_findings(d)
     pred = [{f.name for f in label_report(r.text, d) if f.status == "present"} for r in reports]
     res = f1_from_sets(pred, [set(r.oracle) for r in reports], covered)
-    return {"micro_f1": res["micro_f1"], "macro_f1": res["macro_f1"], "per_finding": res["per_finding"],
-            "n_reports": len(reports), "findings": covered}
+    return {
+        "micro_f1": res["micro_f1"],
+        "macro_f1": res["macro_f1"],
+        "per_finding": res["per_finding"],
+        "n_reports": len(reports),
+        "findings": covered,
+    }
 
 
-def split_reports(reports: list[IUReport], corpus: list[IUReport], same_file: bool) -> tuple[list[IUReport], list[IUReport]]:
+def split_reports(
+    reports: list[IUReport], corpus: list[IUReport], same_file: bool
+) -> tuple[list[IUReport], list[IUReport]]:
     if same_file:
         return [r for r in reports if r.uid % 3 == 0], [r for r in reports if r.uid % 3 != 0]
     return reports, corpus
 
 
-def report_eval(reports_csv: str | Path, corpus_csv: str | Path, writers: tuple[str, ...] = ("template",),
-                cfg: ReportConfig | None = None, bertscore_model: str | None = None,
-                limit: int | None = None) -> dict[str, Any]:
+def report_eval(
+    reports_csv: str | Path,
+    corpus_csv: str | Path,
+    writers: tuple[str, ...] = ("template",),
+    cfg: ReportConfig | None = None,
+    bertscore_model: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
     """Evaluate the systems (module docstring) and the labeler; returns the JSON-ready result.
 
     Args:
@@ -142,24 +179,37 @@ def report_eval(reports_csv: str | Path, corpus_csv: str | Path, writers: tuple[
     for name in writers:
         wcfg = cfg.model_copy(update={"writer": name})
         writer = make_writer(wcfg)
-        outputs[name] = [write_report(plan_from_findings(r.oracle, universe, d), wcfg, d, writer).findings_text
-                         for r in evaluated]
+        outputs[name] = [
+            write_report(plan_from_findings(r.oracle, universe, d), wcfg, d, writer).findings_text
+            for r in evaluated
+        ]
     outputs["keyword_list"] = [keyword_list(r.oracle, d) for r in evaluated]
     retriever = Retriever(corpus)
     outputs["retrieval"] = [retriever.retrieve(r).findings for r in evaluated]
     systems = {name: score_system(texts, evaluated, d, bertscore_model) for name, texts in outputs.items()}
     return {
         "note": ORACLE_NOTE,
-        "bertscore_note": (BERTSCORE_NOTE if bertscore_model is None else f"BERTScore model: {bertscore_model}"),
+        "bertscore_note": (
+            BERTSCORE_NOTE if bertscore_model is None else f"BERTScore model: {bertscore_model}"
+        ),
         "reference": "FINDINGS section of each evaluation report",
         "split": SPLIT_NOTE if same else "separate files; same-uid reports excluded from retrieval",
-        "reports_csv": str(reports_csv), "corpus_csv": str(corpus_csv),
-        "n_evaluation": len(evaluated), "n_corpus": len(corpus),
+        "reports_csv": str(reports_csv),
+        "corpus_csv": str(corpus_csv),
+        "n_evaluation": len(evaluated),
+        "n_corpus": len(corpus),
         "dictionary_version": d.version,
         "systems": systems,
         "labeler": labeler_vs_mesh(all_reports, d),
-        "examples": [{"uid": r.uid, "mesh": r.mesh, "reference": r.findings,
-                      **{name: texts[i] for name, texts in outputs.items()}} for i, r in enumerate(evaluated[:5])],
+        "examples": [
+            {
+                "uid": r.uid,
+                "mesh": r.mesh,
+                "reference": r.findings,
+                **{name: texts[i] for name, texts in outputs.items()},
+            }
+            for i, r in enumerate(evaluated[:5])
+        ],
     }
 
 
@@ -171,25 +221,47 @@ def _fmt(v: Any) -> str:
 
 def markdown_table(result: dict[str, Any]) -> str:
     """Markdown rendering of :func:`report_eval` output (systems table, labeler table)."""
-    lines = [f"> {result['note']}", f"> {result['bertscore_note']}", "",
-             f"Evaluation reports: {result['n_evaluation']}; retrieval corpus: {result['n_corpus']} ({result['split']}).", "",
-             "| system | " + " | ".join(METRIC_KEYS) + " |", "|---" * (len(METRIC_KEYS) + 1) + "|"]
+    lines = [
+        f"> {result['note']}",
+        f"> {result['bertscore_note']}",
+        "",
+        f"Evaluation reports: {result['n_evaluation']}; retrieval corpus: {result['n_corpus']} ({result['split']}).",
+        "",
+        "| system | " + " | ".join(METRIC_KEYS) + " |",
+        "|---" * (len(METRIC_KEYS) + 1) + "|",
+    ]
     for name, row in result["systems"].items():
         lines.append(f"| {name} | " + " | ".join(_fmt(row[k]) for k in METRIC_KEYS) + " |")
     lab = result["labeler"]
-    lines += ["", f"Labeler vs MeSH ({lab['n_reports']} reports, present mentions in FINDINGS + IMPRESSION): "
-              f"micro F1 {_fmt(lab['micro_f1'])}, macro F1 {_fmt(lab['macro_f1'])}", "",
-              "| finding | F1 | TP | FP | FN |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"Labeler vs MeSH ({lab['n_reports']} reports, present mentions in FINDINGS + IMPRESSION): "
+        f"micro F1 {_fmt(lab['micro_f1'])}, macro F1 {_fmt(lab['macro_f1'])}",
+        "",
+        "| finding | F1 | TP | FP | FN |",
+        "|---|---|---|---|---|",
+    ]
     for name, row in lab["per_finding"].items():
         lines.append(f"| {name} | {_fmt(row['f1'])} | {row['tp']} | {row['fp']} | {row['fn']} |")
     return "\n".join(lines) + "\n"
+
+
+def _finite(obj: Any) -> Any:
+    """NaN (undefined metric) -> None, so the file is strict JSON."""
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def write_results(result: dict[str, Any], json_path: str | Path) -> Path:
     """Write the JSON and the markdown table beside it (same name, ``.md``); returns the table path."""
     json_path = Path(json_path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(result, indent=2, default=float), encoding="utf-8")
+    json_path.write_text(json.dumps(_finite(result), indent=2), encoding="utf-8")
     md = json_path.with_suffix(".md")
     md.write_text(markdown_table(result), encoding="utf-8")
     return md

@@ -62,10 +62,15 @@ class Report:
             "writer": self.writer,
             "anatomy_source": self.anatomy_source,
             "findings": [
-                {"name": f.name, "certainty": f.certainty, "probability": f.probability, "threshold": f.threshold,
-                 "regions": list(f.regions),
-                 "region_mass": {r: self.region_mass[r] for r in f.region_scores if r in self.region_mass},
-                 "region_scores": f.region_scores}
+                {
+                    "name": f.name,
+                    "certainty": f.certainty,
+                    "probability": f.probability,
+                    "threshold": f.threshold,
+                    "regions": list(f.regions),
+                    "region_mass": {r: self.region_mass[r] for r in f.region_scores if r in self.region_mass},
+                    "region_scores": f.region_scores,
+                }
                 for f in self.findings
             ],
             "negatives": self.negatives,
@@ -85,7 +90,11 @@ def dictionary_for(cfg: ReportConfig) -> Dictionary:
 def _lungs_clear(stated: list[str], negatives: list[str], universe: list[str], d: Dictionary) -> bool:
     """Lungs are called clear only when every parenchymal finding of the input is confidently absent."""
     parenchymal = [n for n in universe if d.findings[n].parenchymal]
-    return bool(parenchymal) and not any(d.findings[n].parenchymal for n in stated) and set(parenchymal) <= set(negatives)
+    return (
+        bool(parenchymal)
+        and not any(d.findings[n].parenchymal for n in stated)
+        and set(parenchymal) <= set(negatives)
+    )
 
 
 def plan_from_prediction(
@@ -104,8 +113,10 @@ def plan_from_prediction(
     probs = np.asarray(prediction.probabilities, dtype=float)
     thresholds = np.asarray(prediction.thresholds, dtype=float)
     if probs.shape != (len(prediction.labels),) or thresholds.shape != probs.shape:
-        raise ValueError(f"prediction has {len(prediction.labels)} labels but probabilities {probs.shape} "
-                         f"and thresholds {thresholds.shape}")
+        raise ValueError(
+            f"prediction has {len(prediction.labels)} labels but probabilities {probs.shape} "
+            f"and thresholds {thresholds.shape}"
+        )
     mention_rank = dictionary.level(cfg.mention_min_certainty).rank
     stated: list[StatedFinding] = []
     negatives: list[str] = []
@@ -120,7 +131,11 @@ def plan_from_prediction(
         level = dictionary.certainty_for(float(p))
         if p >= t or (level is not None and level.rank >= mention_rank):
             regions, scores = assign_regions(entry, masses, cfg.bilateral_ratio) if entry.locate else ((), {})
-            stated.append(StatedFinding(name, (level or dictionary.certainty[0]).name, regions, float(p), float(t), scores))
+            stated.append(
+                StatedFinding(
+                    name, (level or dictionary.certainty[0]).name, regions, float(p), float(t), scores
+                )
+            )
         elif p < cfg.negative_below:
             negatives.append(name)
     stated.sort(key=lambda f: -(f.probability or 0.0))
@@ -129,13 +144,19 @@ def plan_from_prediction(
 
 
 def plan_from_findings(
-    findings: dict[str, tuple[str, ...]], universe: list[str], dictionary: Dictionary, certainty: str | None = None
+    findings: dict[str, tuple[str, ...]],
+    universe: list[str],
+    dictionary: Dictionary,
+    certainty: str | None = None,
 ) -> ReportPlan:
     """Plan from a known finding set (oracle input, e.g. IU MeSH): every finding of ``findings`` stated
     at ``certainty`` (default: the top level) with its given regions, every other finding of
     ``universe`` a confident negative."""
     level = certainty or dictionary.certainty[-1].name
-    stated = [StatedFinding(n, level, tuple(sorted(r)) if dictionary.findings[n].locate else ()) for n, r in findings.items()]
+    stated = [
+        StatedFinding(n, level, tuple(sorted(r)) if dictionary.findings[n].locate else ())
+        for n, r in findings.items()
+    ]
     negatives = [n for n in universe if n not in findings]
     return ReportPlan(stated, negatives, _lungs_clear(list(findings), negatives, universe, dictionary))
 
@@ -148,16 +169,27 @@ def make_writer(cfg: ReportConfig) -> Writer:
     return TemplateWriter(seed=cfg.seed)
 
 
-def write_report(plan: ReportPlan, cfg: ReportConfig, dictionary: Dictionary | None = None,
-                 writer: Writer | None = None, anatomy_source: str = "oracle") -> Report:
+def write_report(
+    plan: ReportPlan,
+    cfg: ReportConfig,
+    dictionary: Dictionary | None = None,
+    writer: Writer | None = None,
+    anatomy_source: str = "oracle",
+) -> Report:
     """Write a plan with the configured writer (no classifier involved)."""
     d = dictionary or dictionary_for(cfg)
     w = writer or make_writer(cfg)
-    return Report(plan.findings, plan.negatives, w.write(plan, d), w.name, anatomy_source, dictionary_version=d.version)
+    return Report(
+        plan.findings, plan.negatives, w.write(plan, d), w.name, anatomy_source, dictionary_version=d.version
+    )
 
 
-def generate_report(prediction: Prediction, cfg: ReportConfig | None = None, image: np.ndarray | None = None,
-                    writer: Writer | None = None) -> Report:
+def generate_report(
+    prediction: Prediction,
+    cfg: ReportConfig | None = None,
+    image: np.ndarray | None = None,
+    writer: Writer | None = None,
+) -> Report:
     """Region-aware report for one prediction.
 
     Args:
@@ -172,8 +204,10 @@ def generate_report(prediction: Prediction, cfg: ReportConfig | None = None, ima
     if not boxes and image is not None:
         boxes, source = atlas_boxes(image), "atlas"
     if not boxes:
-        log.warning("no anatomy boxes and no image for %s: findings are reported without regions",
-                    prediction.image_path or "the prediction")
+        log.warning(
+            "no anatomy boxes and no image for %s: findings are reported without regions",
+            prediction.image_path or "the prediction",
+        )
         source = "none"
     masses = box_masses(prediction.attention, boxes) if boxes else {}
     plan, skipped = plan_from_prediction(prediction, cfg, d, masses)

@@ -79,7 +79,9 @@ def mesh_to_findings(mesh: str, dictionary: Dictionary | None = None) -> dict[st
         for f in d.findings.values():
             for entry in f.mesh:
                 e_head, _, e_qual = entry.partition("/")
-                if head.lower() == e_head.lower() and (not e_qual or e_qual.lower() in (q.lower() for q in quals)):
+                if head.lower() == e_head.lower() and (
+                    not e_qual or e_qual.lower() in (q.lower() for q in quals)
+                ):
                     out.setdefault(f.name, set()).update(mesh_regions(quals) if f.locate else ())
                     break
     return {k: tuple(sorted(v)) for k, v in out.items()}
@@ -117,5 +119,9 @@ def read_iu_reports(path: str | Path, dictionary: Dictionary | None = None) -> l
             continue
         findings = row.findings if isinstance(row.findings, str) else ""
         impression = row.impression if isinstance(row.impression, str) else ""
-        out.append(IUReport(int(row.uid), mesh, findings.strip(), impression.strip(), mesh_to_findings(mesh, dictionary)))
+        out.append(
+            IUReport(
+                int(row.uid), mesh, findings.strip(), impression.strip(), mesh_to_findings(mesh, dictionary)
+            )
+        )
     return out

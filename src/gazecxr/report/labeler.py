@@ -49,8 +49,13 @@ class LabeledFinding:
         return self.status != "negated"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "regions": list(self.regions),
-                "certainty": self.certainty, "evidence": self.evidence}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "regions": list(self.regions),
+            "certainty": self.certainty,
+            "evidence": self.evidence,
+        }
 
 
 def _alternation(phrases: list[str], plural: bool) -> str:
@@ -69,7 +74,11 @@ def _lookup(table: dict[str, Any], text: str) -> Any:
     """``table`` entry of a matched phrase (keys normalised by :func:`_norm`), tolerating plurals."""
     key = _norm(text)
     for cand in (key, key.replace(" ", "-")):
-        for form in (cand, cand[:-1] if cand.endswith("s") else None, cand[:-2] if cand.endswith("es") else None):
+        for form in (
+            cand,
+            cand[:-1] if cand.endswith("s") else None,
+            cand[:-2] if cand.endswith("es") else None,
+        ):
             if form and form in table:
                 return table[form]
     return None
@@ -84,8 +93,12 @@ class _Matchers:
             for s in (*f.synonyms, f.noun):
                 self.synonym_to_finding.setdefault(_norm(s), f.name)
         self.findings = re.compile(_alternation(list(self.synonym_to_finding), plural=True))
-        self.patterns = [(re.compile(p, re.IGNORECASE), f.name) for f in d.findings.values() for p in f.patterns]
-        self.ignore = re.compile(_alternation(list(d.ignore_phrases), plural=False)) if d.ignore_phrases else None
+        self.patterns = [
+            (re.compile(p, re.IGNORECASE), f.name) for f in d.findings.values() for p in f.patterns
+        ]
+        self.ignore = (
+            re.compile(_alternation(list(d.ignore_phrases), plural=False)) if d.ignore_phrases else None
+        )
         self.alias_to_regions = d.alias_table()
         self.regions = re.compile(_alternation(list(self.alias_to_regions), plural=True))
         self.sides = re.compile(_alternation(list(d.sides), plural=False))
@@ -124,7 +137,7 @@ def report_sections(text: str) -> str:
     for i, h in enumerate(heads):
         end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
         if h.group(1).strip().upper() in _KEEP_SECTIONS:
-            keep.append(text[h.end():end])
+            keep.append(text[h.end() : end])
     return "\n".join(keep)
 
 
@@ -134,7 +147,9 @@ def split_sentences(text: str) -> list[str]:
 
 def _mentions(sentence: str, m: _Matchers) -> list[tuple[int, int, str]]:
     """Non-overlapping finding mentions (start, end, finding) in a lower-cased sentence."""
-    spans = [(x.start(), x.end(), _lookup(m.synonym_to_finding, x.group(0))) for x in m.findings.finditer(sentence)]
+    spans = [
+        (x.start(), x.end(), _lookup(m.synonym_to_finding, x.group(0))) for x in m.findings.finditer(sentence)
+    ]
     spans += [(x.start(), x.end(), name) for rx, name in m.patterns for x in rx.finditer(sentence)]
     spans = [s for s in spans if s[2] is not None]
     spans.sort(key=lambda s: (-(s[1] - s[0]), s[0]))  # longest first
@@ -150,9 +165,9 @@ def _classify(sentence: str, start: int, end: int, m: _Matchers) -> tuple[str, s
     pre = sentence[:start]
     terms = list(m.terminators.finditer(pre))
     if terms:
-        pre = pre[terms[-1].end():]
+        pre = pre[terms[-1].end() :]
     words = pre.split()
-    pre = " ".join(words[-m.scope_words:]) if words else ""
+    pre = " ".join(words[-m.scope_words :]) if words else ""
     post = sentence[end:]
     cut = [x.start() for x in m.terminators.finditer(post)] + [i for i in (post.find(","),) if i >= 0]
     post = post[: min(cut)] if cut else post
@@ -175,10 +190,15 @@ def _regions(sentence: str, mentions: list[tuple[int, int, str]], m: _Matchers) 
     out: list[set[str]] = [set() for _ in mentions]
     if not mentions:
         return out
-    found = [(x.start(), x.end(), _lookup(m.alias_to_regions, x.group(0))) for x in m.regions.finditer(sentence)]
+    found = [
+        (x.start(), x.end(), _lookup(m.alias_to_regions, x.group(0))) for x in m.regions.finditer(sentence)
+    ]
     covered = [(s, e) for s, e, _ in found]
-    found += [(x.start(), x.end(), m.side_to_regions[_norm(x.group(0))]) for x in m.sides.finditer(sentence)
-              if all(x.end() <= s or x.start() >= e for s, e in covered)]
+    found += [
+        (x.start(), x.end(), m.side_to_regions[_norm(x.group(0))])
+        for x in m.sides.finditer(sentence)
+        if all(x.end() <= s or x.start() >= e for s, e in covered)
+    ]
     for s, e, regions in found:
         # An alias lying entirely inside a finding mention ("hilar" in "hilar enlargement") names nothing.
         if regions is None or any(ms <= s and e <= me for ms, me, _ in mentions):
@@ -212,14 +232,17 @@ def label_report(text: str, dictionary: Dictionary | None = None) -> list[Labele
             status, level = _classify(low, start, end, m)
             old = merged.get(name)
             if old is None or _STATUS_RANK[status] > _STATUS_RANK[old.status]:
-                merged[name] = LabeledFinding(name, status, tuple(sorted(regions)), level,
-                                              (old.evidence if old else []) + [sentence])
+                merged[name] = LabeledFinding(
+                    name, status, tuple(sorted(regions)), level, (old.evidence if old else []) + [sentence]
+                )
                 continue
             if sentence not in old.evidence:
                 old.evidence.append(sentence)
             if status == old.status:
                 old.regions = tuple(sorted(set(old.regions) | regions))
-                if level is not None and (old.certainty is None or m.levels[level].rank > m.levels[old.certainty].rank):
+                if level is not None and (
+                    old.certainty is None or m.levels[level].rank > m.levels[old.certainty].rank
+                ):
                     old.certainty = level
     return list(merged.values())
 

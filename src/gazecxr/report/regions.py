@@ -69,9 +69,17 @@ def box_masses(attention: np.ndarray, boxes: dict[str, Box]) -> dict[str, float]
 
     def cover(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
         edges = np.arange(n + 1) / n
-        return np.clip(np.minimum(hi[:, None], edges[None, 1:]) - np.maximum(lo[:, None], edges[None, :-1]), 0, None) * n
+        return (
+            np.clip(
+                np.minimum(hi[:, None], edges[None, 1:]) - np.maximum(lo[:, None], edges[None, :-1]), 0, None
+            )
+            * n
+        )
 
-    wx, wy = cover(b[:, 0], b[:, 2], w), cover(b[:, 1], b[:, 3], h)  # (R, w), (R, h) covered fraction per cell
+    wx, wy = (
+        cover(b[:, 0], b[:, 2], w),
+        cover(b[:, 1], b[:, 3], h),
+    )  # (R, w), (R, h) covered fraction per cell
     masses = np.einsum("rh,hw,rw->r", wy, a, wx)
     return {name: float(m) for name, m in zip(boxes, masses, strict=False)}
 
@@ -80,7 +88,7 @@ def contralateral(region: str) -> str | None:
     """The same region on the other side ("right lower lung zone" -> "left lower lung zone")."""
     for a, b in (("right ", "left "), ("left ", "right ")):
         if region.startswith(a):
-            return b + region[len(a):]
+            return b + region[len(a) :]
     return None
 
 
@@ -186,12 +194,19 @@ def atlas_boxes(image: np.ndarray) -> dict[str, Box]:
     """
     box = lung_box(image)
     if box is None:
-        log.warning("atlas fallback: no lung field found on the image; using the default lung box %s", DEFAULT_LUNG_BOX)
+        log.warning(
+            "atlas fallback: no lung field found on the image; using the default lung box %s",
+            DEFAULT_LUNG_BOX,
+        )
         box = DEFAULT_LUNG_BOX
     x0, y0, x1, y1 = box
     bw, bh = x1 - x0, y1 - y0
     out = {}
     for name, (a, b, c, d) in _ATLAS.items():
-        out[name] = (float(np.clip(x0 + a * bw, 0, 1)), float(np.clip(y0 + b * bh, 0, 1)),
-                     float(np.clip(x0 + c * bw, 0, 1)), float(np.clip(y0 + d * bh, 0, 1)))
+        out[name] = (
+            float(np.clip(x0 + a * bw, 0, 1)),
+            float(np.clip(y0 + b * bh, 0, 1)),
+            float(np.clip(x0 + c * bw, 0, 1)),
+            float(np.clip(y0 + d * bh, 0, 1)),
+        )
     return out

@@ -58,8 +58,13 @@ class Sentence:
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "section": self.section, "source": self.source,
-                "findings": self.findings, "reason": self.reason}
+        return {
+            "text": self.text,
+            "section": self.section,
+            "source": self.source,
+            "findings": self.findings,
+            "reason": self.reason,
+        }
 
 
 class Writer(Protocol):
@@ -86,7 +91,9 @@ def finding_phrase(item: StatedFinding, dictionary: Dictionary) -> tuple[str, st
 
 def render(frame: str, item: StatedFinding, dictionary: Dictionary) -> str:
     phrase, with_article = finding_phrase(item, dictionary)
-    return frame.format(finding=phrase, Finding=_cap(phrase), a_finding=with_article, A_finding=_cap(with_article))
+    return frame.format(
+        finding=phrase, Finding=_cap(phrase), a_finding=with_article, A_finding=_cap(with_article)
+    )
 
 
 def _rng(seed: int, *key: object) -> random.Random:
@@ -118,12 +125,23 @@ class TemplateWriter:
         for name in plan.negatives:
             options = dictionary.findings[name].negative_sentences
             if options:
-                out.append(Sentence(_rng(self.seed, name, "normal", stated).choice(options), "findings", "template"))
+                out.append(
+                    Sentence(_rng(self.seed, name, "normal", stated).choice(options), "findings", "template")
+                )
         out += [self.finding_sentence(item, dictionary) for item in plan.findings]
         if plan.lungs_clear:
-            out.append(Sentence(_rng(self.seed, "lungs", stated).choice(dictionary.normal["lungs_clear"]),
-                                "findings", "template"))
-        nouns = [dictionary.findings[n].negative_noun for n in plan.negatives if dictionary.findings[n].negative_noun]
+            out.append(
+                Sentence(
+                    _rng(self.seed, "lungs", stated).choice(dictionary.normal["lungs_clear"]),
+                    "findings",
+                    "template",
+                )
+            )
+        nouns = [
+            dictionary.findings[n].negative_noun
+            for n in plan.negatives
+            if dictionary.findings[n].negative_noun
+        ]
         if nouns:
             frame = _rng(self.seed, "negatives", stated).choice(dictionary.normal["negatives"])
             out.append(Sentence(_cap(frame.format(list=_join(nouns))), "findings", "template"))
@@ -137,5 +155,12 @@ class TemplateWriter:
             stated = sorted(f.name for f in plan.findings)
             text = _rng(self.seed, "impression", stated).choice(dictionary.normal["impression_normal"])
             return [Sentence(text, "impression", "template")]
-        return [Sentence(render(dictionary.level(f.certainty).impression, f, dictionary), "impression", "template", [f.name])
-                for f in ranked]
+        return [
+            Sentence(
+                render(dictionary.level(f.certainty).impression, f, dictionary),
+                "impression",
+                "template",
+                [f.name],
+            )
+            for f in ranked
+        ]

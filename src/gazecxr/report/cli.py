@@ -1,0 +1,144 @@
+"""``gazecxr report | report-eval | label``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from gazecxr.report.config import ReportConfig
+
+WRITERS = click.Choice(["template", "llm"])
+
+
+@click.command()
+@click.option(
+    "--run",
+    "run",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Trained run directory (gazecxr train --out).",
+)
+@click.argument(
+    "images", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
+@click.option(
+    "--writer", type=WRITERS, default=None, help="Sentence writer (default: the run's report.writer)."
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+def report(run: Path, images: tuple[Path, ...], writer: str | None, fmt: str, device: str) -> None:
+    """Write a region-aware report for each IMAGE (JPG/PNG/DICOM) with the classifier of RUN.
+
+    Regions come from the 17-region atlas placed on the radiograph itself (lung box found by image
+    analysis), since a bare image has no anatomy boxes. The LLM writer reads its server, model and key
+    from report.llm in the run config or GAZECXR_LLM_BASE_URL / GAZECXR_LLM_MODEL / GAZECXR_LLM_API_KEY.
+    """
+    from gazecxr.data.images import ImageReadError, load_resized
+    from gazecxr.report.generate import generate_report
+    from gazecxr.train.predict import Predictor
+
+    predictor = Predictor.from_run(run, device=device)
+    cfg: ReportConfig = predictor.cfg.report
+    if writer:
+        cfg = cfg.model_copy(update={"writer": writer})
+    results = []
+    for path in images:
+        try:
+            prediction = predictor.predict_path(path)
+            image = load_resized(path, 256)
+        except ImageReadError as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            rep = generate_report(prediction, cfg, image=image)
+        except ValueError as exc:  # e.g. the llm writer without a server configured
+            raise click.ClickException(str(exc)) from None
+        results.append({"image": str(path), "prediction": prediction.to_dict(), "report": rep.to_dict()})
+        if fmt == "text":
+            click.echo(f"== {path}\n{rep.text}\n")
+    if fmt == "json":
+        click.echo(json.dumps(results if len(results) > 1 else results[0], indent=2))
+
+
+@click.command(name="report-eval")
+@click.option(
+    "--reports",
+    "reports_csv",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="IU reports CSV (indiana_reports.csv layout): the reports evaluated.",
+)
+@click.option(
+    "--retrieval-corpus",
+    "corpus_csv",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="IU reports CSV for the retrieval baseline (same file: split by uid, see docs/reports.md).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Result JSON; a markdown table is written beside it (.md).",
+)
+@click.option(
+    "--writer",
+    "writers",
+    type=WRITERS,
+    multiple=True,
+    default=("template",),
+    show_default=True,
+    help="Writer(s) to evaluate (repeat for several).",
+)
+@click.option(
+    "--bertscore-model",
+    default=None,
+    help="Local model folder for BERTScore (default: offline all-MiniLM-L6-v2; 'none' skips it).",
+)
+@click.option(
+    "--limit", type=int, default=None, help="Evaluate only the first N evaluation reports (quick runs)."
+)
+def report_eval(
+    reports_csv: Path,
+    corpus_csv: Path,
+    json_path: Path,
+    writers: tuple[str, ...],
+    bertscore_model: str | None,
+    limit: int | None,
+) -> None:
+    """Evaluate report writers and baselines on Indiana University reports (ORACLE MeSH input)."""
+    from gazecxr.report.evaluate import ORACLE_NOTE, markdown_table, write_results
+    from gazecxr.report.evaluate import report_eval as run_eval
+
+    click.echo(ORACLE_NOTE, err=True)
+    try:
+        result = run_eval(reports_csv, corpus_csv, writers, ReportConfig(), bertscore_model, limit)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    md = write_results(result, json_path)
+    click.echo(markdown_table(result))
+    click.echo(f"wrote {json_path} and {md}", err=True)
+
+
+@click.command()
+@click.argument("text", required=False)
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Read the report from this file.",
+)
+def label(text: str | None, file: Path | None) -> None:
+    """Label report TEXT (or --file, or '-' for stdin): findings with present/negated/uncertain and regions, JSON."""
+    from gazecxr.report.labeler import label_report
+
+    if file is not None:
+        text = file.read_text(encoding="utf-8", errors="replace")
+    elif text == "-":
+        text = sys.stdin.read()
+    if not text:
+        raise click.UsageError("give the report as TEXT, '-' (stdin) or --file")
+    click.echo(json.dumps([f.to_dict() for f in label_report(text)], indent=2))
