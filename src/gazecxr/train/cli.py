@@ -59,7 +59,17 @@ def train(
     root = data_root if data_root is not None else cfg.data.root
     if root is None:
         _fail("no dataset: pass --data ROOT or set data.root in the config")
-    train_run(cfg, root, run, resume=resume is not None, argv=sys.argv)
+    argv = [
+        "gazecxr",
+        "train",
+        "--data",
+        str(root),
+        *(["--config", str(config_file)] if config_file else []),
+        "--resume" if resume else "--out",
+        str(run),
+        *overrides,
+    ]
+    train_run(cfg, root, run, resume=resume is not None, argv=argv)
     click.echo(f"run written to {run}")
 
 

@@ -408,9 +408,9 @@ class Trainer:
             p.done = D.broadcast_flag(stop, self.dist)
             p.epoch += 1
             p.step_in_epoch = 0
+            p.done = p.done or p.epoch >= cfg.train.epochs
             p.best_score = float(p.best_score)
             self.save(LAST)
-        p.done = True
         if tb is not None:
             tb.close()
         return {"train_time_s": time.perf_counter() - start}

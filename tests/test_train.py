@@ -1,0 +1,234 @@
+"""Training loop: run-directory contents, logs, schedule, checkpoints, exact resume after a kill.
+
+Helpers (``write_tiny_tree``, ``TINY``, ``train_tiny``) are imported by the evaluate / predict /
+ablate / DDP tests: a tiny MIMIC-Eye-format tree of noise images (tests/data_fixtures.py) and a
+64 px, 2-epoch configuration that trains in seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from gazecxr.cli import main
+from gazecxr.config import ConfigError, load_config
+from gazecxr.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gazecxr.train.trainer import lr_factor, train_run
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A demo-config run shrunk to seconds: 64 px, 2 epochs, batch 4, no ImageNet weights.
+TINY = [
+    "data.image_size=64",
+    "data.split.mode=patient",
+    "data.cache_images=false",
+    "model.pretrained=false",
+    "model.head_dim=32",
+    "model.embed_dim=16",
+    "model.text_buckets=256",
+    "train.epochs=2",
+    "train.batch_size=4",
+    "train.log_every=2",
+    "train.num_threads=1",
+    "eval.bootstrap=20",
+    "loss.curriculum.warmup_epochs=0",
+    "loss.curriculum.ramp_epochs=1",
+]
+
+
+def write_tiny_tree(root: Path, n_patients: int = 24) -> Path:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from data_fixtures import write_mimic_eye
+
+    write_mimic_eye(root, n_patients=n_patients, height=96, width=80, seed=0)
+    return root
+
+
+def train_tiny(tree: Path, out: Path, *extra: str) -> Path:
+    cfg = load_config(REPO / "configs" / "synthetic.yaml", [*TINY, *extra])
+    return train_run(cfg, tree, out)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_tree(tmp_path_factory.mktemp("tree"))
+
+
+@pytest.fixture(scope="module")
+def cli_run(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "cli"
+    args = [
+        "train",
+        "--data",
+        str(tree),
+        "--config",
+        str(REPO / "configs" / "synthetic.yaml"),
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(main, ["-q", *args, *TINY])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_lr_schedule_warmup_then_cosine() -> None:
+    total, warm = 100, 10
+    lrs = [lr_factor(s, total, warm) for s in range(total)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)  # linear warm-up
+    assert all(a < b for a, b in zip(lrs[:9], lrs[1:10], strict=True))
+    assert lrs[10] == pytest.approx(1.0) and lrs[55] == pytest.approx(0.5, abs=1e-9)  # cosine mid-point
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False)) and lrs[-1] < 0.001
+
+
+def test_train_cli_writes_a_complete_run(cli_run: Path) -> None:
+    for name in (
+        "config.yaml",
+        "run.json",
+        "metrics.json",
+        "thresholds.json",
+        "log.csv",
+        "epochs.csv",
+        "checkpoint_last.safetensors",
+        "checkpoint_last.state.pt",
+        "checkpoint_best.safetensors",
+    ):
+        assert (cli_run / name).is_file(), name
+    assert list((cli_run / "tb").glob("events.out.tfevents.*"))
+    # Checkpoints load without unpickling code.
+    state = torch.load(cli_run / "checkpoint_last.state.pt", weights_only=True)
+    assert state["progress"]["done"] and state["progress"]["epoch"] == 2
+    weights = load_file(str(cli_run / "checkpoint_best.safetensors"))
+    assert any(k.startswith("head.") for k in weights)
+    thresholds = json.loads((cli_run / "thresholds.json").read_text())
+    assert len(thresholds["labels"]) == 8 and set(thresholds["thresholds"]) == set(thresholds["labels"])
+    assert all(0.0 <= t <= 1.0 for t in thresholds["thresholds"].values())
+    metrics = json.loads((cli_run / "metrics.json").read_text())["train"]
+    assert metrics["epochs_run"] == 2 and 1 <= metrics["best_epoch"] <= 2
+    assert 0.0 <= metrics["best_val_macro_auroc"] <= 1.0
+    run = json.loads((cli_run / "run.json").read_text())
+    assert run["seed"] == 0 and "train" in run["command"]
+
+
+def test_every_loss_term_is_logged(cli_run: Path) -> None:
+    with (cli_run / "log.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {
+        "step",
+        "epoch",
+        "lr",
+        "loss",
+        "cls",
+        "gaze",
+        "gaze_mse",
+        "gaze_kl",
+        "gaze_cc",
+        "gaze_com",
+        "lambda_gaze",
+        "trust_mean",
+        "nce_text",
+        "nce_gaze",
+        "temperature",
+    } <= set(rows[0])
+    steps = [int(r["step"]) for r in rows]
+    assert steps == sorted(steps)
+    assert all(math.isfinite(float(r["loss"])) for r in rows)
+    # The curriculum ramps lambda_gaze from 0 (ramp of 1 epoch, no warm-up).
+    lam = [float(r["lambda_gaze"]) for r in rows]
+    assert lam[0] < lam[-1] == pytest.approx(1.0)
+    with (cli_run / "epochs.csv").open() as f:
+        epochs = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in epochs] == [1, 2]
+
+
+def test_new_run_refuses_existing_directory_and_resume_checks_config(cli_run: Path, tree: Path) -> None:
+    cfg = load_config(REPO / "configs" / "synthetic.yaml", TINY)
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        train_run(cfg, tree, cli_run)
+    other = load_config(REPO / "configs" / "synthetic.yaml", [*TINY, "train.lr=0.5"])
+    with pytest.raises(ConfigError, match="train.lr"):
+        train_run(other, tree, cli_run, resume=True)
+    # A finished run resumes as a no-op.
+    before = (cli_run / "checkpoint_last.safetensors").stat().st_mtime_ns
+    train_run(cfg, tree, cli_run, resume=True)
+    assert (cli_run / "checkpoint_last.safetensors").stat().st_mtime_ns == before
+
+
+def test_checkpoint_pair_from_different_steps_is_refused(tmp_path: Path) -> None:
+    w = {"a": torch.ones(2)}
+    save_checkpoint(tmp_path, "ck", w, {"x": 1}, tag="5")
+    save_checkpoint(tmp_path, "other", w, {"x": 1}, tag="6")
+    (tmp_path / "other.state.pt").replace(tmp_path / "ck.state.pt")
+    with pytest.raises(CheckpointError, match="different steps"):
+        load_checkpoint(tmp_path, "ck")
+    (tmp_path / "ck.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="ck.safetensors"):
+        load_checkpoint(tmp_path, "ck")
+
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {tests!r})
+    from test_train import train_tiny_resumable
+    kill_at = int(sys.argv[3])
+    def hook(step):
+        if step == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)  # a real kill: no clean-up, no final checkpoint
+    train_tiny_resumable(sys.argv[1], sys.argv[2], hook if kill_at else None)
+    """
+)
+# Augmentation on: the resumed run must also redraw the same random affine per sample.
+RESUME_EXTRA = ["data.augment=true", "train.checkpoint_every=2", "train.epochs=2", "train.batch_size=2"]
+
+
+def train_tiny_resumable(tree: str, out: str, hook) -> None:  # noqa: ANN001 - called by KILL_SCRIPT
+    cfg = load_config(REPO / "configs" / "synthetic.yaml", [*TINY, *RESUME_EXTRA])
+    train_run(cfg, tree, out, resume=True, on_step=hook)
+
+
+def _run_script(tree: Path, out: Path, kill_at: int) -> subprocess.CompletedProcess:
+    code = KILL_SCRIPT.format(tests=str(Path(__file__).parent))
+    return subprocess.run(
+        [sys.executable, "-c", code, str(tree), str(out), str(kill_at)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_resume_after_kill_mid_epoch_gives_bit_identical_weights(tree: Path, tmp_path: Path) -> None:
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert _run_script(tree, straight, 0).returncode == 0
+    steps_per_epoch = (
+        torch.load(straight / "checkpoint_last.state.pt", weights_only=True)["progress"]["global_step"] // 2
+    )
+    assert steps_per_epoch >= 4, "tree too small for a mid-epoch kill"
+    # Kill in epoch 2, one step after its mid-epoch checkpoint (so that step is lost and redone).
+    kill_at = steps_per_epoch + 3
+    res = _run_script(tree, killed, kill_at)
+    assert res.returncode == -9, res.stderr[-2000:]
+    state = torch.load(killed / "checkpoint_last.state.pt", weights_only=True)
+    assert state["progress"]["epoch"] == 1 and state["progress"]["step_in_epoch"] == 2  # mid-epoch checkpoint
+    res = _run_script(tree, killed, 0)
+    assert res.returncode == 0, res.stderr[-2000:]
+    a = load_file(str(straight / "checkpoint_last.safetensors"))
+    b = load_file(str(killed / "checkpoint_last.safetensors"))
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+    assert (straight / "thresholds.json").read_text() == (killed / "thresholds.json").read_text()
+    # The step log has no duplicated rows after the resume.
+    with (killed / "log.csv").open() as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert steps == sorted(set(steps))
