@@ -1,0 +1,121 @@
+"""Configuration of the synthetic MIMIC-Eye cohort (``gazecxr synth``).
+
+Every knob is documented in ``docs/synthetic-cohort.md``. Probabilities are in [0, 1];
+sizes in pixels refer to the written JPG (the long side of a frontal image is ``image_size``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from gazecxr.config import Section
+from gazecxr.data.labels import LABEL_SETS
+
+SYNTH_FINDINGS: tuple[str, ...] = LABEL_SETS["synthetic8"]
+
+
+class FindingsConfig(Section):
+    """How often findings occur, how they co-occur and how visible they are."""
+
+    # Base rate of each finding on its own (before the congestive-heart-failure cluster and the
+    # co-occurrence rules below add to it). Keys: canonical names of LABEL_SETS["synthetic8"].
+    base_rate: dict[str, float] = Field(
+        default_factory=lambda: {
+            "Atelectasis": 0.14,
+            "Consolidation": 0.16,
+            "Enlarged cardiac silhouette": 0.10,
+            "Lung nodule or mass": 0.12,
+            "Pleural abnormality": 0.08,
+            "Pneumothorax": 0.05,
+            "Pulmonary edema": 0.03,
+            "Support devices": 0.18,
+        }
+    )
+    chf_rate: float = 0.14  # share of studies with a heart-failure picture (latent cause)
+    chf_cardiomegaly: float = 0.85  # P(enlarged heart | heart failure)
+    chf_edema: float = 0.80  # P(pulmonary edema | heart failure)
+    chf_effusion: float = 0.60  # P(pleural effusion, usually bilateral | heart failure)
+    effusion_atelectasis: float = 0.35  # P(adjacent basal atelectasis | effusion)
+    consolidation_effusion: float = 0.15  # P(parapneumonic effusion | consolidation)
+    devices_pneumothorax: float = 0.10  # P(pneumothorax | support devices) (line placement)
+    ap_devices: float = 0.35  # extra P(support devices | AP portable view)
+    subtle_fraction: float = 0.3  # share of findings drawn subtle (low contrast, small)
+    contrast: float = 1.0  # global multiplier of every finding's added density
+    subtle_contrast: float = 0.4  # extra multiplier for subtle findings
+
+    @model_validator(mode="after")
+    def _known_findings(self) -> FindingsConfig:
+        unknown = sorted(set(self.base_rate) - set(SYNTH_FINDINGS))
+        if unknown:
+            raise ValueError(f"base_rate has unknown findings {unknown}; valid: {list(SYNTH_FINDINGS)}")
+        for name, p in self.base_rate.items():
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"base_rate[{name!r}] = {p} is not a probability")
+        return self
+
+
+class ConfounderConfig(Section):
+    """A shortcut that co-occurs with one finding in train/validate and not in test."""
+
+    enabled: bool = True
+    kind: Literal["tag", "electrode"] = "tag"  # burned-in text tag in a corner, or an ECG electrode
+    finding: str = "Consolidation"  # the finding it co-occurs with (canonical name)
+    p_positive: float = 0.9  # P(confounder | finding present), train and validate
+    p_negative: float = 0.1  # P(confounder | finding absent), train and validate
+    p_test: float = 0.5  # P(confounder) in test, independent of every label
+    size: float = 0.12  # width of the tag / diameter x 3 of the electrode, fraction of image width
+    intensity: float = 0.95  # grey value in [0, 1] of the burned-in tag / electrode rim
+
+    @model_validator(mode="after")
+    def _known_finding(self) -> ConfounderConfig:
+        if self.finding not in SYNTH_FINDINGS:
+            raise ValueError(f"confounder.finding {self.finding!r} is not one of {list(SYNTH_FINDINGS)}")
+        return self
+
+
+class ReadersConfig(Section):
+    """Which images get REFLACX / EyeGaze readings and how the simulated readers behave."""
+
+    n_reflacx_readers: int = Field(5, ge=1, le=5)  # REFLACX had five radiologists
+    eyegaze_fraction: float = 0.29  # share of frontal images read in the EyeGaze session
+    both_fraction: float = 0.01  # share of EyeGaze images also read in REFLACX
+    phase1_fraction: float = 0.10  # REFLACX readings of phase 1 (phase-1 label columns)
+    phase2_fraction: float = 0.15  # REFLACX readings of phase 2 (the rest are phase 3)
+    multi_reader_fraction: float = 0.12  # phase-1/2 images read by 2-5 radiologists
+    discarded_fraction: float = 0.03  # readings with eye_tracking_data_discarded=True
+    zoom_fraction: float = 0.3  # readings that zoom/pan during the reporting phase
+    margin_glance_rate: float = 0.012  # P(a fixation lands on the screen margin, off the image)
+    miss_rate_subtle: float = 0.3  # P(a reader misses a subtle finding)
+    hedge_rate_subtle: float = 0.6  # P(a detected subtle finding is hedged, certainty 3-4)
+    false_mention_rate: float = 0.15  # P(a reading mentions an absent finding as unlikely, certainty 1-2)
+    gaze_hz: float = Field(60.0, gt=0, le=1000)  # REFLACX gaze.csv sample rate (raw samples)
+    eyegaze_hz: float = Field(60.0, gt=0, le=1000)  # EyeGaze eye_gaze.csv sample rate (GP3: 60 Hz)
+    truncated_dicom_id_fraction: float = 0.0  # EyeGaze DICOM_IDs cut by 5 characters (loader tests)
+
+
+class SynthConfig(Section):
+    """Top-level schema of ``configs/synth/*.yaml`` and of :func:`gazecxr.synth.write_cohort`."""
+
+    studies: int = Field(200, ge=1)
+    seed: int = 0
+    image_size: int = Field(512, ge=96, le=4096)  # long side of frontal images, pixels
+    render_size: int = Field(1024, ge=96, le=4096)  # anatomy is rendered at most this large, then resized
+    jpeg_quality: int = Field(92, ge=50, le=100)
+    workers: int = Field(0, ge=0)  # processes; 0 = min(CPU count, 4). Output does not depend on it.
+    studies_per_patient: float = Field(1.25, ge=1.0)  # mean studies per patient (1 + geometric)
+    lateral_fraction: float = 0.2  # studies that also have a lateral image (not read)
+    ap_fraction: float = 0.35  # frontal images taken AP (portable) rather than PA
+    validate_fraction: float = 0.15  # patients in the validate split
+    test_fraction: float = 0.2  # patients in the test split
+    noise: float = 0.02  # std of the additive image noise, grey values in [0, 1]
+    findings: FindingsConfig = FindingsConfig()
+    confounder: ConfounderConfig = ConfounderConfig()
+    readers: ReadersConfig = ReadersConfig()
+
+    @model_validator(mode="after")
+    def _fractions(self) -> SynthConfig:
+        if self.validate_fraction + self.test_fraction >= 1.0:
+            raise ValueError("validate_fraction + test_fraction must leave patients for train")
+        return self
