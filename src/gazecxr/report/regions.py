@@ -199,14 +199,19 @@ def atlas_boxes(image: np.ndarray) -> dict[str, Box]:
             DEFAULT_LUNG_BOX,
         )
         box = DEFAULT_LUNG_BOX
-    x0, y0, x1, y1 = box
+    return place_atlas(box)
+
+
+def place_atlas(lung: Box) -> dict[str, Box]:
+    """The 17 region boxes for a lung box (normalised), clipped to [0, 1]."""
+    x0, y0, x1, y1 = lung
     bw, bh = x1 - x0, y1 - y0
-    out = {}
-    for name, (a, b, c, d) in _ATLAS.items():
-        out[name] = (
+    return {
+        name: (
             float(np.clip(x0 + a * bw, 0, 1)),
             float(np.clip(y0 + b * bh, 0, 1)),
             float(np.clip(x0 + c * bw, 0, 1)),
             float(np.clip(y0 + d * bh, 0, 1)),
         )
-    return out
+        for name, (a, b, c, d) in _ATLAS.items()
+    }
