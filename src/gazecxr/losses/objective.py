@@ -140,7 +140,8 @@ class Objective(nn.Module):
         """
         cfg = self.cfg
         batch = self.prepare(batch)
-        logits = out.logits
+        # Losses in float32 even under autocast (eps = 1e-8 underflows in float16).
+        logits, attention, embedding = out.logits.float(), out.attention.float(), out.embedding.float()
         dev = logits.device
         if logits.shape[-1] != self.num_labels:
             raise ValueError(
@@ -163,9 +164,9 @@ class Objective(nn.Module):
             if n:
                 with torch.set_grad_enabled(torch.is_grad_enabled() and lam > 0):
                     gaze = resample_to_grid(
-                        batch["gaze_heatmap"].to(dev, logits.dtype), tuple(out.attention.shape[-2:])
+                        batch["gaze_heatmap"].to(dev, logits.dtype), tuple(attention.shape[-2:])
                     )
-                    per_sample, parts = self.gaze_loss(out.attention[usable], gaze[usable])
+                    per_sample, parts = self.gaze_loss(attention[usable], gaze[usable])
                     gaze_term = (w[usable] * per_sample).sum() / n
                 terms["gaze"] = _f(gaze_term)
                 terms["trust_mean"] = _f(w[usable].mean())
@@ -183,20 +184,19 @@ class Objective(nn.Module):
             texts = batch.get("text") or [""] * logits.shape[0]
             keep = [i for i, s in enumerate(texts) if s and s.strip()]
             if len(keep) >= 2:
-                loss = info_nce(out.embedding[keep], model.encode_text([texts[i] for i in keep]), t)
+                loss = info_nce(embedding[keep], model.encode_text([texts[i] for i in keep]).float(), t)
                 total = total + c.image_text * loss
                 terms["nce_text"] = _f(loss)
             else:
                 terms["nce_text"] = NAN
         if c.image_gaze > 0:
             lengths = batch.get("fixations_len")
-            keep_mask = (
-                batch["gaze_valid"].bool().cpu() & (lengths.cpu() > 0) if lengths is not None else None
-            )
-            if keep_mask is not None and int(keep_mask.sum()) >= 2:
-                keep = keep_mask.nonzero().flatten()
-                fix = model.encode_fixations(batch["fixations"][keep].to(dev), lengths[keep].to(dev))
-                loss = info_nce(out.embedding[keep.to(dev)], fix, t)
+            keep = torch.zeros(0, dtype=torch.long, device=dev)
+            if lengths is not None:
+                keep = (batch["gaze_valid"].to(dev).bool() & (lengths.to(dev) > 0)).nonzero().flatten()
+            if keep.numel() >= 2:
+                fix = model.encode_fixations(batch["fixations"].to(dev)[keep], lengths.to(dev)[keep]).float()
+                loss = info_nce(embedding[keep], fix, t)
                 total = total + c.image_gaze * loss
                 terms["nce_gaze"] = _f(loss)
             else:
@@ -204,11 +204,11 @@ class Objective(nn.Module):
 
         if cfg.ellipse_prior > 0:
             masks = ellipse_masks(
-                batch.get("ellipses") or [[] for _ in range(logits.shape[0])], tuple(out.attention.shape[-2:])
+                batch.get("ellipses") or [[] for _ in range(logits.shape[0])], tuple(attention.shape[-2:])
             ).to(dev)
             has = masks.flatten(1).amax(1) > 0
             if bool(has.any()):
-                loss = ellipse_prior(out.attention, masks)[has].mean()
+                loss = ellipse_prior(attention, masks)[has].mean()
                 total = total + cfg.ellipse_prior * loss
                 terms["ellipse"] = _f(loss)
             else:
