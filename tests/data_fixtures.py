@@ -105,7 +105,7 @@ def _reflacx_reading(tree: Tree, folder: Path, rid: str, fix: np.ndarray, phase:
     main = folder / "main_data" / rid
     t, rows = 0.5, []
     for x, y, d in fix:
-        rows.append([round(t, 3), round(t + d, 3), int(x), int(y), 0.5, 12, 12, 1.0, 0.5, 0, 0, w - 1, h - 1,
+        rows.append([round(t, 3), round(t + d, 3), int(x), int(y), 0.5, 12, 12, 1.0, 0.5, 0, 0, w, h,
                      0, 0, 3840, 2160])
         t += d + 0.05
     write_csv(main / "fixations.csv", FIX_COLS, rows, crlf=True)
@@ -121,7 +121,7 @@ def _reflacx_reading(tree: Tree, folder: Path, rid: str, fix: np.ndarray, phase:
     write_csv(main / "timestamps_transcription.csv", ["word", "timestamp_start_word", "timestamp_end_word"],
               words, crlf=True)
     (main / "transcription.txt").write_bytes(b"the lungs show a nodule.\r\n")
-    samples = [[0.01 * k, int(w / 2), int(h / 2), 0.5, 12, 12, 1, 0.5, 0, 0, w - 1, h - 1, 0, 0, 3840, 2160]
+    samples = [[0.01 * k, int(w / 2), int(h / 2), 0.5, 12, 12, 1, 0.5, 0, 0, w, h, 0, 0, 3840, 2160]
                for k in range(20)]
     samples[5][1:4] = ["", "", ""]  # a blink
     write_csv(folder / "gaze_data" / rid / "gaze.csv",

@@ -21,7 +21,7 @@ from gazecxr.gaze.trust import trust_weight
 
 
 def fix_array(xy: list[tuple[float, float]], t0: float = 0.0, dur: float = 0.3,
-              crop: tuple[float, float, float, float] = (0, 0, 99, 79)) -> np.ndarray:
+              crop: tuple[float, float, float, float] = (0, 0, 100, 80)) -> np.ndarray:
     """(N, 10) fixations at ``xy`` in a 80 x 100 image, consecutive, 1 degree = 10 px."""
     rows = [[x, y, t0 + k * dur, t0 + (k + 1) * dur, 10, 10, *crop] for k, (x, y) in enumerate(xy)]
     return np.asarray(rows, dtype=np.float32).reshape(-1, 10)
@@ -59,15 +59,15 @@ def test_raw_gaze_blinks_are_counted_not_used(tmp_path: Path) -> None:
 
 
 def test_outside_policy_drop_and_clip_are_counted() -> None:
-    fix = fix_array([(50, 40), (-517, 40), (50, 5219), (5, 5)], crop=(10, 10, 99, 79))
+    fix = fix_array([(50, 40), (-517, 40), (50, 5219), (5, 5), (99.5, 40)], crop=(10, 10, 99, 79))
     drop, st = select_fixations(fix, (80, 100), GazeConfig(outside="drop"), None)
-    assert (st.outside_image, st.outside_crop, st.used) == (2, 1, 1)
+    assert (st.outside_image, st.outside_crop, st.used) == (2, 2, 1)  # crop max is exclusive
     clip, st2 = select_fixations(fix, (80, 100), GazeConfig(outside="clip"), None)
-    assert st2.used == 4 and (st2.outside_image, st2.outside_crop) == (2, 1)
-    np.testing.assert_array_equal(clip[:, :2], [[50, 40], [10, 40], [50, 79], [10, 10]])
+    assert st2.used == 5 and (st2.outside_image, st2.outside_crop) == (2, 2)
+    np.testing.assert_array_equal(clip[:, :2], [[50, 40], [10, 40], [50, 78], [10, 10], [98, 40]])
     # Without the crop policy only the image bounds apply.
     nocrop, st3 = select_fixations(fix, (80, 100), GazeConfig(outside="drop", use_crop=False), None)
-    assert st3.used == 2
+    assert st3.used == 3
 
 
 def test_phase_selection_splits_at_first_word() -> None:

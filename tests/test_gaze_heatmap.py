@@ -9,15 +9,16 @@ from gazecxr.gaze import fixation_heatmap
 
 
 def reference(x, y, w, image_size, out_size, sigma, crop=None) -> np.ndarray:
-    """Per-fixation full-resolution unit-peak Gaussians, cut to the crop, then area resize."""
+    """Per-fixation full-resolution unit-peak Gaussians at pixel centres, cut to the crop, then
+    area resize (pixel i spans [i, i + 1); the crop is [x0, x1) x [y0, y1))."""
     h_img, w_img = image_size
-    yy, xx = np.mgrid[0:h_img, 0:w_img].astype(np.float64)
+    yy, xx = np.mgrid[0:h_img, 0:w_img].astype(np.float64) + 0.5
     full = np.zeros(image_size)
     for k in range(len(x)):
         g = np.exp(-((xx - x[k]) ** 2 + (yy - y[k]) ** 2) / (2 * sigma ** 2)) * w[k]
         if crop is not None:
             x0, y0, x1, y1 = crop
-            g[(xx < x0) | (xx > x1) | (yy < y0) | (yy > y1)] = 0
+            g[(xx < x0) | (xx >= x1) | (yy < y0) | (yy >= y1)] = 0
         full += g
     oh, ow = out_size
     small = full.reshape(oh, h_img // oh, ow, w_img // ow).sum(axis=(1, 3))
@@ -33,10 +34,13 @@ def test_matches_full_resolution_reference() -> None:
     assert got.dtype == np.float32 and got.shape == (20, 24)
     assert abs(float(got.sum()) - 1.0) < 1e-5
     np.testing.assert_allclose(got, ref, atol=2e-4)
+    # Cells straddling a crop edge get exactly the part inside it.
+    half = fixation_heatmap([100], [100], None, (200, 200), (2, 2), 1e6, crop=(50, 0, 200, 200))
+    np.testing.assert_allclose(half, [[1 / 6, 1 / 3], [1 / 6, 1 / 3]], rtol=1e-5)
 
 
 def test_crop_cuts_each_gaussian() -> None:
-    crop = (40, 40, 119, 119)  # inclusive pixels -> cells 4..11 of a 10-px grid
+    crop = (40, 40, 120, 120)  # cells 4..11 of a 10-px grid
     got = fixation_heatmap([60, 100], [60, 100], [1, 1], (200, 200), (20, 20), 30.0, crop=crop)
     ref = reference(np.array([60, 100]), np.array([60, 100]), [1, 1], (200, 200), (20, 20), 30.0, crop=crop)
     np.testing.assert_allclose(got, ref, atol=2e-4)
@@ -46,7 +50,7 @@ def test_crop_cuts_each_gaussian() -> None:
 
 
 def test_peak_and_per_fixation_sigma() -> None:
-    m = fixation_heatmap([300], [100], None, (400, 600), (40, 60), np.array([[20.0, 5.0]]))
+    m = fixation_heatmap([305], [105], None, (400, 600), (40, 60), np.array([[20.0, 5.0]]))
     assert np.unravel_index(m.argmax(), m.shape) == (10, 30)
     # sigma_y < sigma_x: the blob is wider than tall.
     assert (m[10] > 1e-4).sum() > (m[:, 30] > 1e-4).sum()

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as tnf
-from torch.utils.data import Dataset
+from threadpoolctl import threadpool_limits
+from torch.utils.data import Dataset, get_worker_info
 
 from gazecxr.data import labels as L
 from gazecxr.data.config import AugmentConfig, DataConfig
@@ -32,6 +33,19 @@ log = logging.getLogger("gazecxr.data")
 
 Box = tuple[float, float, float, float]
 EMPTY, FILLED, FAILED = 0, 1, 2
+_worker_threads_limited = False
+
+
+def _limit_worker_threads() -> None:
+    """In a DataLoader worker, pin BLAS to one thread (once per process).
+
+    torch already runs one thread per worker; OpenBLAS does not, and its threads spinning for the
+    tiny heatmap product made it ~10x slower on a loaded machine (bench_heatmap.py).
+    """
+    global _worker_threads_limited
+    if not _worker_threads_limited and get_worker_info() is not None:
+        threadpool_limits(1, user_api="blas")
+        _worker_threads_limited = True
 
 
 class SharedImageCache:
@@ -156,6 +170,7 @@ class GazeCXRDataset(Dataset):
         return self.source.extras[int(self.index.at[i, "row"])]
 
     def __getitem__(self, i: int) -> dict[str, Any]:
+        _limit_worker_threads()
         n = len(self)
         for k in range(n):
             j = (i + k) % n
@@ -178,7 +193,7 @@ class GazeCXRDataset(Dataset):
         fix = self.fixations[i]
         heat = torch.from_numpy(F.reading_heatmap(fix, (h, w), (self.size, self.size), self.gaze_cfg))
         fix = fix[: self.gaze_cfg.max_fixations]
-        xy = np.stack([(fix[:, 0] + 0.5) / w, (fix[:, 1] + 0.5) / h], axis=1).astype(np.float64)
+        xy = np.stack([fix[:, 0] / w, fix[:, 1] / h], axis=1).astype(np.float64)
         scale = np.array([w, h, w, h], dtype=np.float64)
         anatomy = {k: tuple(float(v) for v in np.asarray(b) / scale) for k, b in extra["anatomy_boxes"].items()}
         ellipses = [{"box": tuple(float(v) for v in np.asarray(e["box"]) / scale), "labels": list(e["labels"]),

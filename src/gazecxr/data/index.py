@@ -103,9 +103,8 @@ class DatasetIndex:
         sizes = np.repeat(df[["height", "width"]].to_numpy(dtype=np.float64), df["fix_count"].to_numpy(), axis=0)
         fx = self.fixations
         x, y = fx[:, 0], fx[:, 1]
-        outside = (x < 0) | (y < 0) | (x > sizes[:, 1] - 1) | (y > sizes[:, 0] - 1)
-        with np.errstate(invalid="ignore"):
-            out_crop = ~outside & ((x < fx[:, 6]) | (x > fx[:, 8]) | (y < fx[:, 7]) | (y > fx[:, 9]))
+        outside = (x < 0) | (y < 0) | (x >= sizes[:, 1]) | (y >= sizes[:, 0])  # as F.outside_masks
+        out_crop = ~outside & ((x < fx[:, 6]) | (x >= fx[:, 8]) | (y < fx[:, 7]) | (y >= fx[:, 9]))
         return {
             "patients": int(df["subject_id"].nunique()),
             "images": int(df["dicom_id"].nunique()),

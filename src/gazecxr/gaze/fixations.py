@@ -25,7 +25,7 @@ FIX_COLUMNS: tuple[str, ...] = (
     "x", "y",  # original-image pixels
     "t_start", "t_end",  # seconds on the dictation clock
     "angres_x", "angres_y",  # image pixels per degree of visual angle (NaN: unknown)
-    "crop_x0", "crop_y0", "crop_x1", "crop_y1",  # shown region, inclusive image pixels
+    "crop_x0", "crop_y0", "crop_x1", "crop_y1",  # shown region [x0, x1) x [y0, y1), image pixels
 )
 N_COLS = len(FIX_COLUMNS)
 EYEGAZE_SCREEN = (1920, 1080)
@@ -90,7 +90,7 @@ def eyegaze_fixations(table: Columns, image_size: tuple[int, int],
     arr[:, 0], arr[:, 1] = x[keep], y[keep]
     arr[:, 2], arr[:, 3] = start[keep], start[keep] + dur[keep]
     arr[:, 4:6] = np.nan
-    arr[:, 6:10] = (0.0, 0.0, width - 1.0, height - 1.0)
+    arr[:, 6:10] = (0.0, 0.0, float(width), float(height))
     order = np.argsort(arr[:, 2], kind="stable")
     return arr[order].astype(np.float32), int((~keep).sum())
 
@@ -123,12 +123,15 @@ class SelectionStats:
 
 
 def outside_masks(fix: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(outside image, inside image but outside the shown crop) boolean masks, each (N,)."""
+    """(outside image, inside image but outside the shown crop) boolean masks, each (N,).
+
+    Inside the image means ``0 <= x < W`` and ``0 <= y < H``; inside the crop
+    ``xmin <= x < xmax`` and ``ymin <= y < ymax`` (NaN crop bounds never exclude).
+    """
     height, width = image_size
     x, y = fix[:, 0], fix[:, 1]
-    out_img = (x < 0) | (x > width - 1) | (y < 0) | (y > height - 1)
-    with np.errstate(invalid="ignore"):
-        out_crop = ~out_img & ((x < fix[:, 6]) | (x > fix[:, 8]) | (y < fix[:, 7]) | (y > fix[:, 9]))
+    out_img = (x < 0) | (x >= width) | (y < 0) | (y >= height)
+    out_crop = ~out_img & ((x < fix[:, 6]) | (x >= fix[:, 8]) | (y < fix[:, 7]) | (y >= fix[:, 9]))
     return out_img, out_crop
 
 
@@ -143,7 +146,7 @@ def select_fixations(fix: np.ndarray, image_size: tuple[int, int], cfg: GazeConf
             the silent phase. ``None`` (no transcript) puts every fixation in the silent phase.
     Returns:
         (selected fixations (M, 10) float32, counts). With ``outside="clip"`` positions are
-        clamped into the image and, when ``use_crop``, into the shown crop.
+        clamped to the first / last pixel inside the image and, when ``use_crop``, the crop.
     """
     total = fix.shape[0]
     if cfg.phase != "all":
@@ -159,11 +162,12 @@ def select_fixations(fix: np.ndarray, image_size: tuple[int, int], cfg: GazeConf
         fix = fix.copy()
         height, width = image_size
         lo_x, lo_y = np.zeros(len(fix)), np.zeros(len(fix))
-        hi_x, hi_y = np.full(len(fix), width - 1.0), np.full(len(fix), height - 1.0)
+        hi_x, hi_y = np.full(len(fix), float(width)), np.full(len(fix), float(height))
         if cfg.use_crop:
-            crop = np.nan_to_num(fix[:, 6:10], nan=0.0)
-            lo_x, lo_y = np.maximum(lo_x, crop[:, 0]), np.maximum(lo_y, crop[:, 1])
-            hi_x, hi_y = np.minimum(hi_x, crop[:, 2]), np.minimum(hi_y, crop[:, 3])
+            crop = fix[:, 6:10].astype(np.float64)
+            lo_x, lo_y = np.fmax(lo_x, crop[:, 0]), np.fmax(lo_y, crop[:, 1])  # fmax/fmin: NaN bound ignored
+            hi_x, hi_y = np.fmin(hi_x, crop[:, 2]), np.fmin(hi_y, crop[:, 3])
+        hi_x, hi_y = hi_x - 1.0, hi_y - 1.0  # exclusive bound -> last pixel inside
         fix[:, 0] = np.clip(fix[:, 0], lo_x, np.maximum(lo_x, hi_x))
         fix[:, 1] = np.clip(fix[:, 1], lo_y, np.maximum(lo_y, hi_y))
     return fix.astype(np.float32, copy=False), SelectionStats(total, phase_excluded, n_img, n_crop, fix.shape[0])

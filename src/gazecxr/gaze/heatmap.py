@@ -8,8 +8,10 @@ full-resolution rendering followed by area resizing, without ever building the f
 map. The Gaussian is separable and the crop is a rectangle, so every cell integral is a product
 of two 1-D integrals (differences of ``erf``) and the map is one ``(h, N) @ (N, w)`` product.
 
-Coordinates: a fixation at integer pixel ``x`` is the centre of pixel ``x`` (continuous position
-``x + 0.5`` in a frame whose pixel ``i`` spans ``[i, i + 1)``); crops are inclusive pixel ranges.
+Coordinates are continuous image pixels: the image spans ``[0, W) x [0, H)`` (pixel ``i`` covers
+``[i, i + 1)``) and a crop ``(xmin, ymin, xmax, ymax)`` spans ``[xmin, xmax) x [ymin, ymax)``, as
+REFLACX writes it (the whole image shown is ``(0, 0, W, H)``). Integer REFLACX positions are used
+as given (at most half a pixel from the pixel centre, far below any sigma in use).
 """
 
 from __future__ import annotations
@@ -48,18 +50,19 @@ def _cell_integrals(centre: np.ndarray, sigma: np.ndarray, lo: np.ndarray, hi: n
                     extent: float, cells: int) -> np.ndarray:
     """1-D integrals of unit-peak Gaussians over each output cell, restricted to [lo, hi].
 
+    Clipping the cell edges to [lo, hi] and differencing the Gaussian CDF at the clipped edges
+    gives exactly the integral over each cell's intersection with [lo, hi] (zero for cells
+    outside), with one ``erf`` per edge instead of two per cell.
+
     Args:
         centre, sigma, lo, hi: (N,) continuous image coordinates / widths (pixels).
         extent: image length along this axis (pixels); cells: output cells along it.
     Returns:
         (N, cells) float64, non-negative.
     """
-    edges = np.linspace(0.0, extent, cells + 1)
-    a = np.maximum(edges[None, :-1], lo[:, None])
-    b = np.minimum(edges[None, 1:], hi[:, None])
-    scale = 1.0 / (_SQRT2 * sigma[:, None])
-    vals = (erf((b - centre[:, None]) * scale) - erf((a - centre[:, None]) * scale)) * (_HALF_SQRT_2PI * sigma[:, None])
-    return np.where(b > a, vals, 0.0)
+    edges = np.clip(np.linspace(0.0, extent, cells + 1)[None, :], lo[:, None], hi[:, None])
+    cdf = erf((edges - centre[:, None]) * (1.0 / (_SQRT2 * sigma[:, None])))
+    return np.diff(cdf, axis=1) * (_HALF_SQRT_2PI * sigma[:, None])
 
 
 def fixation_heatmap(
@@ -81,8 +84,9 @@ def fixation_heatmap(
         sigma: Gaussian standard deviation in original-image pixels: a scalar, (N,) per fixation
             (e.g. 1 degree of visual angle times each fixation's angular resolution), or (N, 2)
             per fixation as (sigma_x, sigma_y).
-        crop: optional shown region (xmin, ymin, xmax, ymax) in image pixels, either one (4,)
-            box or (N, 4) per fixation; each Gaussian is cut to its crop (NaN bounds: image edge).
+        crop: optional shown region (xmin, ymin, xmax, ymax) in image pixels (max exclusive),
+            either one (4,) box or (N, 4) per fixation; each Gaussian is cut to its crop (NaN
+            bounds: image edge).
 
     Returns:
         float32 (h, w) map, non-negative, summing to 1; all zeros when no fixation is usable.
@@ -107,20 +111,18 @@ def fixation_heatmap(
     if w.shape[0] != n:
         raise ValueError(f"weights have {w.shape[0]} values for {n} fixations")
     sig = _per_fixation(sigma, n, 2, "sigma", row_vector=False)
-    full = np.tile([0.0, 0.0, width - 1.0, height - 1.0], (n, 1))
+    full = np.tile([0.0, 0.0, float(width), float(height)], (n, 1))
     # An unknown (NaN) crop bound means the image edge.
     box = full if crop is None else np.where(np.isnan(b := _per_fixation(crop, n, 4, "crop", row_vector=True)), full, b)
-    # Inclusive pixel crop [x0, x1] -> continuous [x0, x1 + 1], intersected with the image.
-    x0 = np.clip(box[:, 0], 0, width)
-    y0 = np.clip(box[:, 1], 0, height)
-    x1 = np.clip(box[:, 2] + 1.0, 0, width)
-    y1 = np.clip(box[:, 3] + 1.0, 0, height)
-    cx, cy = xs + 0.5, ys + 0.5
+    # The crop intersected with the image.
+    x0, x1 = np.clip(box[:, 0], 0, width), np.clip(box[:, 2], 0, width)
+    y0, y1 = np.clip(box[:, 1], 0, height), np.clip(box[:, 3], 0, height)
+    cx, cy = xs, ys
     with np.errstate(invalid="ignore"):
         usable = (
             np.isfinite(cx) & np.isfinite(cy) & np.isfinite(w) & (w > 0)
             & np.all(np.isfinite(sig), axis=1) & np.all(sig > 0, axis=1)
-            & (cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)
+            & (cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1)
         )
     if not usable.any():
         return out
