@@ -131,74 +131,87 @@ def ablation_figure(rows: Sequence[Mapping[str, object]], metrics: Sequence[tupl
     return _png(fig)
 
 
+def numbered_regions(hits: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """Region -> badge number (1, 2, ...) for the regions that carry a finding, in report order."""
+    return {region: i + 1 for i, region in enumerate(r for r, found in hits.items() if found)}
+
+
 def study_figure(
     image: np.ndarray,
     gaze: np.ndarray | None,
     attentions: Mapping[str, np.ndarray],
     boxes: Mapping[str, Box],
     hits: Mapping[str, Sequence[str]],
-    title: str,
 ) -> bytes:
-    """One row: radiograph | radiologist gaze | attention of each variant | anatomy boxes + findings.
+    """One row: radiograph | radiologist gaze | attention of each variant | anatomy boxes.
 
     Args:
         image: grayscale radiograph (any range).
         gaze: fixation density on any grid (resampled), or None when the reading has no gaze.
         attentions: variant name -> model attention grid.
         boxes: region name -> normalised (xmin, ymin, xmax, ymax).
-        hits: region name -> findings placed there by the report (drawn highlighted).
-        title: row title (study id and ground truth).
+        hits: region name -> findings placed there by the report: drawn highlighted with the
+            badge number of :func:`numbered_regions` (the page lists the findings per number).
     """
     base = radiograph_uint8(image, PANEL_SIDE)
     size = base.shape
     panels: list[tuple[str, np.ndarray | None, str | None]] = [("radiograph", None, None)]
     panels.append(("radiologist gaze", gaze, GAZE_CMAP))
     panels += [(f"{name} attention", att, ATTENTION_CMAP) for name, att in attentions.items()]
-    panels.append(("anatomy + findings", None, None))
-    fig = Figure(figsize=(2.35 * len(panels), 2.75), layout="constrained")
+    panels.append(("regions of the report", None, None))
+    fig = Figure(figsize=(2.7 * len(panels), 3.0), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (name, heat, cmap) in zip(axes, panels, strict=True):
         ax.imshow(base, cmap="gray", vmin=0, vmax=255)
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-        if cmap is not None:
-            if heat is None or not np.any(np.asarray(heat) > 0):
-                ax.text(
-                    size[1] / 2,
-                    size[0] / 2,
-                    "no gaze\nfor this reading",
-                    ha="center",
-                    va="center",
-                    color="white",
-                    fontsize=9,
-                    bbox={"facecolor": "black", "alpha": 0.6},
-                )
-            else:
-                ax.imshow(heatmap_rgba(np.asarray(heat), size, cmap))
+        if cmap is None:
+            continue
+        if heat is None or not np.any(np.asarray(heat) > 0):  # only a reading without gaze
+            ax.text(
+                size[1] / 2,
+                size[0] / 2,
+                "no gaze\nfor this reading",
+                ha="center",
+                va="center",
+                color="white",
+                fontsize=9,
+                bbox={"facecolor": "black", "alpha": 0.6},
+            )
+        else:
+            ax.imshow(heatmap_rgba(np.asarray(heat), size, cmap))
     box_ax = axes[-1]
+    numbers = numbered_regions(hits)
+    badges: list[tuple[float, float]] = []
+    badge = 0.075 * size[1]
     for region, (x0, y0, x1, y1) in boxes.items():
-        found = hits.get(region, ())
+        hit = region in numbers
         box_ax.add_patch(
             Rectangle(
                 (x0 * size[1], y0 * size[0]),
                 (x1 - x0) * size[1],
                 (y1 - y0) * size[0],
                 fill=False,
-                lw=2.0 if found else 0.6,
-                edgecolor="#E69F00" if found else "#56B4E9",
-                alpha=1.0 if found else 0.7,
+                lw=2.0 if hit else 0.6,
+                edgecolor="#E69F00" if hit else "#56B4E9",
+                alpha=1.0 if hit else 0.7,
             )
         )
-        if found:
+        if hit:
+            x, y = x0 * size[1], y0 * size[0]
+            while any(abs(bx - x) < badge and abs(by - y) < badge for bx, by in badges):
+                x += 1.15 * badge  # nested boxes share a corner
+            badges.append((x, y))
             box_ax.text(
-                x0 * size[1] + 2,
-                y0 * size[0] + 2,
-                ", ".join(found),
-                fontsize=6.5,
-                va="top",
+                x + badge / 2,
+                y + badge / 2,
+                str(numbers[region]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                fontweight="bold",
                 color="black",
-                bbox={"facecolor": "#E69F00", "alpha": 0.85, "pad": 1, "lw": 0},
+                bbox={"facecolor": "#E69F00", "pad": 1.2, "lw": 0},
             )
-    fig.suptitle(title, fontsize=9, x=0.01, ha="left")
-    return _png(fig, dpi=80)
+    return _png(fig, dpi=90)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gazecxr.demo.figures import ablation_figure, roc_figure, study_figure
+from gazecxr.demo.figures import ablation_figure, numbered_regions, roc_figure, study_figure
 from gazecxr.prediction import Box
 from gazecxr.viewer.overlay import data_url
 
@@ -150,18 +150,30 @@ between the model's attention map and the radiologists' fixation density, on tes
 def _studies_section(report: StudyReport) -> str:
     rows = []
     for s in report.studies:
-        title = f"{s.study_id} | truth: {', '.join(s.truth) or 'no finding'} | gaze model: {', '.join(s.predicted) or 'no finding'}"
-        fig = study_figure(s.image, s.gaze, s.attentions, s.boxes, s.hits, title)
+        fig = study_figure(s.image, s.gaze, s.attentions, s.boxes, s.hits)
+        numbers = numbered_regions(s.hits)
+        regions = "".join(
+            f"<li value='{n}'>{html.escape(r)}: {html.escape(', '.join(s.hits[r]))}</li>"
+            for r, n in numbers.items()
+        )
         shared = content_terms(s.generated_report) & content_terms(s.reference_report)
-        rows.append(f"""<article class="study" id="study-{html.escape(s.study_id, quote=True)}">
-<h3>{html.escape(s.study_id)}</h3>{_img(fig, f"panels of study {s.study_id}", "panels")}
-<div class="reports"><div><h4>Generated report (gaze model, template writer)</h4><pre class="generated">{highlight(s.generated_report, shared)}</pre></div>
-<div><h4>Reference report (cohort)</h4><pre class="reference">{highlight(s.reference_report or "(no reference report)", shared)}</pre></div></div>
+        sid = html.escape(s.study_id, quote=True)
+        rows.append(f"""<article class="study" id="study-{sid}">
+<h3>{html.escape(s.study_id)}</h3>
+<p class="labels">Ground truth: <b>{html.escape(", ".join(s.truth) or "no finding")}</b>.
+Gaze model at its thresholds: <b>{html.escape(", ".join(s.predicted) or "no finding")}</b>.</p>
+{_img(fig, f"panels of study {s.study_id}", "panels")}
+<ol class="regions">{regions or "<li class='none'>no finding placed in a region</li>"}</ol>
+<div class="reports"><div><h4>Generated report (gaze model, template writer)</h4>
+<pre class="generated">{highlight(s.generated_report, shared)}</pre></div>
+<div><h4>Reference report (cohort)</h4>
+<pre class="reference">{highlight(s.reference_report or "(no reference report)", shared)}</pre></div></div>
 </article>""")
     return f"""<section id="studies"><h2>Test studies</h2>
 <p>Per study: the radiograph; where the simulated radiologist looked (fixation density, cividis);
 where each model looked (attention map, viridis; brighter = more attention); the anatomy boxes with
-the regions to which the report assigned a finding highlighted in orange. Below, the generated
+the regions to which the report assigned a finding highlighted in orange and numbered as in the list
+below the panels. Below, the generated
 report beside the reference report; <mark>highlighted</mark> words occur in both.</p>
 {"".join(rows)}</section>"""
 
@@ -225,6 +237,7 @@ img.fig{max-width:100%;height:auto;border:1px solid #eee}img.panels{max-width:10
 .study{border:1px solid #d6dae0;border-radius:6px;padding:.5rem .8rem;margin:1rem 0}
 .reports{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
 pre{white-space:pre-wrap;background:#f6f7f9;border:1px solid #d6dae0;padding:.5rem;border-radius:4px;font-size:.85rem}
-mark{background:#fde725;padding:0 1px}footer{margin-top:2rem;color:#5b6470;font-size:.85rem}
+mark{background:#fde725;padding:0 1px}.labels{margin:.2rem 0}
+ol.regions{font-size:.88rem;margin:.2rem 0 .5rem;columns:2}li.none{list-style:none;color:#5b6470}footer{margin-top:2rem;color:#5b6470;font-size:.85rem}
 @media (max-width:900px){.reports{grid-template-columns:1fr}}
 """

@@ -25,7 +25,7 @@ from gazecxr.demo.html import Estimate, StudyReport, StudyRow, VariantResult, wr
 from gazecxr.demo.profiles import DemoProfile, variant_overrides
 from gazecxr.log import LOGGER_NAME
 from gazecxr.runinfo import write_json_atomic
-from gazecxr.viewer.analyzer import findings_by_region
+from gazecxr.viewer.analyzer import attach_boxes, findings_by_region
 from gazecxr.viewer.cohort import positive_labels, reference_report
 
 log = logging.getLogger(f"{LOGGER_NAME}.demo")
@@ -241,8 +241,7 @@ def study_rows(runs: dict[str, Path], data_root: Path, n: int, on_item: Callable
         preds = {name: p.predict_path(meta["image_path"]) for name, p in predictors.items()}
         image = load_image(meta["image_path"])
         main = preds[GAZE_VARIANT]
-        if s["anatomy_boxes"]:
-            main.anatomy_boxes, main.anatomy_source = dict(s["anatomy_boxes"]), "dataset"
+        attach_boxes(main, image, s["anatomy_boxes"])
         report = generate_report(main, gaze_pred.cfg.report, image=image)
         rows.append(
             StudyRow(
@@ -403,11 +402,11 @@ def run_demo(
 def _variant_summary(res: VariantResult, raw: dict[str, Any]) -> dict[str, Any]:
     def value(key: str) -> float | None:
         est = res.macro.get(key)
-        return None if est is None else round(est[0], 4)
+        return None if est is None else round(est[0], 6)
 
     def interval(key: str) -> list[float | None] | None:
         est = res.macro.get(key)
-        return None if est is None else [None if v is None else round(v, 4) for v in est[1:]]
+        return None if est is None else [None if v is None else round(v, 6) for v in est[1:]]
 
     return {
         "run": res.run,

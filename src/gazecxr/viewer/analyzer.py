@@ -69,16 +69,10 @@ class RunAnalyzer:
         self, image: np.ndarray, image_path: str = "", anatomy_boxes: dict[str, Box] | None = None
     ) -> Analysis:
         from gazecxr.report import generate_report
-        from gazecxr.report.regions import atlas_boxes
 
         with self._lock:
             prediction = self.predictor.predict_array(image, image_path=image_path)
-        # A cohort study's own boxes beat the atlas; the atlas is placed here (not inside the report
-        # writer) so that the boxes drawn in the page are the ones the report used.
-        if anatomy_boxes:
-            prediction.anatomy_boxes, prediction.anatomy_source = dict(anatomy_boxes), "dataset"
-        else:
-            prediction.anatomy_boxes, prediction.anatomy_source = atlas_boxes(image), "atlas"
+        attach_boxes(prediction, image, anatomy_boxes)
         report = generate_report(prediction, self.report_cfg, image=image)
         return Analysis(prediction=prediction, report_text=report.text, report=report.to_dict())
 
@@ -90,3 +84,18 @@ def findings_by_region(report: dict[str, Any]) -> dict[str, list[str]]:
         for region in finding.get("regions", []) or []:
             placed.setdefault(str(region), []).append(str(finding["name"]))
     return placed
+
+
+def attach_boxes(prediction: Prediction, image: np.ndarray, anatomy_boxes: dict[str, Box] | None) -> None:
+    """Give a prediction the reading's own anatomy boxes, or else the atlas placed on ``image``.
+
+    Done before the report is written (the report writer would otherwise place the atlas
+    internally), so that the boxes drawn in the viewer and the study report are the ones the
+    report's region assignment used.
+    """
+    from gazecxr.report.regions import atlas_boxes
+
+    if anatomy_boxes:
+        prediction.anatomy_boxes, prediction.anatomy_source = dict(anatomy_boxes), "dataset"
+    else:
+        prediction.anatomy_boxes, prediction.anatomy_source = atlas_boxes(image), "atlas"
