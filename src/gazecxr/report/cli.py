@@ -21,15 +21,37 @@ WRITERS = click.Choice(["template", "llm"])
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Trained run directory (gazecxr train --out).",
 )
-@click.argument(
-    "images", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)
-)
+@click.argument("images", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option(
     "--writer", type=WRITERS, default=None, help="Sentence writer (default: the run's report.writer)."
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
-def report(run: Path, images: tuple[Path, ...], writer: str | None, fmt: str, device: str) -> None:
+@click.option(
+    "--cohort",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Synthetic tree (gazecxr synth): report every test image and check the regions against "
+    "the drawn findings and the REFLACX ellipses (instead of IMAGES).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --cohort: summary JSON (reports go to <name>.reports.jsonl beside it).",
+)
+@click.option("--limit", type=int, default=None, help="With --cohort: only the first N test images.")
+def report(
+    run: Path,
+    images: tuple[Path, ...],
+    writer: str | None,
+    fmt: str,
+    device: str,
+    cohort: Path | None,
+    json_path: Path | None,
+    limit: int | None,
+) -> None:
     """Write a region-aware report for each IMAGE (JPG/PNG/DICOM) with the classifier of RUN.
 
     Regions come from the 17-region atlas placed on the radiograph itself (lung box found by image
@@ -44,22 +66,47 @@ def report(run: Path, images: tuple[Path, ...], writer: str | None, fmt: str, de
     cfg: ReportConfig = predictor.cfg.report
     if writer:
         cfg = cfg.model_copy(update={"writer": writer})
+    if cohort is not None:
+        _cohort_regions(run, cohort, cfg, json_path, limit)
+        return
+    if not images:
+        raise click.UsageError("give at least one IMAGE, or --cohort TREE")
     results = []
     for path in images:
         try:
             prediction = predictor.predict_path(path)
             image = load_resized(path, 256)
-        except ImageReadError as exc:
-            raise click.ClickException(str(exc)) from None
-        try:
             rep = generate_report(prediction, cfg, image=image)
-        except ValueError as exc:  # e.g. the llm writer without a server configured
+        except (ImageReadError, ValueError) as exc:  # unreadable image; llm writer without a server
             raise click.ClickException(str(exc)) from None
         results.append({"image": str(path), "prediction": prediction.to_dict(), "report": rep.to_dict()})
         if fmt == "text":
             click.echo(f"== {path}\n{rep.text}\n")
     if fmt == "json":
         click.echo(json.dumps(results if len(results) > 1 else results[0], indent=2))
+
+
+def _cohort_regions(
+    run: Path, cohort: Path, cfg: ReportConfig, json_path: Path | None, limit: int | None
+) -> None:
+    from gazecxr.report.synthetic_eval import evaluate_regions
+
+    reports_path = json_path.with_suffix(".reports.jsonl") if json_path else None
+    try:
+        result = evaluate_regions(run, cohort, cfg=cfg, limit=limit, reports_path=reports_path)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        click.echo(f"wrote {json_path} and {reports_path}", err=True)
+    click.echo(f"{result['n_reports']} reports for the {result['split']} images of {cohort}")
+    for name in ("attention", "prior_only"):
+        r = result[name]
+        click.echo(
+            f"{name}: {r['n_findings']} located true findings; region hit {r['region_hit_rate']}, "
+            f"side hit {r['side_hit_rate']}, ellipse hit {r['ellipse_hit_rate']} (n={r['n_ellipse_hit']})"
+        )
 
 
 @click.command(name="report-eval")

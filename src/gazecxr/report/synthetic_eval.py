@@ -1,0 +1,228 @@
+"""Region grounding of generated reports on the synthetic cohort (where the truth is known).
+
+For every frontal test image of a ``gazecxr synth`` tree, a trained run predicts, a report is
+written (the image's own 17 anatomy boxes from ``OUT/synthetic/ground_truth.jsonl``), and each stated
+finding that is truly drawn (and that the dictionary locates) is checked:
+
+- ``region_hit``: an assigned region is one of the regions the finding was drawn in;
+- ``side_hit``: the assigned side (right / left) is a side it was drawn on (lateral findings only);
+- ``ellipse_hit``: the centre of a REFLACX ellipse drawn for that finding on that image lies in an
+  assigned region box (readings of the image that have ellipses for it).
+
+The same is computed with a uniform attention map (``prior_only``: regions from the dictionary priors
+and box sizes alone), so the contribution of the model's attention is visible.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gazecxr.data.labels import FINDINGS, REFLACX_PHASE1_TO_CANONICAL
+from gazecxr.prediction import Box, Prediction
+from gazecxr.report.config import ReportConfig
+from gazecxr.report.generate import Report, dictionary_for, generate_report
+
+log = logging.getLogger("gazecxr.report")
+
+
+def _side(region: str) -> str | None:
+    return region.split(" ")[0] if region.startswith(("right ", "left ")) else None
+
+
+def read_ground_truth(root: Path, split: str) -> list[dict[str, Any]]:
+    """Frontal ground-truth records of ``split`` from ``root/synthetic/ground_truth.jsonl``."""
+    path = root / "synthetic" / "ground_truth.jsonl"
+    if not path.is_file():
+        raise ValueError(f"{path}: not found (is {root} a `gazecxr synth` tree?)")
+    records = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{n}: not valid JSON ({exc})") from None
+        if rec.get("split") == split and rec.get("view") != "LATERAL":
+            records.append(rec)
+    return records
+
+
+def read_ellipses(
+    root: Path, subject_id: str, reading_id: str, size: tuple[int, int]
+) -> list[tuple[Box, set[str]]]:
+    """REFLACX ellipses of a reading: (normalised box, canonical labels); [] when the file is absent."""
+    path = (
+        root
+        / f"patient_{subject_id}"
+        / "REFLACX"
+        / "main_data"
+        / reading_id
+        / "anomaly_location_ellipses.csv"
+    )
+    if not path.is_file():
+        return []
+    h, w = size
+    out = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            labels = set()
+            for col, val in row.items():
+                if col and str(val).strip().lower() == "true":
+                    name = REFLACX_PHASE1_TO_CANONICAL.get(col, col)
+                    if name in FINDINGS:
+                        labels.add(name)
+            try:
+                box = (
+                    float(row["xmin"]) / w,
+                    float(row["ymin"]) / h,
+                    float(row["xmax"]) / w,
+                    float(row["ymax"]) / h,
+                )
+            except (KeyError, ValueError):
+                log.warning("%s: ellipse row without numeric xmin/ymin/xmax/ymax skipped", path)
+                continue
+            out.append((box, labels))
+    return out
+
+
+def score_report(
+    report: Report,
+    truth: dict[str, Any],
+    boxes: dict[str, Box],
+    ellipses: list[tuple[Box, set[str]]],
+    locate: dict[str, bool],
+) -> list[dict[str, Any]]:
+    """Per stated, truly drawn, located finding: region / side / ellipse hits (None when not applicable)."""
+    drawn: dict[str, set[str]] = defaultdict(set)
+    for f in truth.get("findings", []):
+        drawn[f["name"]].update(f.get("regions") or [])
+    rows = []
+    for f in report.findings:
+        if f.name not in drawn or not locate.get(f.name, False) or not f.regions:
+            continue
+        true_regions = drawn[f.name]
+        true_sides = {_side(r) for r in true_regions} - {None}
+        got_sides = {_side(r) for r in f.regions} - {None}
+        centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b, labels in ellipses if f.name in labels]
+        in_box = [
+            any(
+                boxes[r][0] <= x <= boxes[r][2] and boxes[r][1] <= y <= boxes[r][3]
+                for r in f.regions
+                if r in boxes
+            )
+            for x, y in centres
+        ]
+        rows.append(
+            {
+                "finding": f.name,
+                "regions": list(f.regions),
+                "true_regions": sorted(true_regions),
+                "region_hit": bool(set(f.regions) & true_regions) if true_regions else None,
+                "side_hit": bool(got_sides & true_sides) if true_sides and got_sides else None,
+                "ellipse_hit": any(in_box) if centres else None,
+            }
+        )
+    return rows
+
+
+def _rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"n_findings": len(rows)}
+    for key in ("region_hit", "side_hit", "ellipse_hit"):
+        vals = [r[key] for r in rows if r[key] is not None]
+        out[f"{key}_rate"] = float(np.mean(vals)) if vals else None
+        out[f"n_{key}"] = len(vals)
+    return out
+
+
+def evaluate_regions(
+    run_dir: str | Path,
+    root: str | Path,
+    split: str = "test",
+    cfg: ReportConfig | None = None,
+    limit: int | None = None,
+    reports_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Reports for every frontal ``split`` image of a synthetic tree, and their region grounding.
+
+    Args:
+        run_dir: trained run (``gazecxr train --out``).
+        root: the ``gazecxr synth`` output tree.
+        cfg: report configuration (default: the run's ``report`` section).
+        limit: only the first ``limit`` images (quick runs).
+        reports_path: optional JSONL file receiving every report (``dicom_id``, text, findings).
+
+    Returns:
+        summary with ``attention`` and ``prior_only`` rates, per-finding rates, counts.
+    """
+    from gazecxr.train.predict import Predictor
+
+    root = Path(root)
+    predictor = Predictor.from_run(run_dir)
+    cfg = cfg or predictor.cfg.report
+    records = read_ground_truth(root, split)[:limit]
+    if not records:
+        raise ValueError(f"{root}: no frontal images in split {split!r}")
+    locate = {n: f.locate for n, f in dictionary_for(cfg).findings.items()}
+    rows: dict[str, list[dict[str, Any]]] = {"attention": [], "prior_only": []}
+    out_lines = []
+    for rec in records:
+        h, w = rec["image_size"]
+        path = (
+            root
+            / f"patient_{rec['subject_id']}"
+            / "CXR-JPG"
+            / f"s{rec['study_id']}"
+            / f"{rec['dicom_id']}.jpg"
+        )
+        boxes = {k: (b[0] / w, b[1] / h, b[2] / w, b[3] / h) for k, b in rec.get("regions", {}).items()}
+        pred = predictor.predict_path(path)
+        pred.anatomy_boxes, pred.anatomy_source = boxes, "dataset"
+        ellipses = [
+            e
+            for rid in rec.get("reflacx_readings", [])
+            for e in read_ellipses(root, rec["subject_id"], rid, (h, w))
+        ]
+        uniform = Prediction(
+            pred.labels,
+            pred.probabilities,
+            pred.thresholds,
+            np.ones_like(pred.attention) / pred.attention.size,
+            pred.image_size,
+            boxes,
+            "dataset",
+            pred.image_path,
+        )
+        for name, p in (("attention", pred), ("prior_only", uniform)):
+            report = generate_report(p, cfg)
+            scored = score_report(report, rec, boxes, ellipses, locate)
+            rows[name] += scored
+            if name == "attention":
+                out_lines.append(
+                    {
+                        "dicom_id": rec["dicom_id"],
+                        "text": report.text,
+                        "findings": report.to_dict()["findings"],
+                        "truth": [f["name"] for f in rec.get("findings", [])],
+                        "scored": scored,
+                    }
+                )
+    if reports_path is not None:
+        Path(reports_path).write_text("".join(json.dumps(x) + "\n" for x in out_lines), encoding="utf-8")
+    per_finding = {}
+    for name in sorted({r["finding"] for r in rows["attention"]}):
+        per_finding[name] = _rates([r for r in rows["attention"] if r["finding"] == name])
+    return {
+        "run": str(run_dir),
+        "cohort": str(root),
+        "split": split,
+        "n_images": len(records),
+        "n_reports": len(out_lines),
+        "attention": _rates(rows["attention"]),
+        "prior_only": _rates(rows["prior_only"]),
+        "per_finding": per_finding,
+    }

@@ -1,0 +1,128 @@
+"""``gazecxr report`` (image and synthetic-cohort modes) and ``gazecxr label``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from gazecxr.cli import main
+from gazecxr.config import load_config, save_config
+from gazecxr.data.labels import LABEL_SETS
+from gazecxr.models import build_model
+from gazecxr.report.synthetic_eval import score_report
+from gazecxr.report.writers import StatedFinding
+from gazecxr.train.checkpoint import save_checkpoint
+from gazecxr.train.trainer import BEST, unique_state
+
+REPO = Path(__file__).resolve().parents[1]
+LABELS = list(LABEL_SETS["synthetic8"])
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run directory holding an untrained model: the report path does not need a trained one."""
+    out = tmp_path_factory.mktemp("report_run")
+    cfg = load_config(
+        REPO / "configs" / "synthetic.yaml",
+        ["data.image_size=64", "model.pretrained=false", "model.head_dim=32", "model.text_buckets=64"],
+    )
+    torch.manual_seed(0)
+    save_config(cfg, out / "config.yaml")
+    save_checkpoint(
+        out, BEST, unique_state(build_model(cfg.model, len(LABELS), cfg.data.image_size)), None, tag="0"
+    )
+    # Low thresholds so that the untrained model's ~0.5 probabilities are stated.
+    (out / "thresholds.json").write_text(
+        json.dumps({"labels": LABELS, "thresholds": {n: 0.2 for n in LABELS}})
+    )
+    return out
+
+
+def test_label_command_outputs_json_with_negation():
+    res = CliRunner().invoke(main, ["label", "No pneumothorax. Right lower lobe consolidation."])
+    assert res.exit_code == 0, res.output
+    got = {f["name"]: f for f in json.loads(res.output)}
+    assert got["Pneumothorax"]["status"] == "negated"
+    assert got["Consolidation"]["status"] == "present" and got["Consolidation"]["regions"] == [
+        "right lower lung zone"
+    ]
+    assert CliRunner().invoke(main, ["label"]).exit_code == 2  # no text: usage error
+
+
+def test_report_command_on_a_real_radiograph(run, shared_data):
+    image = shared_data / "real_cxr" / "nih" / "00027426_000.png"
+    res = CliRunner().invoke(main, ["-q", "report", "--run", str(run), str(image), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    rep = out["report"]
+    assert rep["anatomy_source"] == "atlas" and len(rep["region_mass"]) == 17
+    assert rep["findings"] and all(f["name"] in LABELS for f in rep["findings"])
+    assert all(s["source"] == "template" for s in rep["sentences"])
+    text = CliRunner().invoke(main, ["-q", "report", "--run", str(run), str(image)])
+    assert text.exit_code == 0 and "FINDINGS:" in text.output and "IMPRESSION:" in text.output
+    bad = CliRunner().invoke(main, ["-q", "report", "--run", str(run), str(REPO / "pyproject.toml")])
+    assert bad.exit_code == 1 and "pyproject.toml" in bad.output
+
+
+def test_report_command_on_a_synthetic_cohort(run, tmp_path):
+    tree = tmp_path / "tree"
+    synth = CliRunner().invoke(
+        main, ["-q", "synth", str(tree), "--studies", "16", "--image-size", "128", "--workers", "1"]
+    )
+    assert synth.exit_code == 0, synth.output
+    summary = tmp_path / "regions.json"
+    res = CliRunner().invoke(
+        main, ["-q", "report", "--run", str(run), "--cohort", str(tree), "--json", str(summary)]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(summary.read_text())
+    test_images = [
+        json.loads(line) for line in (tree / "synthetic" / "ground_truth.jsonl").read_text().splitlines()
+    ]
+    test_images = [r for r in test_images if r["split"] == "test" and r["view"] != "LATERAL"]
+    assert data["n_reports"] == data["n_images"] == len(test_images) > 0
+    reports = summary.with_suffix(".reports.jsonl").read_text().splitlines()
+    assert len(reports) == len(test_images)
+    assert set(data) >= {"attention", "prior_only", "per_finding"}
+
+
+def test_score_report_region_side_and_ellipse_hits():
+    from gazecxr.report.generate import Report
+
+    rep = Report(
+        [
+            StatedFinding("Atelectasis", "consistent with", ("left lower lung zone",)),
+            StatedFinding("Pneumothorax", "possibly", ("right upper lung zone",)),
+            StatedFinding("Enlarged cardiac silhouette", "consistent with", ()),
+        ],
+        [],
+        [],
+        "template",
+        "dataset",
+    )
+    truth = {
+        "findings": [
+            {"name": "Atelectasis", "regions": ["left lower lung zone", "left lung"]},
+            {"name": "Pneumothorax", "regions": ["left upper lung zone"]},
+            {"name": "Enlarged cardiac silhouette", "regions": ["cardiac silhouette"]},
+        ]
+    }
+    boxes = {"left lower lung zone": (0.5, 0.6, 0.9, 0.9), "right upper lung zone": (0.1, 0.1, 0.5, 0.4)}
+    ellipses = [((0.6, 0.7, 0.8, 0.8), {"Atelectasis"}), ((0.6, 0.1, 0.8, 0.3), {"Pneumothorax"})]
+    locate = {"Atelectasis": True, "Pneumothorax": True, "Enlarged cardiac silhouette": False}
+    rows = {r["finding"]: r for r in score_report(rep, truth, boxes, ellipses, locate)}
+    assert set(rows) == {"Atelectasis", "Pneumothorax"}  # the heart is not placed by the report
+    assert (
+        rows["Atelectasis"]["region_hit"],
+        rows["Atelectasis"]["side_hit"],
+        rows["Atelectasis"]["ellipse_hit"],
+    ) == (True, True, True)
+    assert (
+        rows["Pneumothorax"]["region_hit"],
+        rows["Pneumothorax"]["side_hit"],
+        rows["Pneumothorax"]["ellipse_hit"],
+    ) == (False, False, False)
