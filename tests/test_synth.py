@@ -24,14 +24,22 @@ from gazecxr.synth.tables import (
 )
 
 FORMAT_DOC = Path(__file__).resolve().parents[2] / "shared" / "docs" / "mimic-eye-format.md"
-SMALL = {"studies": 24, "seed": 3, "image_size": 256, "workers": 1}
+# Small, but with enough discarded, zoomed and phase-1 readings that every code path occurs.
+SMALL = {
+    "studies": 24,
+    "seed": 3,
+    "image_size": 256,
+    "readers": {"discarded_fraction": 0.1, "zoom_fraction": 0.6, "phase1_fraction": 0.3},
+}
 
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synth") / "cohort"
-    cfg = SynthConfig.model_validate({**SMALL, "readers": {"discarded_fraction": 0.1, "zoom_fraction": 0.6}})
-    write_cohort(out, cfg)
+    cfg = SynthConfig.model_validate(
+        {**SMALL, "readers": {"discarded_fraction": 0.1, "zoom_fraction": 0.6, "phase1_fraction": 0.3}}
+    )
+    write_cohort(out, cfg, workers=1)
     return out
 
 
@@ -139,9 +147,9 @@ def test_columns_match_format_document(cohort: Path) -> None:
 
 def test_same_seed_gives_identical_tree(cohort: Path, tmp_path: Path) -> None:
     cfg = SynthConfig.model_validate(
-        {**SMALL, "workers": 2, "readers": {"discarded_fraction": 0.1, "zoom_fraction": 0.6}}
+        {**SMALL, "readers": {"discarded_fraction": 0.1, "zoom_fraction": 0.6, "phase1_fraction": 0.3}}
     )
-    write_cohort(tmp_path / "again", cfg)
+    write_cohort(tmp_path / "again", cfg, workers=2)
     assert _tree_hash(cohort) == _tree_hash(tmp_path / "again")
 
 
@@ -192,3 +200,176 @@ def test_cli_writes_and_rejects_unknown_keys(tmp_path: Path) -> None:
     assert info["counts"]["studies"] == 3 and info["config"]["confounder"]["enabled"] is False
     again = runner.invoke(main, ["synth", str(out), "--studies", "3"])
     assert again.exit_code != 0 and "--overwrite" in again.output
+
+
+def test_project_loader_reads_tree_without_problems(cohort: Path) -> None:
+    pytest.importorskip("gazecxr.data.cli", reason="the data loader is not in this checkout")
+    runner = CliRunner()
+    report = cohort.parent / "check.json"
+    result = runner.invoke(
+        main, ["data", "check", str(cohort), "--deep", "--no-cache", "--json", str(report)]
+    )
+    assert result.exit_code == 0, result.output
+    got = json.loads(report.read_text())
+    assert got["problems"] == [], got["problems"]
+    gaze = json.loads((cohort / "synthetic" / "cohort.json").read_text())["gaze"]
+    assert got["fixations_total"] == gaze["reflacx_fixations"] + gaze["eyegaze_fixations"]
+    assert got["fixations_outside_image"] == gaze["reflacx_off_image"] + gaze["eyegaze_off_image"] > 0
+    assert got["fixations_outside_crop"] == gaze["reflacx_outside_crop"]
+
+
+# --- reports, labels and gaze agree with what was drawn -------------------------------------
+
+TERMS = {  # CheXpert column -> words that name it in our reports and dictations
+    "Atelectasis": ("atelectasis",),
+    "Cardiomegaly": ("cardiomegaly", "enlarged cardiac silhouette"),
+    "Consolidation": ("consolidation",),
+    "Edema": ("edema",),
+    "Lung Lesion": ("nodule", "mass"),
+    "Pleural Effusion": ("effusion",),
+    "Pneumothorax": ("pneumothorax",),
+}
+CANONICAL = {
+    "Atelectasis": "Atelectasis",
+    "Cardiomegaly": "Enlarged cardiac silhouette",
+    "Consolidation": "Consolidation",
+    "Edema": "Pulmonary edema",
+    "Lung Lesion": "Lung nodule or mass",
+    "Pleural Effusion": "Pleural abnormality",
+    "Pneumothorax": "Pneumothorax",
+}
+
+
+def _sentence_polarity(sentence: str) -> float:
+    """A tiny independent labeler: 0.0 negated/unlikely, -1.0 hedged, 1.0 affirmed."""
+    s = sentence.lower()
+    if s.startswith("no ") or "there is no" in s or "without" in s or "unlikely" in s:
+        return 0.0
+    if any(h in s for h in ("possible", "suspicious for", "probable", "cannot be excluded")):
+        return -1.0
+    return 1.0
+
+
+def _sentences(text: str) -> list[str]:
+    flat = " ".join(text.split())
+    return [t.strip() for t in flat.replace(":", ".").split(".") if t.strip()]
+
+
+def _report_label(text: str, column: str) -> float | None:
+    found = [_sentence_polarity(s) for s in _sentences(text) if any(t in s.lower() for t in TERMS[column])]
+    if not found:
+        return None
+    return max(found, key=lambda v: {1.0: 2, -1.0: 1, 0.0: 0}[v])
+
+
+def test_report_wording_matches_chexpert_labels(cohort: Path) -> None:
+    seen: set[float] = set()
+    gts = {(g["study_id"]): g for g in _ground_truth(cohort) if g["view"] != "LATERAL"}
+    for p in sorted(cohort.glob("patient_*")):
+        for row in _rows(p / "CXR-JPG" / "cxr_chexpert.csv"):
+            text = (p / "CXR-DICOM" / f"s{row['study_id']}.txt").read_text()
+            drawn = {f["name"] for f in gts[int(row["study_id"])]["findings"]}
+            for column in TERMS:
+                value = float(row[column]) if row[column] else None
+                assert _report_label(text, column) == value, (p.name, row["study_id"], column, text)
+                if value is not None:
+                    seen.add(value)
+                # Affirmed or hedged in the report <=> drawn in the image.
+                assert (value in (1.0, -1.0)) == (CANONICAL[column] in drawn), (row["study_id"], column)
+    assert seen == {1.0, 0.0, -1.0}  # every kind of statement occurs in this cohort
+
+
+def _ground_truth(cohort: Path) -> list[dict]:
+    return [
+        json.loads(line) for line in (cohort / "synthetic" / "ground_truth.jsonl").read_text().splitlines()
+    ]
+
+
+def test_reflacx_labels_and_ellipses_match_drawn_findings(cohort: Path) -> None:
+    gts = {g["dicom_id"]: g for g in _ground_truth(cohort)}
+    phases = set()
+    for meta in sorted(cohort.glob("patient_*/REFLACX/metadata.csv")):
+        for row in _rows(meta):
+            phase = 1 if row["id"].startswith("P1") else 2
+            phases.add(phase)
+            # Phase-correct columns: the other phase's own columns are empty.
+            own, other = (
+                ("Nodule", "Lung nodule or mass") if phase == 1 else ("Lung nodule or mass", "Nodule")
+            )
+            assert row[own] != "" and row[other] == ""
+            assert row["Atelectasis"] != ""
+            ellipses = _rows(meta.parent / "main_data" / row["id"] / "anomaly_location_ellipses.csv")
+            drawn = gts[row["dicom_id"]]["findings"]
+            for e in ellipses:
+                labels = [k for k, v in e.items() if v == "True"]
+                assert len(labels) == 1 and row[labels[0]] == e["certainty"]
+                if int(e["certainty"]) < 3:
+                    continue
+                # A confident ellipse overlaps the drawn finding it names.
+                names = {
+                    "Pleural effusion": "Pleural abnormality",
+                    "Nodule": "Lung nodule or mass",
+                    "Mass": "Lung nodule or mass",
+                }
+                name = names.get(labels[0], labels[0])
+                ex = [float(e[k]) for k in ("xmin", "ymin", "xmax", "ymax")]
+                boxes = [f["box"] for f in drawn if f["name"] == name]
+                assert any(_iou(ex, b) > 0.3 for b in boxes), (row["id"], name, ex, boxes)
+    assert phases == {1, 2}
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def test_fixations_dwell_on_finding_while_it_is_dictated(cohort: Path) -> None:
+    gts = {g["dicom_id"]: g for g in _ground_truth(cohort)}
+    during, elsewhere, checked = [], [], 0
+    for meta in sorted(cohort.glob("patient_*/REFLACX/metadata.csv")):
+        for row in _rows(meta):
+            rdir = meta.parent / "main_data" / row["id"]
+            if row["eye_tracking_data_discarded"] == "True":
+                continue
+            words = _rows(rdir / "timestamps_transcription.csv")
+            fix = _rows(rdir / "fixations.csv")
+            fs = np.array([float(f["timestamp_start_fixation"]) for f in fix])
+            fe = np.array([float(f["timestamp_end_fixation"]) for f in fix])
+            fx = np.array([float(f["x_position"]) for f in fix])
+            fy = np.array([float(f["y_position"]) for f in fix])
+            assert fs[0] < float(words[0]["timestamp_start_word"])  # a silent phase precedes dictation
+            # Sentences: runs of words up to a "." token.
+            sentences, cur = [], []
+            for w in words:
+                if w["word"] == ".":
+                    sentences.append(cur)
+                    cur = []
+                else:
+                    cur.append(w)
+            for sent in sentences:
+                text = " ".join(w["word"] for w in sent)
+                if _sentence_polarity(text) == 0.0:
+                    continue
+                for column, terms in TERMS.items():
+                    boxes = [
+                        f["box"] for f in gts[row["dicom_id"]]["findings"] if f["name"] == CANONICAL[column]
+                    ]
+                    if not boxes or not any(t in text.lower() for t in terms):
+                        continue
+                    t0, t1 = float(sent[0]["timestamp_start_word"]), float(sent[-1]["timestamp_end_word"])
+                    inside = np.zeros(len(fx), dtype=bool)
+                    for b in boxes:
+                        m = 0.1 * max(b[2] - b[0], b[3] - b[1])
+                        inside |= (fx >= b[0] - m) & (fx <= b[2] + m) & (fy >= b[1] - m) & (fy <= b[3] + m)
+                    now = (fe > t0) & (fs < t1)
+                    during.append(inside[now].mean())
+                    elsewhere.append(inside[~now].mean())
+                    checked += 1
+    assert checked >= 5
+    assert np.mean(during) > 0.7 and np.mean(during) > np.mean(elsewhere) + 0.3, (
+        np.mean(during),
+        np.mean(elsewhere),
+    )

@@ -59,7 +59,7 @@ def synth(
     """
     cli = [
         f"{k}={v}"
-        for k, v in (("studies", studies), ("seed", seed), ("image_size", image_size), ("workers", workers))
+        for k, v in (("studies", studies), ("seed", seed), ("image_size", image_size))
         if v is not None
     ]
     if no_confounders:
@@ -68,7 +68,7 @@ def synth(
     from gazecxr.synth.writer import write_cohort  # heavy imports only when running
 
     try:
-        summary = write_cohort(out, cfg, overwrite=overwrite)
+        summary = write_cohort(out, cfg, overwrite=overwrite, workers=workers)
     except FileExistsError as exc:
         raise click.ClickException(str(exc)) from None
     gaze = summary.cohort["gaze"]

@@ -103,7 +103,6 @@ class SynthConfig(Section):
     image_size: int = Field(512, ge=96, le=4096)  # long side of frontal images, pixels
     render_size: int = Field(1024, ge=96, le=4096)  # anatomy is rendered at most this large, then resized
     jpeg_quality: int = Field(92, ge=50, le=100)
-    workers: int = Field(0, ge=0)  # processes; 0 = min(CPU count, 4). Output does not depend on it.
     studies_per_patient: float = Field(1.25, ge=1.0)  # mean studies per patient (1 + geometric)
     lateral_fraction: float = 0.2  # studies that also have a lateral image (not read)
     ap_fraction: float = 0.35  # frontal images taken AP (portable) rather than PA

@@ -238,20 +238,18 @@ def report_text(
 ) -> tuple[str, list[Sentence]]:
     """A MIMIC-CXR-style free-text report (sections vary, PHI shown as ``___``).
 
-    Returns the text and the sentences that state findings (for the label tables).
+    Returns the text and the sentences of it that state findings (for the label tables): when
+    the FINDINGS section is left out, its negatives and device lines are not in the report, so
+    they are not labelled either.
     """
     style = int(rng.integers(2))
     stated = [Sentence(sentence(m, style), m) for m in mentions if m.certainty > 0]
     stated += [Sentence(sentence(m, style), m) for m in mentions if m.certainty == 0]
+    in_impression = [
+        s for s in stated if s.mention and s.mention.certainty >= 3 and s.mention.finding != "Support devices"
+    ]
     findings_text = " ".join(s.text for s in stated) or "The lungs are clear."
-    impression = (
-        " ".join(
-            s.text
-            for s in stated
-            if s.mention and s.mention.certainty >= 3 and s.mention.finding != "Support devices"
-        )
-        or "No acute cardiopulmonary process."
-    )
+    impression = " ".join(s.text for s in in_impression) or "No acute cardiopulmonary process."
     who = "man" if sex == "M" else "woman"
     exam = "CHEST (PORTABLE AP)" if view == "AP" else "CHEST (PA AND LAT)"
     lines = [
@@ -267,10 +265,11 @@ def report_text(
         ]
     if rng.random() < 0.6:
         lines += ["", " COMPARISON:  " + ("___" if rng.random() < 0.7 else "None.")]
-    if rng.random() < 0.9:  # some reports have only an impression
+    has_findings = rng.random() < 0.9  # some reports have only an impression
+    if has_findings:
         lines += ["", " FINDINGS:", ""] + _wrap(findings_text)
     lines += ["", " IMPRESSION:", ""] + _wrap(impression)
-    return "\n".join(lines) + "\n", stated
+    return "\n".join(lines) + "\n", stated if has_findings else in_impression
 
 
 def _wrap(text: str, width: int = 76) -> list[str]:

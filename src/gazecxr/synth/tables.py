@@ -718,11 +718,10 @@ def cohort_stats(
         gaze.update(res.counts)
     phases = Counter(rd.phase for p in plans for st in p.studies for rd in st.readings)
     return {
-        # ``workers`` is left out: it does not change a single byte of the tree.
         "generator": "gazecxr.synth",
         "generator_version": GENERATOR_VERSION,
         "seed": cfg.seed,
-        "config": {k: v for k, v in to_dict(cfg).items() if k != "workers"},
+        "config": to_dict(cfg),
         "counts": {
             "patients": len(plans),
             "studies": sum(len(p.studies) for p in plans),

@@ -24,7 +24,7 @@ from PIL import Image
 
 from gazecxr.config import to_dict
 from gazecxr.synth import tables
-from gazecxr.synth.config import SynthConfig
+from gazecxr.synth.config import ReadersConfig, SynthConfig
 from gazecxr.synth.findings import Finding, mask_box, render_frontal, sample_findings
 from gazecxr.synth.language import Mention, chexpert_row, dictation, report_text
 from gazecxr.synth.phantom import Box, region_boxes, render_lateral, sample_anatomy, to_uint8
@@ -134,6 +134,38 @@ def eyegaze_class(report: list[Mention]) -> str | None:
     return None
 
 
+def _choose_eyegaze(rng: np.random.Generator, studies: list[StudyPlan], n: int) -> list[int]:
+    """Indices of the studies read in the EyeGaze session: as balanced over Normal / CHF /
+    pneumonia as the cohort allows (EGD-CXR is balanced), in study order."""
+    pools: dict[str, list[int]] = {"Normal": [], "CHF": [], "pneumonia": []}
+    for k, st in enumerate(studies):
+        cls = eyegaze_class(st.report)
+        if cls is not None:
+            pools[cls].append(k)
+    for cls in pools:
+        pools[cls] = [pools[cls][i] for i in rng.permutation(len(pools[cls]))]
+    chosen: list[int] = []
+    while len(chosen) < n and any(pools.values()):
+        for cls in ("Normal", "CHF", "pneumonia"):
+            if pools[cls] and len(chosen) < n:
+                chosen.append(pools[cls].pop())
+    return sorted(chosen)
+
+
+def _plan_readings(srng: np.random.Generator, rc: ReadersConfig, numbers: list[int]) -> list[ReadingPlan]:
+    """REFLACX readings of one image: phase, readers (several only in phases 1-2), ids, discarded."""
+    u = srng.random()
+    phase = 1 if u < rc.phase1_fraction else (2 if u < rc.phase1_fraction + rc.phase2_fraction else 3)
+    multi = phase < 3 and rc.n_reflacx_readers > 1 and srng.random() < rc.multi_reader_fraction
+    n_read = int(srng.integers(2, rc.n_reflacx_readers + 1)) if multi else 1
+    readings = []
+    for j, r in enumerate(srng.choice(rc.n_reflacx_readers, size=n_read, replace=False)):
+        trial = int(srng.integers(1, 100))
+        rid = f"P300R{numbers[j]:06d}" if phase == 3 else f"P{phase}{trial:02d}R{numbers[j]:06d}"
+        readings.append(ReadingPlan(rid, phase, int(r), bool(srng.random() < rc.discarded_fraction)))
+    return readings
+
+
 def plan_cohort(cfg: SynthConfig) -> list[PatientPlan]:
     """Everything about the cohort except pixels and gaze (deterministic in ``cfg.seed``)."""
     rng = np.random.default_rng(cfg.seed)
@@ -154,8 +186,8 @@ def plan_cohort(cfg: SynthConfig) -> list[PatientPlan]:
     rc = cfg.readers
     conf = cfg.confounder
     patients: list[PatientPlan] = []
+    study_rngs: list[np.random.Generator] = []
     k = 0
-    eg_media = 0
     for p, n_st in enumerate(counts):
         split = str(split_of[p])
         sex = "M" if rng.random() < 0.52 else "F"
@@ -175,33 +207,6 @@ def plan_cohort(cfg: SynthConfig) -> list[PatientPlan]:
                 confounder = bool(srng.random() < conf.p_test)
             else:
                 confounder = bool(srng.random() < (conf.p_positive if positive else conf.p_negative))
-            cls = eyegaze_class(report)
-            in_eg = (
-                cls is not None and srng.random() < rc.eyegaze_fraction / 0.6
-            )  # ~60% of images are eligible
-            in_rf = (not in_eg) or srng.random() < rc.both_fraction
-            readings: list[ReadingPlan] = []
-            if in_rf:
-                u = srng.random()
-                phase = (
-                    1 if u < rc.phase1_fraction else (2 if u < rc.phase1_fraction + rc.phase2_fraction else 3)
-                )
-                n_read = (
-                    int(srng.integers(2, rc.n_reflacx_readers + 1))
-                    if (phase < 3 and rc.n_reflacx_readers > 1 and srng.random() < rc.multi_reader_fraction)
-                    else 1
-                )
-                readers = srng.choice(rc.n_reflacx_readers, size=n_read, replace=False)
-                for j, r in enumerate(readers):
-                    num = reading_numbers[5 * k + j]
-                    rid = (
-                        f"P300R{num:06d}"
-                        if phase == 3
-                        else f"P{phase}{int(srng.integers(1, 100)):02d}R{num:06d}"
-                    )
-                    readings.append(
-                        ReadingPlan(rid, phase, int(r), bool(srng.random() < rc.discarded_fraction))
-                    )
             day += int(srng.integers(1, 400))
             hh, mm, ss = int(srng.integers(0, 24)), int(srng.integers(0, 60)), srng.uniform(0, 60)
             st = StudyPlan(
@@ -221,14 +226,25 @@ def plan_cohort(cfg: SynthConfig) -> list[PatientPlan]:
                 report=report,
                 indication=INDICATIONS[int(srng.integers(len(INDICATIONS)))],
                 confounder=confounder,
-                eyegaze_class=cls if in_eg else None,
-                readings=readings,
-                eyegaze_session=(1 + eg_media // 50, 1 + eg_media % 50) if in_eg else (0, 0),
+                eyegaze_class=None,
             )
-            eg_media += int(in_eg)
             studies.append(st)
+            study_rngs.append(srng)
             k += 1
         patients.append(PatientPlan(subjects[p], split, sex, age, studies))
+    all_studies = [st for pp in patients for st in pp.studies]
+    eyegaze = {
+        k: i
+        for i, k in enumerate(
+            _choose_eyegaze(rng, all_studies, round(rc.eyegaze_fraction * len(all_studies)))
+        )
+    }
+    for k, (st, srng) in enumerate(zip(all_studies, study_rngs, strict=True)):
+        if k in eyegaze:
+            st.eyegaze_class = eyegaze_class(st.report)
+            st.eyegaze_session = (1 + eyegaze[k] // 50, 1 + eyegaze[k] % 50)  # 50 images per session
+        if k not in eyegaze or srng.random() < rc.both_fraction:
+            st.readings = _plan_readings(srng, rc, reading_numbers[5 * k : 5 * k + 5])
     offset = 0
     for pp in patients:
         pp.meta_offset = offset
@@ -406,11 +422,13 @@ def write_patient(plan: PatientPlan, cfg: SynthConfig, out: Path) -> PatientResu
     return PatientResult(rows, gts, counts)
 
 
-def _reading_gaze_ok(g: GazeRecord) -> dict[str, int]:
+def _reading_gaze_counts(g: GazeRecord) -> dict[str, int]:
+    """Fixations written off the image / outside the crop shown (integer positions as written)."""
     H, W = g.image_size
-    off = (g.x < 0) | (g.x >= W) | (g.y < 0) | (g.y >= H)
-    c = g.crop
-    outside = ~off & ((g.x < c[:, 0]) | (g.x >= c[:, 2]) | (g.y < c[:, 1]) | (g.y >= c[:, 3]))
+    x, y, c = np.round(g.x), np.round(g.y), np.round(g.crop)
+    off = (x < 0) | (x >= W) | (y < 0) | (y >= H)
+    # The crop is the half-open pixel range [xmin, xmax) x [ymin, ymax), like the image itself.
+    outside = ~off & ((x < c[:, 0]) | (x >= c[:, 2]) | (y < c[:, 1]) | (y >= c[:, 3]))
     return {
         "reflacx_fixations": len(g.x),
         "reflacx_off_image": int(off.sum()),
@@ -451,7 +469,7 @@ def _write_reflacx_reading(
             rng, profile, (st.height, st.width), rs.regions, st.findings, sentences, cfg.readers
         )
         tables.write_reflacx_gaze(pdir / "REFLACX", rd.reading_id, g, rng, cfg.readers.gaze_hz)
-        counts = _reading_gaze_ok(g)
+        counts = _reading_gaze_counts(g)
     return tables.reflacx_metadata_row(plan, st, rd, mentions), counts
 
 
@@ -510,8 +528,12 @@ def _worker(args: tuple[PatientPlan, dict, str]) -> PatientResult:
     return write_patient(plan, SynthConfig.model_validate(cfg_dict), Path(out))
 
 
-def write_cohort(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> CohortSummary:
+def write_cohort(
+    out: str | Path, cfg: SynthConfig, overwrite: bool = False, workers: int | None = None
+) -> CohortSummary:
     """Write a complete synthetic MIMIC-Eye tree under ``out``.
+
+    ``workers``: processes (None or 0 = min(CPU count, 4)); the tree does not depend on it.
 
     Raises:
         FileExistsError: ``out`` exists and is not empty, and ``overwrite`` is False (or it
@@ -534,7 +556,7 @@ def write_cohort(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> 
     (out / "synthetic").mkdir(parents=True, exist_ok=True)
     (out / "synthetic" / "INCOMPLETE").write_text("gazecxr synth is writing this tree\n", encoding="utf-8")
     plans = plan_cohort(cfg)
-    workers = cfg.workers or min(os.cpu_count() or 1, 4)
+    workers = workers or min(os.cpu_count() or 1, 4)
     cfg_dict = to_dict(cfg)
     jobs = [(p, cfg_dict, str(out)) for p in plans]
     if workers <= 1 or len(plans) < 4:
