@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -257,6 +258,30 @@ def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _shm_free_bytes() -> int | None:
+    try:
+        st = os.statvfs("/dev/shm")
+    except OSError:  # no /dev/shm (not Linux): torch uses other shared-memory mechanisms
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def _want_cache(cfg: DataConfig, n_images: int) -> bool:
+    """Whether to keep decoded images in shared memory (``data.cache_images``).
+
+    "auto" turns it on while it needs <= ``cache_images_max_gb`` and fits twice into the free
+    space of ``/dev/shm`` (a container's small /dev/shm would otherwise fail mid-epoch).
+    """
+    need = SharedImageCache.nbytes(n_images, cfg.image_size)
+    if cfg.cache_images != "auto":
+        return bool(cfg.cache_images)
+    free = _shm_free_bytes()
+    if free is not None and 2 * need > free:
+        log.info("image cache off: needs %.0f MiB, /dev/shm has %.0f MiB free", need / 2**20, free / 2**20)
+        return False
+    return need <= cfg.cache_images_max_gb * 2**30
+
+
 def build_datasets(cfg: Any, root: str | None = None) -> dict[str, GazeCXRDataset]:
     """Datasets "train" / "validate" / "test" of an experiment config (``ExperimentConfig``).
 
@@ -280,10 +305,7 @@ def build_datasets(cfg: Any, root: str | None = None) -> dict[str, GazeCXRDatase
     df["split"] = assign_splits(df, label_cols, data_cfg.split)
     paths = df.loc[df["split"] != "", "image_path"].tolist()
     n_images = len(set(paths))
-    use_cache = data_cfg.cache_images
-    if use_cache == "auto":
-        use_cache = SharedImageCache.nbytes(n_images, data_cfg.image_size) <= data_cfg.cache_images_max_gb * 2**30
-    cache = SharedImageCache(paths, data_cfg.image_size) if use_cache and paths else None
+    cache = SharedImageCache(paths, data_cfg.image_size) if paths and _want_cache(data_cfg, n_images) else None
     out = {name: GazeCXRDataset(index, df[df["split"] == name], data_cfg, cfg.gaze, train=name == "train",
                                 cache=cache) for name in SPLITS}
     log.info("dataset %s: %s readings (train/validate/test), %d patients, image cache %s", index.root,
