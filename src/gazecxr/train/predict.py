@@ -134,8 +134,8 @@ class Predictor:
         """
         from gazecxr.data.images import image_size, load_resized
 
-        size = image_size(path)
-        return self.predict_array(load_resized(path, self.image_size), size, image_path=str(path))
+        resized = load_resized(path, self.image_size)  # checks the file first ("file not found", ...)
+        return self.predict_array(resized, image_size(path), image_path=str(path))
 
 
 def upsample_attention(attention: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -263,13 +263,17 @@ class Trainer:
             rank=self.dist.rank,
             shuffle=True,
             seed=cfg.seed,
-            drop_last=False,
+            # No padding with repeated samples: process r takes perm[r::W] of the first W*floor(N/W),
+            # so the W per-process batches of a step are exactly one single-process batch.
+            drop_last=True,
         )
-        self.batch_sampler = ResumableBatchSampler(
-            self.sampler,
-            cfg.train.batch_size // self.dist.world_size,
-            drop_last=len(self.sampler) >= cfg.train.batch_size // self.dist.world_size,
-        )
+        per_process = cfg.train.batch_size // self.dist.world_size
+        if len(self.sampler) < per_process:
+            raise ConfigError(
+                f"{data_root}: {len(datasets['train'])} training readings are fewer than one batch "
+                f"(train.batch_size={cfg.train.batch_size}); lower train.batch_size"
+            )
+        self.batch_sampler = ResumableBatchSampler(self.sampler, per_process, drop_last=True)
         # An in-memory cache lives in this process, so it rules out loader worker processes.
         self.workers = 0 if (train_cache or cfg.train.cache) else cfg.data.num_workers
 

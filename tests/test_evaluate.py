@@ -1,0 +1,94 @@
+"""``gazecxr evaluate``: metrics at saved thresholds, patient-bootstrap CIs, gaze and Grad-CAM map scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from test_train import train_tiny, write_tiny_tree
+
+from gazecxr.cli import main
+from gazecxr.train.evaluate import load_predictions, score_map, upsample_maps
+
+SALIENCY = {"cc", "kld", "nss", "sim", "auc_judd", "spearman"}
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    base = tmp_path_factory.mktemp("eval")
+    tree = write_tiny_tree(base / "tree")
+    run = train_tiny(tree, base / "run")
+    out_json = base / "eval.json"
+    result = CliRunner().invoke(
+        main,
+        [
+            "-q",
+            "evaluate",
+            "--run",
+            str(run),
+            "--data",
+            str(tree),
+            "--split",
+            "test",
+            "--json",
+            str(out_json),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return run, json.loads(out_json.read_text())
+
+
+def test_classification_metrics_at_saved_thresholds_with_patient_cis(evaluated: tuple[Path, dict]) -> None:
+    run, res = evaluated
+    saved = json.loads((run / "thresholds.json").read_text())["thresholds"]
+    assert res["thresholds"] == saved
+    cls = res["classification"]
+    assert set(cls["point"]["per_class"]) == set(res["labels"])
+    assert {"auroc", "f1", "precision", "recall", "accuracy"} <= set(cls["point"]["macro"])
+    assert cls["bootstrap_unit"].startswith("patient")
+    for name in ("macro/f1", "macro/precision", "macro/recall", "macro/accuracy"):
+        ci = cls["ci"][name]
+        assert ci["lo"] <= ci["value"] + 1e-12 and ci["value"] <= ci["hi"] + 1e-12, (name, ci)
+
+
+def test_gaze_and_gradcam_maps_scored_and_readings_without_gaze_counted(evaluated: tuple[Path, dict]) -> None:
+    run, res = evaluated
+    counts = res["counts"]
+    assert counts["with_gaze"] + counts["without_gaze"] == counts["readings"] > 0
+    assert counts["with_gaze"] > 0
+    for kind in ("attention", "gradcam"):
+        scores = res["maps"][kind]
+        assert SALIENCY <= set(scores), kind
+        assert scores["cc"]["n"] == counts["with_gaze"]
+        assert -1 <= scores["cc"]["mean"] <= 1 and 0 <= scores["auc_judd"]["mean"] <= 1
+    pred = load_predictions(run / "predictions_test.npz")
+    assert pred["probs"].shape == (counts["readings"], len(res["labels"]))
+    headline = json.loads((run / "metrics.json").read_text())["eval_test"]
+    assert headline["macro_f1"] == res["classification"]["point"]["macro"]["f1"]
+    assert headline["attention_cc"] == res["maps"]["attention"]["cc"]["mean"]
+
+
+def test_map_scoring_prefers_the_map_that_matches_gaze() -> None:
+    size = 32
+    gaze = np.zeros((size, size))
+    gaze[0:8, 0:8] = 1.0  # the area of attention cell (0, 0) on the 32 px grid
+    gaze /= gaze.sum()
+    fixations = np.array([[0.1, 0.1], [0.15, 0.12]])
+    on = torch.zeros(1, 4, 4)
+    on[0, 0, 0] = 1.0  # attention on the gazed-at corner
+    off = torch.zeros(1, 4, 4)
+    off[0, 3, 3] = 1.0
+    up_on, up_off = upsample_maps(on, size)[0].numpy(), upsample_maps(off, size)[0].numpy()
+    assert up_on.sum() == pytest.approx(1.0)
+    good, bad = score_map(up_on, gaze, fixations), score_map(up_off, gaze, fixations)
+    assert good["cc"] > 0.5 > bad["cc"]
+    assert good["nss"] > bad["nss"] and good["auc_judd"] > bad["auc_judd"] and good["kld"] < bad["kld"]
+
+
+def test_evaluate_reports_a_missing_run_cleanly(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["evaluate", "--run", str(tmp_path), "--data", str(tmp_path)])
+    assert result.exit_code != 0 and "config.yaml" in result.output and "Traceback" not in result.output
