@@ -25,9 +25,9 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from test_train import TINY, write_tiny_tree
 
 from gazecxr.train import distributed as D
+from test_train import TINY, write_tiny_tree
 
 REPO = Path(__file__).resolve().parents[1]
 SEPARABLE = [

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from test_train import train_tiny, write_tiny_tree
 
 from gazecxr.cli import main
 from gazecxr.train.evaluate import load_predictions, score_map, upsample_maps
+from test_train import train_tiny, write_tiny_tree
 
 SALIENCY = {"cc", "kld", "nss", "sim", "auc_judd", "spearman"}
 
