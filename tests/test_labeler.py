@@ -70,3 +70,12 @@ def test_labeler_agrees_with_mesh_on_iu_reports(shared_data):
     assert res["n_reports"] > 2500
     assert res["micro_f1"] >= 0.85
     assert res["per_finding"]["Pneumothorax"]["fp"] <= 2  # hundreds of "no pneumothorax" are not positives
+
+
+def test_list_items_keep_their_own_locations():
+    got = _by_name(
+        "Consolidation in the left lung base, pleural effusion in the right lung, right upper lobe nodule."
+    )
+    assert got["Consolidation"].regions == ("left lower lung zone",)
+    assert got["Pleural abnormality"].regions == ("right lung",)
+    assert got["Lung nodule or mass"].regions == ("right upper lung zone",)

@@ -22,6 +22,8 @@ _SECTION = re.compile(r"^\s*([A-Z][A-Z /&]{2,40}):", re.MULTILINE)
 _KEEP_SECTIONS = ("FINDINGS", "IMPRESSION")
 # Sentence boundaries: periods not inside numbers ("1.5 cm"), semicolons, question marks, newlines.
 _SENTENCE = re.compile(r"(?<!\d)\.(?!\d)|[;!?\n]")
+_PREPOSITION = re.compile(r"\b(?:in|at|within|of|over|involving|throughout)(?: the| both)?\s*$")
+_LIST_BREAK = re.compile(r",|;|\band\b")
 _STATUS_RANK = {"negated": 0, "uncertain": 1, "present": 2}
 
 
@@ -185,8 +187,20 @@ def _classify(sentence: str, start: int, end: int, m: _Matchers) -> tuple[str, s
     return m.levels[level].status, level
 
 
+def _attach_cost(sentence: str, s: int, e: int, mention: tuple[int, int, str], prepositional: bool) -> float:
+    """How far the alias at [s, e) is from a mention, in characters plus list-break / preposition penalties."""
+    ms, me, _ = mention
+    between = sentence[me:s] if me <= s else sentence[e:ms]
+    penalty = 100 if _LIST_BREAK.search(between) else 0
+    return max(ms - e, s - me, 0) + penalty + (200 if prepositional and ms > s else 0)
+
+
 def _regions(sentence: str, mentions: list[tuple[int, int, str]], m: _Matchers) -> list[set[str]]:
-    """Regions attached to each mention: every alias goes to its nearest mention."""
+    """Regions attached to each mention: every alias goes to its nearest mention.
+
+    A comma or "and" between an alias and a mention makes it far (list items keep their own
+    locations), and a prepositional alias ("in the left base") belongs to the mention before it.
+    """
     out: list[set[str]] = [set() for _ in mentions]
     if not mentions:
         return out
@@ -203,8 +217,11 @@ def _regions(sentence: str, mentions: list[tuple[int, int, str]], m: _Matchers) 
         # An alias lying entirely inside a finding mention ("hilar" in "hilar enlargement") names nothing.
         if regions is None or any(ms <= s and e <= me for ms, me, _ in mentions):
             continue
-        dist = [max(ms - e, s - me, 0) for ms, me, _ in mentions]
-        out[min(range(len(mentions)), key=lambda i: (dist[i], mentions[i][0] < s))].update(regions)
+        prepositional = _PREPOSITION.search(sentence[max(0, s - 16) : s]) is not None
+
+        costs = [_attach_cost(sentence, s, e, mention, prepositional) for mention in mentions]
+        best = min(range(len(mentions)), key=lambda i: (costs[i], mentions[i][0] < s))
+        out[best].update(regions)
     return out
 
 
