@@ -43,7 +43,7 @@ class FindingsConfig(Section):
     ap_devices: float = 0.35  # extra P(support devices | AP portable view)
     subtle_fraction: float = 0.3  # share of findings drawn subtle (low contrast, small)
     contrast: float = 1.0  # global multiplier of every finding's added density
-    subtle_contrast: float = 0.4  # extra multiplier for subtle findings
+    subtle_contrast: float = 0.35  # extra multiplier for subtle findings
 
     @model_validator(mode="after")
     def _known_findings(self) -> FindingsConfig:

@@ -256,7 +256,7 @@ def _finding_density(an: Anatomy, L: Layers, f: Finding, rng: np.random.Generato
             an.dome(X, side) - h * (0.35 + 0.65 * np.clip(lateral, 0.0, 1.0) ** 2) - 0.3 * h * (sev == 2)
         )
         fluid = soft(Y - surface, 0.015) * lung * (1.0 - L.heart)
-        return 0.5 * gain * fluid
+        return 0.4 * gain * fluid
     if f.name == "Pulmonary edema":
         haze = np.zeros_like(X)
         r = (0.32, 0.42, 0.55)[sev]
@@ -264,7 +264,7 @@ def _finding_density(an: Anatomy, L: Layers, f: Finding, rng: np.random.Generato
             hx, hy = an.hilum_point(sd)
             haze += np.exp(-((X - hx) ** 2 + (Y - hy) ** 2) / (r * r)) * L.lung[sd]
         interstitial = 1.2 * L.markings * (L.lung[0] + L.lung[1])
-        return gain * (0.28 * haze + interstitial * (0.5 + 0.5 * sev))
+        return gain * (0.2 * haze + interstitial * (0.4 + 0.4 * sev))
     if f.name in ("Consolidation", "Lung nodule or mass", "Atelectasis"):
         x0, y0, x1, y1 = _lung_zone_frame(an, side, int(f.params.get("zone", 2)))
         if f.name == "Atelectasis":
@@ -276,20 +276,20 @@ def _finding_density(an: Anatomy, L: Layers, f: Finding, rng: np.random.Generato
             du = (X - cx) * np.cos(ang) + (Y - cy) * np.sin(ang)
             dv = -(X - cx) * np.sin(ang) + (Y - cy) * np.cos(ang)
             band = np.exp(-((du / length) ** 4) - (dv / thick) ** 2)
-            return 0.45 * gain * band * lung
+            return 0.32 * gain * band * lung
         cx, cy = _point_in_lung(an, side, (x0, y0, x1, y1), u1, u2)
         if f.name == "Lung nodule or mass":
             r = (0.13, 0.17, 0.22)[sev] if f.kind == "mass" else (0.05, 0.065, 0.08)[sev]
             edge = 0.2 * r * smooth_noise(rng, X.shape, 60) if f.kind == "mass" else 0.0
             blob = soft(r + edge - np.hypot(X - cx, Y - cy), 0.01 + 0.05 * r)
-            return 0.4 * gain * blob * (0.6 + 0.4 * lung)
+            return 0.3 * gain * blob * (0.6 + 0.4 * lung)
         # Consolidation: patchy airspace opacity with air bronchograms.
         r = (0.14, 0.2, 0.27)[sev]
         patch = soft(
             0.6 + 0.35 * smooth_noise(rng, X.shape, 30) - np.hypot((X - cx) / r, (Y - cy) / (1.2 * r)), 0.1
         )
         bronchi = np.clip(1.0 - np.abs(smooth_noise(rng, X.shape, 25)) * 6.0, 0.0, 1.0)
-        return 0.42 * gain * patch * lung * (1.0 - 0.5 * bronchi)
+        return 0.3 * gain * patch * lung * (1.0 - 0.5 * bronchi)
     if f.name == "Pneumothorax":
         depth = (0.05, 0.1, 0.18)[sev] * (0.85 + 0.3 * u1)
         collapsed = _shrunken_lung(an, X, Y, side, depth)
@@ -297,13 +297,13 @@ def _finding_density(an: Anatomy, L: Layers, f: Finding, rng: np.random.Generato
         space = np.clip(lung - collapsed, 0.0, 1.0) * soft(cut - Y, 0.05)
         line = 4.0 * collapsed * (1.0 - collapsed) * soft(cut - Y, 0.05)
         # No vessel markings and less density in the air space; a thin bright visceral pleural line.
-        return gain * (-space * (L.markings + 0.06) + 0.16 * line)
+        return gain * (-space * (L.markings + 0.15) + 0.3 * line)
     if f.name == "Support devices":
         pts = _device_paths(an, f)
         dens = np.zeros_like(X)
         for p in pts:
             d = _polyline_dist(X, Y, p)
-            dens = np.maximum(dens, 0.6 * soft(0.012 - d, 0.004))
+            dens = np.maximum(dens, 0.8 * soft(0.016 - d, 0.004))
         if f.kind == "pacemaker":
             gx, gy = 0.55 + (u1 - 0.5) * 0.06, an.apex[1] + 0.3
             box = soft(0.1 - np.abs(X - gx), 0.008) * soft(0.07 - np.abs(Y - gy), 0.008)

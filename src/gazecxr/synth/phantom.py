@@ -248,7 +248,7 @@ def base_density(an: Anatomy, L: Layers) -> np.ndarray:
     soft_tissue = L.body * (0.55 + 0.3 * np.sqrt(np.clip(1.0 - (L.X / 1.0) ** 2, 0.0, 1.0)))
     soft_tissue *= an.extras.get("soft", 1.0)
     lung_air = 0.55 * (L.lung[0] + L.lung[1])
-    D = soft_tissue - lung_air + 0.1 * L.heart + 0.15 * L.mediastinum + 0.12 * L.aortic_knob
+    D = soft_tissue - lung_air + 0.03 * L.heart + 0.08 * L.mediastinum + 0.12 * L.aortic_knob
     D -= 0.25 * L.trachea
     D += (L.lung[0] + L.lung[1]) * L.markings
     # Gastric bubble under the left hemidiaphragm.
