@@ -222,3 +222,29 @@ def test_standalone_reflacx_and_egd_layouts_match_mimic_eye(tree: Tree, tmp_path
     with pytest.raises(DatasetRootError, match="cxr_root"):
         build_index(reflacx, DataConfig(cxr_root=str(tmp_path)), use_cache=False)
     assert index(reflacx, cxr_root=str(cxr)).problems == []
+
+
+def test_invalid_and_blank_fixation_rows_are_dropped_and_counted(tree: Tree) -> None:
+    eg = tree.eyegaze[0]
+    path = tree.root / f"patient_{eg.subject}" / "EyeGaze" / "fixations.csv"
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[2].split(",")
+    cells[header.index("FPOGV")] = "0"  # the tracker marked this fixation invalid
+    lines[2] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    rx = tree.reflacx[1]
+    fix = tree.root / f"patient_{rx.subject}" / "REFLACX" / "main_data" / rx.reading_id / "fixations.csv"
+    rows = fix.read_bytes().split(b"\r\n")
+    parts = rows[1].split(b",")
+    parts[2] = parts[3] = b""
+    rows[1] = b",".join(parts)
+    fix.write_bytes(b"\r\n".join(rows))
+    master = tree.root / f"patient_{eg.subject}" / "EyeGaze" / "master_sheet.csv"
+    master.write_text(master.read_text().replace(",40,40,300,300,", ",,40,300,300,"))
+    idx = index(tree.root)
+    assert row(idx, eg.reading_id)["fix_dropped"] == 1 and row(idx, eg.reading_id)["fix_count"] == len(eg.fixations) - 1
+    assert row(idx, rx.reading_id)["fix_dropped"] == 1 and row(idx, rx.reading_id)["fix_count"] == 29
+    assert idx.stats()["fixations_dropped_invalid"] == 2
+    k = kinds(idx)
+    assert len(k["blank_fixations"]) == 1 and "pads missing" in k["bad_value"][0]

@@ -44,7 +44,7 @@ from gazecxr.gaze.trust import trust_weight
 
 log = logging.getLogger("gazecxr.data")
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 DICOM_ID_LEN = 44
 REFLACX_META_REQUIRED = ("id", "dicom_id")
 EYEGAZE_MASTER_REQUIRED = ("dicom_id", "study_id", "patient_id")
@@ -52,7 +52,7 @@ PAD_COLUMNS = ("image_top_pad", "image_bottom_pad", "image_left_pad", "image_rig
 # Columns of every row (label columns lab:*, chx:*, egd:* follow).
 ROW_COLUMNS = (
     "reading_id", "source", "subject_id", "study_id", "dicom_id", "image_path", "height", "width",
-    "view", "official_split", "phase", "discarded", "fix_offset", "fix_count", "first_word_time",
+    "view", "official_split", "phase", "discarded", "fix_offset", "fix_count", "fix_dropped", "first_word_time",
     "fixations_path", "gaze_path", "ellipses_path", "chest_box_path", "transcript_path",
     "report_path", "anatomy_path",
 )
@@ -116,6 +116,7 @@ class DatasetIndex:
             "eyegaze_images_with_fixations": int(eyegaze.loc[eyegaze["fix_count"] > 0, "dicom_id"].nunique()),
             "images_with_fixations": int(gaze_rows["dicom_id"].nunique()),
             "fixations_total": int(self.fixations.shape[0]),
+            "fixations_dropped_invalid": int(df["fix_dropped"].sum()),
             "fixations_outside_image": int(outside.sum()),
             "fixations_outside_crop": int((out_crop & ~outside).sum()),
             "problems": len(self.problems),
@@ -336,6 +337,7 @@ def _reflacx_reading(b: _Builder, rec: dict[str, str], main_root: Path, gaze_roo
     chest_t = read_table(main / "chest_bounding_box.csv", b.problems, required=("xmin", "ymin", "xmax", "ymax"),
                          allow_empty=False)
     fix = F.empty()
+    blank = 0
     words: list[list[Any]] = []
     text = ""
     paths = {"fixations_path": "", "gaze_path": "", "transcript_path": ""}
@@ -373,9 +375,9 @@ def _reflacx_reading(b: _Builder, rec: dict[str, str], main_root: Path, gaze_roo
         "reading_id": rid, "source": "reflacx", "subject_id": subject, "study_id": study, "dicom_id": dicom,
         "image_path": str(img), "height": size[0], "width": size[1],
         "view": (cxr_meta or {}).get("ViewPosition", "").strip(),
-        "official_split": cxr.split.get(dicom, "") or rec.get("split", "").strip(),
+        "official_split": cxr.split.get(dicom, ""),  # MIMIC-CXR's, not REFLACX's own split column
         "phase": int(rid[1]) if len(rid) > 1 and rid[1].isdigit() else 0,
-        "discarded": discarded, "first_word_time": min(starts) if starts else float("nan"),
+        "discarded": discarded, "fix_dropped": blank, "first_word_time": min(starts) if starts else float("nan"),
         "ellipses_path": str(main / "anomaly_location_ellipses.csv") if ell_t is not None else "",
         "chest_box_path": str(main / "chest_bounding_box.csv") if chest_t is not None else "",
         "report_path": str(report_path), "anatomy_path": "", **paths,
@@ -464,8 +466,12 @@ def _eyegaze_block(b: _Builder, folder: Path, master_name: str, cxr: CxrTables) 
         if size is None:
             continue
         fix = F.empty()
+        invalid = 0
         if groups.get(dicom) and fix_t is not None:
-            pads = tuple(np.nan_to_num(_float(rec.get(c)), nan=0.0) for c in PAD_COLUMNS)
+            raw_pads = [_float(rec.get(c)) for c in PAD_COLUMNS]
+            if not all(np.isfinite(raw_pads)):
+                b.problems.add(master.path, "bad_value", f"image {dicom}: screen pads missing; taken as 0")
+            pads = tuple(float(np.nan_to_num(v, nan=0.0)) for v in raw_pads)
             try:
                 fix, invalid = F.eyegaze_fixations(fix_t.subset(groups[dicom]), size, pads)  # type: ignore[arg-type]
             except KeyError as exc:
@@ -491,7 +497,8 @@ def _eyegaze_block(b: _Builder, folder: Path, master_name: str, cxr: CxrTables) 
             "reading_id": f"EG_{dicom}", "source": "eyegaze", "subject_id": subject, "study_id": study,
             "dicom_id": dicom, "image_path": str(img), "height": size[0], "width": size[1],
             "view": cxr_meta.get("ViewPosition", "").strip(), "official_split": cxr.split.get(dicom, ""),
-            "phase": 0, "discarded": False, "first_word_time": min(starts) if starts else float("nan"),
+            "phase": 0, "discarded": False, "fix_dropped": invalid,
+            "first_word_time": min(starts) if starts else float("nan"),
             "fixations_path": str(fix_t.path) if fix.shape[0] and fix_t is not None else "",
             "gaze_path": str(folder / "eye_gaze.csv") if (folder / "eye_gaze.csv").is_file() else "",
             "ellipses_path": "", "chest_box_path": "",
@@ -696,7 +703,7 @@ def build_index(root: str | Path, cfg: DataConfig | None = None, gaze_cfg: GazeC
         if use_cache:
             _save_cache(folder, key, df, fix, extras, problems)
     df = df.astype({"height": np.int64, "width": np.int64, "phase": np.int64, "fix_offset": np.int64,
-                    "fix_count": np.int64, "discarded": bool, "first_word_time": np.float64})
+                    "fix_count": np.int64, "fix_dropped": np.int64, "discarded": bool, "first_word_time": np.float64})
     for col in ("subject_id", "study_id", "dicom_id", "reading_id"):
         df[col] = df[col].astype(str)
     df["row"] = np.arange(len(df))
