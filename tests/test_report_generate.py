@@ -223,3 +223,15 @@ def test_every_finding_level_and_location_round_trips_through_the_labeler():
             assert keyword_counts(rep.findings_text, [name], d) == (1, 1, 1)
         if entry.locate:
             assert got[name].regions == tuple(sorted(regions)), rep.findings_text
+
+
+def test_bad_report_config_is_a_config_error():
+    from gazecxr.config import ConfigError
+
+    pred = _prediction({"Atelectasis": 0.9}, ["left lower lung zone"])
+    with pytest.raises(ConfigError, match="mention_min_certainty"):
+        generate_report(pred, ReportConfig(mention_min_certainty="definitely"))
+    with pytest.raises(ConfigError, match="report.cutpoints"):
+        generate_report(pred, ReportConfig(cutpoints={"possibly": 0.9}))  # above "suspicious for"
+    with pytest.raises(ConfigError, match="report.cutpoints"):
+        generate_report(pred, ReportConfig(cutpoints={"maybe": 0.5}))

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from gazecxr.config import ConfigError
 from gazecxr.prediction import Prediction
 from gazecxr.report.config import ReportConfig
 from gazecxr.report.dictionary import Dictionary, load_dictionary
@@ -82,9 +83,22 @@ class Report:
 
 
 def dictionary_for(cfg: ReportConfig) -> Dictionary:
-    """The configured dictionary with the configured cut-points applied."""
+    """The configured dictionary with the configured cut-points applied.
+
+    Raises:
+        ConfigError: ``report.mention_min_certainty`` or a ``report.cutpoints`` key is not a level of
+            the scale, or the cut-points decrease along it.
+    """
     d = load_dictionary(cfg.dictionary)
-    return d.with_cutpoints(cfg.cutpoints) if cfg.cutpoints else d
+    levels = [lv.name for lv in d.certainty]
+    if cfg.mention_min_certainty not in levels:
+        raise ConfigError(
+            f"report.mention_min_certainty: {cfg.mention_min_certainty!r} is not one of {levels}"
+        )
+    try:
+        return d.with_cutpoints(cfg.cutpoints) if cfg.cutpoints else d
+    except (KeyError, ValueError) as exc:
+        raise ConfigError(f"report.cutpoints: {exc}") from None
 
 
 def _lungs_clear(stated: list[str], negatives: list[str], universe: list[str], d: Dictionary) -> bool:
