@@ -266,11 +266,16 @@ def evaluate_run(
     summary under ``eval_<split>`` in ``metrics.json`` and returns the full result.
     """
     from gazecxr.data import build_datasets, collate
+    from gazecxr.train.loader import SeededDataset
     from gazecxr.train.predict import load_run_model
+    from gazecxr.train.trainer import sample_cache
 
     run = Path(run)
     model, cfg, label_names, thresholds = load_run_model(run, device)
-    datasets = build_datasets(cfg, root=data_root if data_root is not None else cfg.data.root)
+    root = data_root if data_root is not None else cfg.data.root
+    # Evaluation never augments (also not when scoring the train split).
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"augment": False})})
+    datasets = build_datasets(cfg, root=root)
     if split not in datasets:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(datasets)}")
     dataset = datasets[split]
@@ -281,8 +286,11 @@ def evaluate_run(
     if len(dataset) == 0:
         raise ValueError(f"{data_root}: split {split!r} is empty")
     use_gradcam = cfg.eval.gradcam if gradcam is None else gradcam
+    cached = SeededDataset(
+        dataset, cfg.seed, cache=sample_cache(cfg, root, split) if cfg.train.cache else None
+    )
     loader = DataLoader(
-        dataset, batch_size=cfg.train.batch_size, shuffle=False, num_workers=0, collate_fn=collate
+        cached, batch_size=cfg.train.batch_size, shuffle=False, num_workers=0, collate_fn=collate
     )
     out = infer(model, loader, torch.device(device), label_names, score_maps=True, gradcam=use_gradcam)
     result = {

@@ -13,7 +13,9 @@ Exact resume needs two things from the input pipeline:
 
 from __future__ import annotations
 
+import json
 import random
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -43,18 +45,35 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
 
 
+# Decoded deterministic samples shared by every run of this process that reads the same data
+# with the same data/gaze settings (an ablation trains dozens of runs on one cohort).
+_SAMPLE_CACHES: OrderedDict[str, dict[int, Any]] = OrderedDict()
+MAX_SAMPLE_CACHES = 4
+
+
+def shared_sample_cache(*key_parts: Any) -> dict[int, Any]:
+    """The process-wide sample cache for a (root, split, settings) key; least recently used dropped."""
+    key = json.dumps(key_parts, sort_keys=True, default=str)
+    cache = _SAMPLE_CACHES.pop(key, None)
+    _SAMPLE_CACHES[key] = cache if cache is not None else {}
+    while len(_SAMPLE_CACHES) > MAX_SAMPLE_CACHES:
+        _SAMPLE_CACHES.popitem(last=False)
+    return _SAMPLE_CACHES[key]
+
+
 class SeededDataset(Dataset):
     """Wraps a dataset so that item ``i`` in epoch ``e`` is drawn under seed (seed, e, i).
 
-    With ``cache=True`` the first draw of every item is kept in memory and returned afterwards
-    (only meaningful when the wrapped dataset is deterministic, i.e. without augmentation).
+    ``cache`` (a dict, e.g. from :func:`shared_sample_cache`) keeps the first draw of every item
+    and returns it afterwards; only valid when the wrapped dataset is deterministic (no
+    augmentation).
     """
 
-    def __init__(self, dataset: Dataset, seed: int, cache: bool = False) -> None:
+    def __init__(self, dataset: Dataset, seed: int, cache: dict[int, Any] | None = None) -> None:
         self.dataset = dataset
         self.seed = seed
         self.epoch = 0
-        self.cache: dict[int, Any] | None = {} if cache else None
+        self.cache = cache
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]

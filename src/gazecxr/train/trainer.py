@@ -38,7 +38,7 @@ from gazecxr.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from gazecxr.train.loader import ResumableBatchSampler, SeededDataset
+from gazecxr.train.loader import ResumableBatchSampler, SeededDataset, shared_sample_cache
 
 log = logging.getLogger(f"{LOGGER_NAME}.train")
 
@@ -59,6 +59,12 @@ class Progress:
     best_epoch: int = -1
     bad_epochs: int = 0  # epochs since the best one (early stopping)
     done: bool = False
+
+
+def sample_cache(cfg: ExperimentConfig, root: str | Path | None, split: str) -> dict[int, Any]:
+    """Process-wide cache of a split's deterministic samples (same root, data and gaze settings)."""
+    data = {k: v for k, v in to_dict(cfg.data).items() if k not in ("num_workers", "root")}
+    return shared_sample_cache(str(Path(str(root)).resolve()), split, data, to_dict(cfg.gaze))
 
 
 def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
@@ -255,8 +261,14 @@ class Trainer:
             )
         self.collate = collate
         train_cache = cfg.train.cache and not cfg.data.augment
-        self.train_set = SeededDataset(datasets["train"], cfg.seed, cache=train_cache)
-        self.val_set = SeededDataset(datasets["validate"], cfg.seed, cache=cfg.train.cache)
+        self.train_set = SeededDataset(
+            datasets["train"], cfg.seed, cache=sample_cache(cfg, data_root, "train") if train_cache else None
+        )
+        self.val_set = SeededDataset(
+            datasets["validate"],
+            cfg.seed,
+            cache=sample_cache(cfg, data_root, "validate") if cfg.train.cache else None,
+        )
         self.sampler = DistributedSampler(
             self.train_set,
             num_replicas=self.dist.world_size,
