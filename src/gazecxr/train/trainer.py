@@ -287,7 +287,8 @@ class Trainer:
             )
         self.batch_sampler = ResumableBatchSampler(self.sampler, per_process, drop_last=True)
         # An in-memory cache lives in this process, so it rules out loader worker processes.
-        self.workers = 0 if (train_cache or cfg.train.cache) else cfg.data.num_workers
+        self.train_workers = 0 if train_cache else cfg.data.num_workers
+        self.val_workers = 0 if cfg.train.cache else cfg.data.num_workers
 
         self.model = build_model(cfg.model, len(self.label_names), cfg.data.image_size).to(self.device)
         self.objective = Objective(cfg.loss, len(self.label_names))
@@ -441,7 +442,7 @@ class Trainer:
             self.val_set,
             batch_size=self.cfg.train.batch_size,
             shuffle=False,
-            num_workers=self.workers,
+            num_workers=self.val_workers,
             collate_fn=self.collate,
             generator=self._loader_generator(),
         )
@@ -454,7 +455,7 @@ class Trainer:
         loader = DataLoader(
             self.train_set,
             batch_sampler=self.batch_sampler,
-            num_workers=self.workers,
+            num_workers=self.train_workers,
             collate_fn=self.collate,
             pin_memory=self.device.type == "cuda",
             generator=self._loader_generator(),
