@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -207,7 +208,7 @@ class GazeCXRDataset(Dataset):
             total = float(heat.sum())
             heat = heat / total if total > 1e-12 else torch.zeros_like(heat)
             xy = apply_affine_points(forward, xy)
-            move = lambda p: apply_affine_points(forward, p)  # noqa: E731 - local shorthand
+            move = partial(apply_affine_points, forward)
             anatomy = {k: _bbox_after(_corners(b), move) for k, b in anatomy.items()}
             ellipses = [{**e, "box": _bbox_after(_corners(e["box"]), move)} for e in ellipses]
             chest = _bbox_after(_corners(chest), move) if chest else None

@@ -566,10 +566,11 @@ def _walk_files(root: Path) -> Iterator[os.DirEntry[str]]:
 
 def tree_fingerprint(root: Path) -> str:
     """sha1 over (relative path, size, mtime) of every non-hidden file under ``root``."""
+    prefix = len(str(root)) + 1  # scandir paths start with str(root) + separator
     items = []
     for e in _walk_files(root):
         st = e.stat()
-        items.append(f"{os.path.relpath(e.path, root)}\0{st.st_size}\0{st.st_mtime_ns}")
+        items.append(f"{e.path[prefix:]}\0{st.st_size}\0{st.st_mtime_ns}")
     items.sort()
     return hashlib.sha1("\n".join(items).encode()).hexdigest()
 
