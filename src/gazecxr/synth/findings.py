@@ -189,13 +189,24 @@ def heart_axes_for(an: Anatomy, findings: list[Finding]) -> tuple[float, float]:
     return ax, ay
 
 
-def _polyline_dist(X: np.ndarray, Y: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    """Distance (frame units) from each grid point to a polyline ``pts`` (K, 2)."""
+def _polyline_dist(an: Anatomy, X: np.ndarray, Y: np.ndarray, pts: np.ndarray, reach: float) -> np.ndarray:
+    """Distance (frame units) from each grid point to a polyline ``pts`` (K, 2), exact up to
+    ``reach`` and ``inf`` beyond: each segment is evaluated only in its pixel window."""
     best = np.full(X.shape, np.inf, dtype=np.float32)
+    H, W = X.shape
+    margin = reach * an.scale + 2
     for p0, p1 in zip(pts[:-1], pts[1:], strict=True):
+        xs, ys = an.to_px(np.array([p0[0], p1[0]]), np.array([p0[1], p1[1]]))
+        c0, c1 = max(0, int(xs.min() - margin)), min(W, int(xs.max() + margin) + 1)
+        r0, r1 = max(0, int(ys.min() - margin)), min(H, int(ys.max() + margin) + 1)
+        if c0 >= c1 or r0 >= r1:
+            continue
+        x, y = X[r0:r1, c0:c1], Y[r0:r1, c0:c1]
         d = p1 - p0
-        t = np.clip(((X - p0[0]) * d[0] + (Y - p0[1]) * d[1]) / max(float(d @ d), 1e-9), 0.0, 1.0)
-        np.minimum(best, np.hypot(X - p0[0] - t * d[0], Y - p0[1] - t * d[1]), out=best)
+        t = np.clip(((x - p0[0]) * d[0] + (y - p0[1]) * d[1]) / max(float(d @ d), 1e-9), 0.0, 1.0)
+        np.minimum(
+            best[r0:r1, c0:c1], np.hypot(x - p0[0] - t * d[0], y - p0[1] - t * d[1]), out=best[r0:r1, c0:c1]
+        )
     return best
 
 
@@ -246,7 +257,7 @@ def _finding_density(an: Anatomy, L: Layers, f: Finding, rng: np.random.Generato
         return np.zeros_like(X)
     side = f.side if f.side is not None else 0
     sign = 1.0 if side else -1.0
-    lung = an.lung_mask(X, Y, side)
+    lung = L.lung_full[side]
     if f.name == "Pleural abnormality":
         # Fluid layers over the hemidiaphragm, thickest at the chest wall (meniscus), and
         # replaces aerated lung: the costophrenic angle is blunted and the dome obscured.
@@ -302,7 +313,7 @@ def _finding_density(an: Anatomy, L: Layers, f: Finding, rng: np.random.Generato
         pts = _device_paths(an, f)
         dens = np.zeros_like(X)
         for p in pts:
-            d = _polyline_dist(X, Y, p)
+            d = _polyline_dist(an, X, Y, p, reach=0.03)
             dens = np.maximum(dens, 0.8 * soft(0.016 - d, 0.004))
         if f.kind == "pacemaker":
             gx, gy = 0.55 + (u1 - 0.5) * 0.06, an.apex[1] + 0.3

@@ -387,63 +387,77 @@ def ellipse_rows(
     return rows
 
 
+def _fcol(values: np.ndarray, digits: int = 3) -> list[str]:
+    """A column of fixed-point strings (NaN -> empty cell); formats Python floats, which is
+    several times faster than formatting numpy scalars one by one."""
+    fmt = f"{{:.{digits}f}}".format
+    return ["" if v != v else fmt(v) for v in np.asarray(values, dtype=np.float64).tolist()]
+
+
+def _icol(values: np.ndarray) -> list[str]:
+    """A column of integers, rounded half to even (NaN -> empty cell)."""
+    return ["" if v != v else str(int(v)) for v in np.round(np.asarray(values, dtype=np.float64)).tolist()]
+
+
+def _crop_columns(g: GazeRecord, idx: np.ndarray) -> list[list[str]]:
+    """The eight crop/screen columns for fixations ``idx``."""
+    crop, rect = np.round(g.crop[idx]), g.rect[idx]
+    return [_icol(crop[:, j]) for j in range(4)] + [_icol(rect[:, j]) for j in range(4)]
+
+
 def write_reflacx_gaze(
     rdir: Path, reading_id: str, g: GazeRecord, rng: np.random.Generator, hz: float
 ) -> None:
     """``main_data/{id}/`` fixations, timestamps, transcription and ``gaze_data/{id}/gaze.csv`` (CRLF)."""
     mdir = rdir / "main_data" / reading_id
-    crop = np.round(g.crop).astype(int)
-    rect = g.rect.astype(int)
-    ppd = np.round(g.ppd).astype(int)
-    ww, wl = g.window
-    fix_rows = [
-        [
-            _f(g.start[i]),
-            _f(g.end[i]),
-            str(int(round(g.x[i]))),
-            str(int(round(g.y[i]))),
-            _f(g.pupil[i], 4),
-            str(ppd[i, 0]),
-            str(ppd[i, 1]),
-            str(ww),
-            str(wl),
-            *map(str, crop[i]),
-            *map(str, rect[i]),
-        ]
-        for i in range(len(g.start))
+    n = len(g.start)
+    ww, wl = (str(v) for v in g.window)
+    every = np.arange(n)
+    cols = [
+        _fcol(g.start),
+        _fcol(g.end),
+        _icol(g.x),
+        _icol(g.y),
+        _fcol(g.pupil, 4),
+        _icol(g.ppd[:, 0]),
+        _icol(g.ppd[:, 1]),
+        [ww] * n,
+        [wl] * n,
+        *_crop_columns(g, every),
     ]
-    write_csv(mdir / "fixations.csv", REFLACX_FIXATION_COLUMNS, fix_rows, crlf=True)
+    write_csv(mdir / "fixations.csv", REFLACX_FIXATION_COLUMNS, list(zip(*cols, strict=True)), crlf=True)
+    words = [w for w, _, _ in g.words]
+    times = np.array([(a, b) for _, a, b in g.words], dtype=np.float64).reshape(-1, 2)
     write_csv(
         mdir / "timestamps_transcription.csv",
         ["word", "timestamp_start_word", "timestamp_end_word"],
-        [[w, _f(a), _f(b)] for w, a, b in g.words],
+        list(zip(words, _fcol(times[:, 0]), _fcol(times[:, 1]), strict=True)),
         crlf=True,
     )
-    text = " ".join(w for w, _, _ in g.words)
+    text = " ".join(words)
     for p in ".,;:":
         text = text.replace(f" {p}", p)
     (mdir / "transcription.txt").write_bytes(text.encode("utf-8"))
     s = raw_samples(rng, g, hz)
-    cur = np.clip(s["fix"], 0, max(len(g.start) - 1, 0))
-    gaze_rows = []
-    for k in range(len(s["t"])):
-        i = cur[k]
-        blink = np.isnan(s["x"][k])
-        gaze_rows.append(
-            [
-                _f(s["t"][k]),
-                "" if blink else str(int(round(s["x"][k]))),
-                "" if blink else str(int(round(s["y"][k]))),
-                "" if blink else _f(s["pupil"][k], 4),
-                str(ppd[i, 0]),
-                str(ppd[i, 1]),
-                str(ww),
-                str(wl),
-                *map(str, crop[i]),
-                *map(str, rect[i]),
-            ]
-        )
-    write_csv(rdir / "gaze_data" / reading_id / "gaze.csv", REFLACX_GAZE_COLUMNS, gaze_rows, crlf=True)
+    cur = np.clip(s["fix"], 0, max(n - 1, 0))
+    m = len(s["t"])
+    cols = [
+        _fcol(s["t"]),
+        _icol(s["x"]),
+        _icol(s["y"]),
+        _fcol(s["pupil"], 4),
+        _icol(g.ppd[cur, 0]),
+        _icol(g.ppd[cur, 1]),
+        [ww] * m,
+        [wl] * m,
+        *_crop_columns(g, cur),
+    ]
+    write_csv(
+        rdir / "gaze_data" / reading_id / "gaze.csv",
+        REFLACX_GAZE_COLUMNS,
+        list(zip(*cols, strict=True)),
+        crlf=True,
+    )
 
 
 # --- EyeGaze ----------------------------------------------------------------------------------
@@ -456,121 +470,98 @@ def eyegaze_gaze_rows(
     rect: tuple[int, int, int, int],
     hz: float,
     truncated: bool,
-) -> tuple[list[list[str]], list[list[str]]]:
-    """EyeGaze ``fixations.csv`` and ``eye_gaze.csv`` rows of one image (GP3 columns).
+) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], int]:
+    """EyeGaze ``fixations.csv`` and ``eye_gaze.csv`` rows of one image (GP3 columns) and the
+    number of fixations off the image.
 
     Times are session times: image ``MEDIA_ID`` of a session is shown from ``120 * (MEDIA_ID-1)`` s.
-    ``X_ORIGINAL``/``Y_ORIGINAL`` follow the screen-to-image formula with the master-sheet pads,
-    and are -1 when the point is off the image.
+    ``X_ORIGINAL``/``Y_ORIGINAL`` follow the screen-to-image formula with the master-sheet pads
+    (``X = W / (1920 - L - R) * (FPOGX * 1920 - L)``), and are -1 when the point is off the image.
     """
     H, W = g.image_size
     L, T, R, B = rect[0], rect[1], 1920 - rect[2], 1080 - rect[3]
     session, media = st.eyegaze_session
     t0 = 120.0 * (media - 1)
     dicom = st.dicom_id[:-5] if truncated else st.dicom_id
-    # Screen fractions of each fixation, from image px (inverse of the formula).
-    fx = (g.x * (1920 - L - R) / W + L) / 1920
-    fy = (g.y * (1080 - T - B) / H + T) / 1080
 
-    def original(px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        X = W / (1920 - L - R) * (px * 1920 - L)
-        Y = H / (1080 - T - B) * (py * 1080 - T)
-        off = (X < 0) | (X >= W) | (Y < 0) | (Y >= H)
-        return np.where(off, -1, np.floor(X)).astype(int), np.where(off, -1, np.floor(Y)).astype(int)
+    def screen(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Image px -> screen fractions (the inverse of the formula)."""
+        return (x * (1920 - L - R) / W + L) / 1920, (y * (1080 - T - B) / H + T) / 1080
 
-    def common(
-        cnt: int,
-        t: float,
-        i: int,
-        valid: int,
-        bx: float,
-        by: float,
-        bvalid: int,
-        blink_id: int,
-        blink_dur: float,
-        sacc: tuple[float, float],
-        ox: int,
-        oy: int,
-    ) -> list[str]:
-        pupil = 3.2 + 0.6 * (g.pupil[i] - 1.0)
-        return [
-            str(session),
-            str(media),
-            dicom,
-            str(cnt),
-            _f(t0 + t, 5),
-            str(int(round((t0 + t) * 1e7))),
-            _f(fx[i], 5),
-            _f(fy[i], 5),
-            _f(t0 + g.start[i], 5),
-            _f(g.end[i] - g.start[i], 5),
-            str(i + 1),
-            str(valid),
-            _f(bx, 5),
-            _f(by, 5),
-            str(bvalid),
-            "0.45000",
-            "0.52000",
-            "28.00000",
-            "1.00000",
-            str(bvalid),
-            "0.58000",
-            "0.52000",
-            "28.00000",
-            "1.00000",
-            str(bvalid),
-            str(blink_id),
-            _f(blink_dur, 5),
-            "12",
-            _f(pupil, 5),
-            str(bvalid),
-            _f(pupil, 5),
-            str(bvalid),
-            _f(sacc[0], 5),
-            _f(sacc[1], 5),
-            "0",
-            str(ox),
-            str(oy),
-        ]
-
-    ox, oy = original(fx, fy)
+    fx, fy = screen(g.x, g.y)
+    X = W / (1920 - L - R) * (fx * 1920 - L)
+    Y = H / (1080 - T - B) * (fy * 1080 - T)
+    off = (X < 0) | (X >= W) | (Y < 0) | (Y >= H)
+    ox = np.where(off, -1, np.floor(X)).astype(int)
+    oy = np.where(off, -1, np.floor(Y)).astype(int)
     sx, sy = fx * 1920, fy * 1080
-    mag = np.hypot(np.diff(sx, prepend=sx[:1]), np.diff(sy, prepend=sy[:1]))
+    mag = np.hypot(np.diff(sx, prepend=sx[:1]), np.diff(sy, prepend=sy[:1]))  # saccade into each fixation
     ang = np.degrees(np.arctan2(-np.diff(sy, prepend=sy[:1]), np.diff(sx, prepend=sx[:1])))
-    fix = [
-        common(i, g.start[i], i, 1, fx[i], fy[i], 1, 0, 0.0, (mag[i], ang[i]), ox[i], oy[i])
-        for i in range(len(g.start))
-    ]
+    pupil_mm = 3.2 + 0.6 * (g.pupil - 1.0)
+
+    def table(
+        t: np.ndarray, i: np.ndarray, valid: np.ndarray, bx: np.ndarray, by: np.ndarray, blink_id: np.ndarray
+    ) -> list[tuple[str, ...]]:
+        """Rows at times ``t`` whose current fixation is ``i``; NaN ``bx`` marks a blink."""
+        n = len(t)
+        ok = (~np.isnan(bx)).astype(int)
+        okc = _icol(ok)
+
+        def const(v: str) -> list[str]:
+            return [v] * n
+
+        cols = [
+            const(str(session)),
+            const(str(media)),
+            const(dicom),
+            _icol(np.arange(n)),
+            _fcol(t0 + t, 5),
+            _icol(np.floor((t0 + t) * 1e7)),
+            _fcol(fx[i], 5),
+            _fcol(fy[i], 5),
+            _fcol(t0 + g.start[i], 5),
+            _fcol(g.end[i] - g.start[i], 5),
+            _icol(i + 1),
+            _icol(valid),
+            _fcol(np.nan_to_num(bx), 5),
+            _fcol(np.nan_to_num(by), 5),
+            okc,
+            const("0.45000"),
+            const("0.52000"),
+            const("28.00000"),
+            const("1.00000"),
+            okc,
+            const("0.58000"),
+            const("0.52000"),
+            const("28.00000"),
+            const("1.00000"),
+            okc,
+            _icol(blink_id),
+            const("0.00000"),
+            const("12"),
+            _fcol(pupil_mm[i], 5),
+            okc,
+            _fcol(pupil_mm[i], 5),
+            okc,
+            _fcol(mag[i], 5),
+            _fcol(ang[i], 5),
+            const("0"),
+            _icol(ox[i]),
+            _icol(oy[i]),
+        ]
+        return list(zip(*cols, strict=True))
+
+    every = np.arange(len(g.start))
+    fix = table(g.start, every, np.ones(len(every)), fx, fy, np.zeros(len(every)))
     s = raw_samples(rng, g, hz)
-    bx = (s["x"] * (1920 - L - R) / W + L) / 1920
-    by = (s["y"] * (1080 - T - B) / H + T) / 1080
-    raw = []
-    blink_id = 0
-    in_blink = False
-    for k in range(len(s["t"])):
-        i = int(max(s["fix"][k], 0))
-        blink = bool(np.isnan(bx[k]))
-        if blink and not in_blink:
-            blink_id += 1
-        in_blink = blink
-        valid = int(s["fix"][k] >= 0 and s["t"][k] < g.end[i])
-        raw.append(
-            common(
-                k,
-                s["t"][k],
-                i,
-                valid,
-                0.0 if blink else bx[k],
-                0.0 if blink else by[k],
-                int(not blink),
-                blink_id if blink else 0,
-                0.0,
-                (mag[i], ang[i]),
-                ox[i],
-                oy[i],
-            )
-        )
-    return fix, raw
+    cur = np.clip(s["fix"], 0, max(len(g.start) - 1, 0))
+    bx, by = screen(s["x"], s["y"])
+    blink = np.isnan(bx)
+    starts = blink & ~np.concatenate([[False], blink[:-1]])
+    blink_id = np.where(blink, np.cumsum(starts), 0)  # GP3 numbers blinks; 0 outside one
+    valid = ((s["fix"] >= 0) & (s["t"] < g.end[cur])).astype(int)
+    raw = table(s["t"], cur, valid, bx, by, blink_id)
+    return fix, raw, int(off.sum())
 
 
 def master_sheet_row(

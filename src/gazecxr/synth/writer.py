@@ -290,10 +290,9 @@ def render_study(st: StudyPlan, cfg: SynthConfig, rng: np.random.Generator) -> R
         max(b[3] for b in lungs),
     )
     L = rendering.layers
-    X, Y = L.X, L.Y
     seg = {
-        "right_lung": an.lung_mask(X, Y, 0),
-        "left_lung": an.lung_mask(X, Y, 1),
+        "right_lung": L.lung_full[0],
+        "left_lung": L.lung_full[1],
         "mediastanum": np.maximum(L.mediastinum, L.heart),  # (sic) EyeGaze file name
         "aortic_knob": L.aortic_knob,
     }
@@ -509,8 +508,7 @@ def _eyegaze_rows(
         Image.fromarray(mask.astype(np.uint8) * 255).save(tdir / f"{name}.png", optimize=False)
     rect = fit_rect((0.0, 0.0, float(st.width), float(st.height)), (1920, 1080))
     truncated = rng.random() < cfg.readers.truncated_dicom_id_fraction
-    fix, raw = tables.eyegaze_gaze_rows(st, g, rng, rect, cfg.readers.eyegaze_hz, truncated)
-    off = sum(1 for r in fix if r[-1] == "-1")
+    fix, raw, off = tables.eyegaze_gaze_rows(st, g, rng, rect, cfg.readers.eyegaze_hz, truncated)
     rows = {
         "eyegaze_master": [tables.master_sheet_row(plan, st, rect, chex, st.report)],
         "eyegaze_fixations": fix,
