@@ -186,6 +186,7 @@ def report_eval(
     outputs["keyword_list"] = [keyword_list(r.oracle, d) for r in evaluated]
     retriever = Retriever(corpus)
     outputs["retrieval"] = [retriever.retrieve(r).findings for r in evaluated]
+    examples = _example_indices(evaluated)
     systems = {name: score_system(texts, evaluated, d, bertscore_model) for name, texts in outputs.items()}
     return {
         "note": ORACLE_NOTE,
@@ -201,6 +202,7 @@ def report_eval(
         "dictionary_version": d.version,
         "systems": systems,
         "labeler": labeler_vs_mesh(all_reports, d),
+        # Fixed, not chosen by score: the first evaluation report without findings and the first four with two or more.
         "examples": [
             {
                 "uid": r.uid,
@@ -208,9 +210,16 @@ def report_eval(
                 "reference": r.findings,
                 **{name: texts[i] for name, texts in outputs.items()},
             }
-            for i, r in enumerate(evaluated[:5])
+            for i, r in enumerate(evaluated)
+            if i in examples
         ],
     }
+
+
+def _example_indices(reports: list[IUReport]) -> set[int]:
+    normal = [i for i, r in enumerate(reports) if not r.oracle][:1]
+    abnormal = [i for i, r in enumerate(reports) if len(r.oracle) >= 2][:4]
+    return set(normal + abnormal)
 
 
 def _fmt(v: Any) -> str:
