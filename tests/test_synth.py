@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from gazecxr.cli import main
+from gazecxr.config import load_config
 from gazecxr.data.anatomy import REGIONS
 from gazecxr.synth import SynthConfig, write_cohort
 from gazecxr.synth.tables import (
@@ -373,3 +375,36 @@ def test_fixations_dwell_on_finding_while_it_is_dictated(cohort: Path) -> None:
         np.mean(during),
         np.mean(elsewhere),
     )
+
+
+def test_shipped_synth_configs_validate(repo_root: Path) -> None:
+    files = sorted((repo_root / "configs" / "synth").glob("*.yaml"))
+    assert {f.name for f in files} >= {"default.yaml", "no-confounders.yaml", "full-resolution.yaml"}
+    for path in files:
+        cfg = load_config(path, model=SynthConfig)
+        assert isinstance(cfg, SynthConfig)
+    assert not load_config(
+        repo_root / "configs/synth/no-confounders.yaml", model=SynthConfig
+    ).confounder.enabled
+
+
+def test_truncated_eyegaze_ids_are_emitted_and_counted(tmp_path: Path) -> None:
+    cfg = SynthConfig.model_validate(
+        {"studies": 10, "seed": 1, "image_size": 128, "readers": {"truncated_dicom_id_fraction": 1.0}}
+    )
+    summary = write_cohort(tmp_path / "t", cfg, workers=1)
+    n = summary.cohort["gaze"]["eyegaze_truncated_ids"]
+    assert n == summary.eyegaze_images > 0
+    for p in (tmp_path / "t").glob("patient_*/EyeGaze"):
+        full = {r["dicom_id"] for r in _rows(p / "master_sheet.csv")}
+        ids = {r["DICOM_ID"] for r in _rows(p / "fixations.csv")}
+        assert all(len(i) == 39 and any(f.startswith(i) for f in full) for i in ids)
+    if importlib.util.find_spec("gazecxr.data.cli") is None:
+        return
+    report = tmp_path / "check.json"
+    result = CliRunner().invoke(
+        main, ["data", "check", str(tmp_path / "t"), "--no-cache", "--json", str(report)]
+    )
+    assert result.exit_code == 0, result.output
+    problems = json.loads(report.read_text())["problems"]
+    assert problems and all("truncated" in json.dumps(p) for p in problems)

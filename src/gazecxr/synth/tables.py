@@ -496,7 +496,7 @@ def eyegaze_gaze_rows(
     oy = np.where(off, -1, np.floor(Y)).astype(int)
     sx, sy = fx * 1920, fy * 1080
     mag = np.hypot(np.diff(sx, prepend=sx[:1]), np.diff(sy, prepend=sy[:1]))  # saccade into each fixation
-    ang = np.degrees(np.arctan2(-np.diff(sy, prepend=sy[:1]), np.diff(sx, prepend=sx[:1])))
+    ang = np.degrees(np.arctan2(-np.diff(sy, prepend=sy[:1]), np.diff(sx, prepend=sx[:1]))) + 0.0  # no "-0.0"
     pupil_mm = 3.2 + 0.6 * (g.pupil - 1.0)
 
     def table(
@@ -743,6 +743,7 @@ def cohort_stats(
                 "reflacx_outside_crop",
                 "eyegaze_fixations",
                 "eyegaze_off_image",
+                "eyegaze_truncated_ids",
             )
         },
     }

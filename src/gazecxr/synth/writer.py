@@ -372,6 +372,7 @@ def write_patient(plan: PatientPlan, cfg: SynthConfig, out: Path) -> PatientResu
         "eyegaze_off_image": 0,
         "reflacx_readings": 0,
         "eyegaze_images": 0,
+        "eyegaze_truncated_ids": 0,
     }
     for st in plan.studies:
         rng = np.random.default_rng(st.seed)
@@ -515,7 +516,11 @@ def _eyegaze_rows(
         "eyegaze_gaze": raw,
         "eyegaze_boxes": tables.bbox_rows(st.dicom_id, rs.regions),
     }
-    return rows, {"eyegaze_fixations": len(fix), "eyegaze_off_image": off}
+    return rows, {
+        "eyegaze_fixations": len(fix),
+        "eyegaze_off_image": off,
+        "eyegaze_truncated_ids": int(truncated),
+    }
 
 
 # --- the cohort -----------------------------------------------------------------------------
