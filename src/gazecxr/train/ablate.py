@@ -248,8 +248,9 @@ def run_ablation(
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for v in chosen:
-        for s in range(seeds):
+    # Seed-major order: an interrupted ablation has complete variant comparisons for the first seeds.
+    for s in range(seeds):
+        for v in chosen:
             log.info("ablation: variant %s, seed %d", v, s)
             run_one(experiment, [*spec.variants[v], *overrides], data_root, run_dir(out, v, s), s)
     tabulated = [
