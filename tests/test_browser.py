@@ -7,9 +7,12 @@ Skipped with a reason when Chromium or Playwright is absent. Screenshots go to
 
 from __future__ import annotations
 
+import json
 import socket
-import threading
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from test_demo import tiny_demo  # noqa: F401 - session fixture shared with the demo smoke test
+from test_demo import tiny_demo_once
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -50,27 +53,41 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free local port in a background thread."""
-    import uvicorn
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return tiny_demo_once(tmp_path_factory)
 
+
+@contextmanager
+def serve(*args: str) -> Iterator[str]:
+    """Run ``gazecxr serve ARGS`` on a free local port (a real server process) until the block ends."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the viewer server did not start")
-        time.sleep(0.05)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gazecxr.cli", "-q", "serve", *args, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gazecxr serve exited with {proc.returncode}: {proc.stdout.read()}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/health", timeout=2) as res:
+                    if json.load(res)["status"] == "ok":
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("gazecxr serve did not answer /api/health within 90 s") from None
+                time.sleep(0.2)
+        yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 def _page(browser: Any) -> tuple[Any, list[str]]:
@@ -80,15 +97,13 @@ def _page(browser: Any) -> tuple[Any, list[str]]:
     return page, errors
 
 
-def test_viewer_upload_and_cohort_study(browser: Any, tiny_demo: dict[str, Any], shared_data: Path) -> None:  # noqa: F811
-    from gazecxr.viewer.analyzer import RunAnalyzer
-    from gazecxr.viewer.app import create_app
-    from gazecxr.viewer.cohort import load_cohort
-
-    run = tiny_demo["variants"]["full"]["run"]
-    studies = load_cohort(run, tiny_demo["cohort"]["root"], split="test", limit=5)
-    n_labels = len(tiny_demo["cohort"]["labels"])
-    with live_server(create_app(RunAnalyzer(run), studies=studies)) as url:
+def test_viewer_upload_and_cohort_study(browser: Any, demo: dict[str, Any], shared_data: Path) -> None:
+    run = demo["variants"]["full"]["run"]
+    n_labels = len(demo["cohort"]["labels"])
+    with serve("--run", run, "--data", demo["cohort"]["root"], "--max-studies", "5") as url:
+        with urllib.request.urlopen(f"{url}/api/studies") as res:
+            studies = json.load(res)["studies"]
+        assert len(studies) == 5
         page, errors = _page(browser)
         page.goto(url)
         page.wait_for_selector("body[data-state=ready]", timeout=15_000)
@@ -114,17 +129,16 @@ def test_viewer_upload_and_cohort_study(browser: Any, tiny_demo: dict[str, Any],
         assert page.evaluate("getComputedStyle(document.querySelector('#img-attention')).opacity") == "0.3"
 
         # A cohort study: gaze overlay and reference report appear.
-        first = studies.studies()[0].study_id
-        page.select_option("#study-select", first)
+        first = next((s for s in studies if s["has_gaze"]), studies[0])
+        page.select_option("#study-select", first["id"])
         page.click("#study-btn")
         page.wait_for_function(
             "document.body.dataset.state === 'done' && "
-            f"document.querySelector('#image-caption').textContent.startsWith('{first}')",
+            f"document.querySelector('#image-caption').textContent.startsWith('{first['id']}')",
             timeout=30_000,
         )
         assert page.locator("#reference-report").inner_text().strip()
-        if studies.get(first).gaze is not None:
-            assert page.locator("#img-gaze").is_visible()
+        assert page.locator("#img-gaze").is_visible() == first["has_gaze"]
         page.screenshot(path=str(SCREENSHOTS / "viewer_study.png"), full_page=True)
 
         # A file that is not an image: a clear message in the page, no crash.
@@ -138,9 +152,9 @@ def test_viewer_upload_and_cohort_study(browser: Any, tiny_demo: dict[str, Any],
         assert errors == []
 
 
-def test_study_report_in_browser(browser: Any, tiny_demo: dict[str, Any]) -> None:  # noqa: F811
+def test_study_report_in_browser(browser: Any, demo: dict[str, Any]) -> None:
     page, errors = _page(browser)
-    page.goto(Path(tiny_demo["index_html"]).as_uri())
+    page.goto(Path(demo["index_html"]).as_uri())
     for section in ("#summary", "#metrics", "#roc", "#ablation", "#studies"):
         assert page.locator(section).is_visible(), section
     assert page.locator("#metrics table.metrics tbody tr").count() >= 2

@@ -12,6 +12,7 @@ import click
 
 from gazecxr.demo.profiles import PROFILES, config_dir
 from gazecxr.log import LOGGER_NAME, progress_disabled
+from gazecxr.viewer.openmp import prefer_passive_openmp_wait
 
 
 class RichStageProgress:
@@ -102,6 +103,7 @@ def demo(out: Path, quick: bool, tiny: bool, config_path: Path | None, seed: int
     model, evaluate both, write reports for test studies, and produce OUT/index.html (open it in a
     browser, works offline) and OUT/summary.json. The run directories under OUT/runs/ work with
     `gazecxr predict`, `gazecxr report` and `gazecxr serve`."""
+    prefer_passive_openmp_wait()
     from gazecxr.demo.pipeline import run_demo
 
     if quick and tiny:

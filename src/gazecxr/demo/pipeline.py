@@ -124,6 +124,17 @@ def roc_curves(run: Path, split: str = "test") -> dict[str, tuple[np.ndarray, np
     return out
 
 
+def evaluate_once(run: Path, root: Path, split: str = "test") -> dict[str, Any]:
+    """``evaluate_run``, unless the run already holds an evaluation newer than its best checkpoint."""
+    from gazecxr.train.evaluate import evaluate_run
+
+    done = run / f"eval_{split}.json"
+    if done.is_file() and (run / f"predictions_{split}.npz").is_file():
+        if done.stat().st_mtime >= (run / "checkpoint_best.safetensors").stat().st_mtime:
+            return json.loads(done.read_text(encoding="utf-8"))
+    return evaluate_run(run, root, split)
+
+
 def variant_result(name: str, run: Path, result: dict[str, Any]) -> VariantResult:
     """Reduce ``evaluate_run``'s result to what the report and summary show."""
     ci = result["classification"]["ci"]  # flat bootstrap keys: "macro/auroc", "auroc/<label>", ...
@@ -296,7 +307,6 @@ def run_demo(
     (so that the time-left estimate is roughly uniform).
     """
     from gazecxr.data import build_datasets
-    from gazecxr.train.evaluate import evaluate_run
     from gazecxr.train.trainer import train_run
 
     progress = progress or StageProgress()
@@ -340,7 +350,7 @@ def run_demo(
         progress.advance(max(0, steps_per_variant - done_steps[0]))  # early stopping / reused run
         progress.stage(f"evaluating {name}")
         with timings.stage(f"evaluate_{name}"):
-            raw[name] = evaluate_run(run, root, "test")
+            raw[name] = evaluate_once(run, root)
         progress.advance(eval_units)
         runs[name] = run
         results[name] = variant_result(name, run, raw[name])
