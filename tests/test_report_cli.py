@@ -62,8 +62,6 @@ def test_report_command_on_a_real_radiograph(run, shared_data):
     assert rep["anatomy_source"] == "atlas" and len(rep["region_mass"]) == 17
     assert rep["findings"] and all(f["name"] in LABELS for f in rep["findings"])
     assert all(s["source"] == "template" for s in rep["sentences"])
-    text = CliRunner().invoke(main, ["-q", "report", "--run", str(run), str(image)])
-    assert text.exit_code == 0 and "FINDINGS:" in text.output and "IMPRESSION:" in text.output
     bad = CliRunner().invoke(main, ["-q", "report", "--run", str(run), str(REPO / "pyproject.toml")])
     assert bad.exit_code == 1 and "pyproject.toml" in bad.output
 
