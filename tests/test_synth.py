@@ -408,3 +408,30 @@ def test_truncated_eyegaze_ids_are_emitted_and_counted(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     problems = json.loads(report.read_text())["problems"]
     assert problems and all("truncated" in json.dumps(p) for p in problems)
+
+
+def test_no_confounder_cohort_differs_only_by_the_marker(tmp_path: Path) -> None:
+    base = {"studies": 8, "seed": 5, "image_size": 128, "confounder": {"p_negative": 0.5, "p_positive": 1.0}}
+    with_c = write_cohort(tmp_path / "with", SynthConfig.model_validate(base), workers=1).out
+    cfg = SynthConfig.model_validate({**base, "confounder": {**base["confounder"], "enabled": False}})
+    without = write_cohort(tmp_path / "without", cfg, workers=1).out
+    a, b = _tree_hash(with_c), _tree_hash(without)
+    assert set(a) == set(b)
+    gts = {g["dicom_id"]: g for g in _ground_truth(with_c)}
+    marked = {d for d, g in gts.items() if g["confounder"]["present"]}
+    assert marked and all(not g["confounder"]["present"] for g in _ground_truth(without))
+    differ = {Path(k).stem for k in a if a[k] != b[k] and k.endswith(".jpg")}
+    assert differ == marked
+    for d in marked:  # the change is confined to the marker's box
+        g = gts[d]
+        rel = f"patient_{g['subject_id']}/CXR-JPG/s{g['study_id']}/{d}.jpg"
+        diff = np.abs(
+            np.asarray(Image.open(with_c / rel), dtype=float)
+            - np.asarray(Image.open(without / rel), dtype=float)
+        )
+        x0, y0, x1, y1 = (int(v) for v in g["confounder"]["box"])
+        inside = diff[max(0, y0 - 8) : y1 + 8, max(0, x0 - 8) : x1 + 8].sum()
+        assert inside > 0.95 * diff.sum()
+    # Tables, reports and gaze are the same.
+    same = [k for k in a if k.endswith((".csv", ".txt", ".json")) and "synthetic/" not in k]
+    assert all(a[k] == b[k] for k in same)

@@ -111,10 +111,11 @@ class CohortSummary:
 
 
 def _unique_ints(rng: np.random.Generator, n: int, low: int, high: int) -> list[int]:
+    """``n`` distinct integers in [low, high), in random order."""
     out: set[int] = set()
     while len(out) < n:
         out.update(int(v) for v in rng.integers(low, high, n - len(out)))
-    return sorted(out, key=lambda _: rng.random())
+    return [int(v) for v in rng.permutation(sorted(out))]
 
 
 def _dicom_id(rng: np.random.Generator) -> str:
@@ -201,12 +202,12 @@ def plan_cohort(cfg: SynthConfig) -> list[PatientPlan]:
             findings = sample_findings(srng, cfg, view)
             report = report_mentions(srng, findings, rc)
             positive = any(f.name == conf.finding for f in findings)
-            if not conf.enabled:
-                confounder = False
-            elif split == "test":
-                confounder = bool(srng.random() < conf.p_test)
+            # Always drawn, so that a cohort without confounders is the same cohort minus the marker.
+            u = srng.random()
+            if split == "test":
+                confounder = conf.enabled and bool(u < conf.p_test)
             else:
-                confounder = bool(srng.random() < (conf.p_positive if positive else conf.p_negative))
+                confounder = conf.enabled and bool(u < (conf.p_positive if positive else conf.p_negative))
             day += int(srng.integers(1, 400))
             hh, mm, ss = int(srng.integers(0, 24)), int(srng.integers(0, 60)), srng.uniform(0, 60)
             st = StudyPlan(
@@ -219,7 +220,7 @@ def plan_cohort(cfg: SynthConfig) -> list[PatientPlan]:
                 date=int(
                     (np.datetime64("2150-01-01") + np.timedelta64(day, "D")).astype(str).replace("-", "")
                 ),
-                time=f"{hh * 10000 + mm * 100 + ss:.3f}".lstrip("0") or "0.000",
+                time=f"{hh * 10000 + mm * 100 + ss:.3f}",  # HHMMSS.fff, leading zeros lost
                 stay_id=float(srng.integers(30_000_000, 40_000_000)) if srng.random() < 0.6 else None,
                 seed=int(srng.integers(0, 2**63 - 1)),
                 findings=findings,
@@ -281,7 +282,9 @@ def render_study(st: StudyPlan, cfg: SynthConfig, rng: np.random.Generator) -> R
         f.box = _scale_box(b, sx, sy) if b is not None else None
     regions = {k: _scale_box(v, sx, sy) for k, v in region_boxes(an, rendering.layers).items()}
     image = to_uint8(rendering.grey, (H, W), rng, cfg.noise)
-    confounder_box = _burn_confounder(image, cfg, rng, an, sx, sy) if st.confounder else None
+    # Its own random stream: with or without the marker, everything else is identical.
+    crng = np.random.default_rng([st.seed, 1])
+    confounder_box = _burn_confounder(image, cfg, crng, an, sx, sy) if st.confounder else None
     lungs = [regions["right lung"], regions["left lung"], regions["cardiac silhouette"]]
     chest = (
         min(b[0] for b in lungs),
