@@ -287,7 +287,7 @@ def _finding_density(an: Anatomy, L: Layers, f: Finding, rng: np.random.Generato
             du = (X - cx) * np.cos(ang) + (Y - cy) * np.sin(ang)
             dv = -(X - cx) * np.sin(ang) + (Y - cy) * np.cos(ang)
             band = np.exp(-((du / length) ** 4) - (dv / thick) ** 2)
-            return 0.32 * gain * band * lung
+            return 0.32 * gain * band * L.lung[side]  # aerated lung only: visible
         cx, cy = _point_in_lung(an, side, (x0, y0, x1, y1), u1, u2)
         if f.name == "Lung nodule or mass":
             r = (0.13, 0.17, 0.22)[sev] if f.kind == "mass" else (0.05, 0.065, 0.08)[sev]
@@ -300,7 +300,7 @@ def _finding_density(an: Anatomy, L: Layers, f: Finding, rng: np.random.Generato
             0.6 + 0.35 * smooth_noise(rng, X.shape, 30) - np.hypot((X - cx) / r, (Y - cy) / (1.2 * r)), 0.1
         )
         bronchi = np.clip(1.0 - np.abs(smooth_noise(rng, X.shape, 25)) * 6.0, 0.0, 1.0)
-        return 0.3 * gain * patch * lung * (1.0 - 0.5 * bronchi)
+        return 0.3 * gain * patch * L.lung[side] * (1.0 - 0.5 * bronchi)
     if f.name == "Pneumothorax":
         depth = (0.05, 0.1, 0.18)[sev] * (0.85 + 0.3 * u1)
         collapsed = _shrunken_lung(an, X, Y, side, depth)

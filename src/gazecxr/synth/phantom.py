@@ -316,32 +316,35 @@ def render_lateral(rng: np.random.Generator, height: int, width: int) -> np.ndar
     """A lateral view (not read by the simulated radiologists): grey float32 (H, W) in [0, 1].
 
     Frame: X to the image right = posterior, Y down. Sternum anterior, spine posterior, the two
-    lungs superimposed, heart anterior-inferior, hemidiaphragms below.
+    lungs superimposed, heart anterior-inferior, hemidiaphragms below, arms over the apices.
     """
     an = Anatomy(
         height=height,
         width=width,
         cx=width * rng.uniform(0.47, 0.53),
-        cy=height * rng.uniform(0.38, 0.43),
-        scale=width * rng.uniform(0.4, 0.46),
+        cy=height * rng.uniform(0.4, 0.45),
+        scale=width * rng.uniform(0.42, 0.47),
         theta=float(rng.normal(0, 0.03)),
         view="LATERAL",
         exposure=rng.uniform(0.9, 1.15),
         gamma=rng.uniform(0.9, 1.15),
     )
     X, Y = an.frame_grid()
-    body = soft(0.85 - np.hypot(X / 0.95, (Y - 0.1) / 1.25), 0.03) + soft(-1.0 - Y, 0.05) * soft(
-        0.35 - np.abs(X), 0.03
-    )
-    lung = soft(0.62 - np.hypot(X / 0.7, (Y + 0.05) / 0.85), 0.02) * soft(0.55 + 0.2 * X - Y, 0.03)
-    heart = soft(0.3 - np.hypot((X + 0.28) / 1.1, Y - 0.35), 0.03)
-    spine = soft(0.09 - np.abs(X - 0.72 - 0.1 * Y), 0.01) * (0.75 + 0.25 * np.cos(2 * np.pi * Y / 0.14))
-    sternum = soft(0.03 - np.abs(X + 0.78 - 0.12 * Y), 0.01) * soft(0.5 - np.abs(Y + 0.2), 0.02)
-    texture = 0.03 * smooth_noise(rng, X.shape, 50)
+    body = soft(1.0 - (np.abs(X / 0.92) ** 4 + np.abs((Y - 0.2) / 1.45) ** 4), 0.05)
+    arms = soft(-0.55 - Y, 0.08) * body
+    dome = 0.5 + 0.18 * X - 0.12 * X * X  # diaphragm, lower posteriorly
+    lung = soft(1.0 - (np.abs((X - 0.05) / 0.66) ** 3 + np.abs((Y + 0.1) / 0.88) ** 3), 0.03)
+    lung *= soft(dome - Y, 0.015)
+    heart = soft(1.0 - np.hypot((X + 0.3) / 0.34, (Y - 0.28) / 0.3), 0.04)
+    spine_x = 0.6 + 0.08 * Y
+    spine = soft(0.1 - np.abs(X - spine_x), 0.01) * (0.7 + 0.3 * np.cos(2 * np.pi * Y / 0.14)) * body
+    sternum = soft(0.025 - np.abs(X + 0.78 - 0.1 * Y), 0.008) * soft(0.55 - np.abs(Y + 0.15), 0.02)
+    texture = 0.04 * smooth_noise(rng, X.shape, 50)
     D = (
-        0.85 * np.clip(body, 0, 1)
-        - 0.5 * lung * (1 - heart)
-        + 0.15 * heart
+        0.9 * body
+        + 0.25 * arms
+        - 0.55 * lung * (1 - heart)
+        + 0.05 * heart
         + 0.3 * spine
         + 0.2 * sternum
         + texture * lung

@@ -15,7 +15,7 @@ the image size (74-132 px/deg at the real ~3000 px resolution).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -212,8 +212,9 @@ class GazeRecord:
 
     Per fixation (F,): ``start``, ``end`` (s, audio clock), ``x``, ``y`` (image px, float, may be
     off the image), ``pupil``; ``crop`` (F, 4) image-px crop shown; ``rect`` (F, 4) its screen
-    rectangle; ``ppd`` (F, 2) image px per degree. ``words``: (token, start, end). ``blinks``:
-    (start, end). ``crops``: (t0, t1, crop) intervals (t1 exclusive) covering [0, duration].
+    rectangle; ``ppd`` (F, 2) image px per degree. ``words``: (token, start, end);
+    ``sentence_spans``: (start, end) per dictated sentence; ``blinks``: (start, end);
+    ``window``: (width, level) of the display; ``image_size``: (H, W).
     """
 
     start: np.ndarray
@@ -227,13 +228,9 @@ class GazeRecord:
     words: list[tuple[str, float, float]]
     sentence_spans: list[tuple[float, float]]
     blinks: list[tuple[float, float]]
-    crops: list[tuple[float, float, Box]]
     duration: float
-    window: tuple[int, int] = (256, 128)
-    first_word: float = 0.0
-    screen: tuple[int, int] = (3840, 2160)
-    image_size: tuple[int, int] = (0, 0)  # H, W
-    target_of: list[int] = field(default_factory=list)  # per fixation: sentence index or -1
+    window: tuple[int, int]
+    image_size: tuple[int, int]
 
 
 def _plan_words(
@@ -322,7 +319,7 @@ def simulate_reading(
         silent_targets += [fb for fb in noticed if _overlaps(fb, b) and rng.random() < 0.6]
     lead = rng.uniform(0.3, 0.8)
 
-    fix_start, fix_end, xs, ys, target_of = [], [], [], [], []
+    fix_start, fix_end, xs, ys = [], [], [], []
     blinks: list[tuple[float, float]] = []
     t, px, py = 0.0, W / 2, H / 2
     si = 0
@@ -356,7 +353,6 @@ def simulate_reading(
         fix_end.append(t + dur)
         xs.append(x)
         ys.append(y)
-        target_of.append(k if boxes else -1)
         px, py = x, y
         t += dur
 
@@ -392,13 +388,9 @@ def simulate_reading(
         words,
         spans,
         blinks,
-        crops,
         duration,
         (int(rng.integers(200, 256)), int(rng.integers(110, 140))),
-        silent,
-        screen,
         (H, W),
-        target_of,
     )
 
 
