@@ -194,3 +194,13 @@ def test_real_dicom_upload(client: TestClient, shared_data) -> None:  # noqa: AN
     res = client.post("/api/analyze", files={"file": ("x.dcm", path.read_bytes(), "application/dicom")})
     assert res.status_code == 200, res.text
     assert res.json()["image_size"] == [1024, 1024]
+
+
+def test_serve_refuses_a_folder_that_is_not_a_run(tmp_path) -> None:  # noqa: ANN001 - fixture
+    from click.testing import CliRunner
+
+    from gazecxr.cli import main
+
+    result = CliRunner().invoke(main, ["serve", "--run", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "is not a run directory (no config.yaml)" in result.output and "Traceback" not in result.output

@@ -23,12 +23,12 @@ class RichStageProgress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self._progress = Progress(
-            TextColumn("[bold]{task.description:<34}"),
-            BarColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=24),
             TextColumn("{task.percentage:>3.0f}%"),
             TimeElapsedColumn(),
-            TextColumn("elapsed, about"),
-            TimeRemainingColumn(),
+            TextColumn("elapsed, ~"),
+            TimeRemainingColumn(compact=True),
             TextColumn("left"),
             console=Console(stderr=True),
             transient=False,
@@ -58,22 +58,26 @@ class RichStageProgress:
 
 
 def results_table(summary: dict) -> str:
-    """The short plain-text table printed at the end."""
+    """The short plain-text table printed at the end (value [95% CI] per headline metric)."""
 
     def cell(value: float | None, ci: list | None) -> str:
         if value is None:
-            return f"{'n/a':>21}"
+            return "n/a".ljust(26)
         interval = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else ""
-        return f"{value:.3f}{interval:>15}" if interval else f"{value:>21.3f}"
+        return f"{value:.3f}{interval}".ljust(26)
 
-    lines = [
-        f"{'variant':<10} {'macro AUROC [95% CI]':>21} {'macro F1 [95% CI]':>21} {'attention CC [95% CI]':>21}"
+    head = [
+        "variant".ljust(15),
+        *(h.ljust(26) for h in ("macro AUROC [95% CI]", "macro F1 [95% CI]", "attention-gaze CC [95% CI]")),
     ]
+    lines = ["".join(head).rstrip()]
     for name, v in summary["variants"].items():
-        lines.append(
-            f"{name:<10} {cell(v['macro_auroc'], v['macro_auroc_ci'])} {cell(v['macro_f1'], v['macro_f1_ci'])} "
-            f"{cell(v['attention_cc'], v['attention_cc_ci'])}"
+        row = (
+            name.ljust(15)
+            + cell(v["macro_auroc"], v["macro_auroc_ci"])
+            + cell(v["macro_f1"], v["macro_f1_ci"])
         )
+        lines.append((row + cell(v["attention_cc"], v["attention_cc_ci"])).rstrip())
     return "\n".join(lines)
 
 

@@ -112,17 +112,20 @@ def ablation_figure(rows: Sequence[Mapping[str, object]], metrics: Sequence[tupl
             error_kw={"lw": 1},
         )
         for bar, value in zip(bars, values, strict=True):
-            if np.isfinite(value):
-                ax.text(
-                    bar.get_x() + bar.get_width() / 2,
-                    value / 2 if value > 0.15 else value + 0.02,
-                    f"{value:.2f}",
-                    ha="center",
-                    va="center" if value > 0.15 else "bottom",
-                    fontsize=7,
-                    color="white" if value > 0.15 else "black",
-                    rotation=90 if len(rows) > 3 else 0,
-                )
+            if not np.isfinite(value):
+                continue
+            inside = abs(value) > 0.15  # white label inside long bars, black label beyond short ones
+            y = value / 2 if inside else value + (0.02 if value >= 0 else -0.02)
+            ax.text(
+                bar.get_x() + bar.get_width() / 2,
+                y,
+                f"{value:.2f}",
+                ha="center",
+                va="center" if inside else ("bottom" if value >= 0 else "top"),
+                fontsize=7,
+                color="white" if inside else "black",
+                rotation=90 if len(rows) > 3 else 0,
+            )
     ax.set_xticks(x, [label for _, label in metrics], fontsize=9)
     ax.axhline(0, color="black", lw=0.6)
     ax.set_ylabel("value (test set; bars: 95% CI)", fontsize=9)

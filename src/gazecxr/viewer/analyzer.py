@@ -39,6 +39,10 @@ class Analyzer(Protocol):
         ...
 
 
+class RunLoadError(RuntimeError):
+    """A run directory that cannot serve predictions; the message says why."""
+
+
 class RunAnalyzer:
     """Classifier of a trained run directory + the configured report writer.
 
@@ -47,22 +51,33 @@ class RunAnalyzer:
     """
 
     def __init__(self, run_dir: str | Path, writer: str | None = None) -> None:
+        """Load the run's best checkpoint and thresholds.
+
+        Raises:
+            RunLoadError: ``run_dir`` has no config.yaml, or its checkpoint or thresholds are
+                missing or do not fit the config.
+        """
         from gazecxr.config import load_config
-        from gazecxr.train.predict import Predictor
 
         self.run_dir = Path(run_dir)
         if not (self.run_dir / "config.yaml").is_file():
-            raise FileNotFoundError(
+            raise RunLoadError(
                 f"{self.run_dir} is not a run directory (no config.yaml); "
                 "train one with `gazecxr train` or `gazecxr demo`"
             )
+        from gazecxr.train.checkpoint import CheckpointError  # torch is imported only for a real run
+        from gazecxr.train.predict import Predictor
+
         cfg = load_config(self.run_dir / "config.yaml")
         if writer is not None:
             cfg.report.writer = writer
         self.report_cfg = cfg.report
         self.writer = cfg.report.writer
         self.name = self.run_dir.name
-        self.predictor = Predictor.from_run(self.run_dir)
+        try:
+            self.predictor = Predictor.from_run(self.run_dir)
+        except CheckpointError as exc:
+            raise RunLoadError(str(exc)) from None
         self._lock = threading.Lock()
 
     def analyze(

@@ -73,13 +73,13 @@ def serve(
     prefer_passive_openmp_wait()
     import uvicorn
 
-    from gazecxr.viewer.analyzer import RunAnalyzer
+    from gazecxr.viewer.analyzer import RunAnalyzer, RunLoadError
     from gazecxr.viewer.app import create_app
     from gazecxr.viewer.cohort import load_cohort
 
     try:
         analyzer = RunAnalyzer(run_dir, writer=writer)
-    except FileNotFoundError as exc:
+    except RunLoadError as exc:
         raise click.ClickException(str(exc)) from None
     studies = None
     if data_root is not None:
