@@ -306,7 +306,9 @@ def _finding_density(an: Anatomy, L: Layers, f: Finding, rng: np.random.Generato
         collapsed = _shrunken_lung(an, X, Y, side, depth)
         cut = an.apex[side] + (an.costophrenic[side] - an.apex[side]) * (0.55, 0.7, 0.9)[sev]
         space = np.clip(lung - collapsed, 0.0, 1.0) * soft(cut - Y, 0.05)
-        line = 4.0 * collapsed * (1.0 - collapsed) * soft(cut - Y, 0.05)
+        # The visceral pleural line: the edge of the collapsed lung where air (not the
+        # mediastinum) lies beyond it.
+        line = 4.0 * collapsed * (1.0 - collapsed) * np.clip(2.0 * lung - 1.0, 0.0, 1.0) * soft(cut - Y, 0.05)
         # No vessel markings and less density in the air space; a thin bright visceral pleural line.
         return gain * (-space * (L.markings + 0.15) + 0.3 * line)
     if f.name == "Support devices":
@@ -350,10 +352,13 @@ def _point_in_lung(
 
 
 def _shrunken_lung(an: Anatomy, X: np.ndarray, Y: np.ndarray, side: int, depth: float) -> np.ndarray:
-    """The collapsed lung of a pneumothorax: the lung mask pulled in by ``depth`` at apex and wall."""
+    """The collapsed lung of a pneumothorax: the lung mask pulled in by ``depth`` from the apex
+    and the lateral chest wall; the medial (mediastinal) border stays where it is."""
     sign = 1.0 if side else -1.0
-    hw = np.clip(an.lung_halfwidth_at(Y - depth, side) - depth * 0.8, 0.0, None)
-    inside = soft(hw - np.abs(X - sign * (an.lung_center - 0.4 * depth)), 0.006)
+    offset = sign * X - an.lung_center  # > 0 on the lateral half of the lung
+    hw_lateral = np.clip(an.lung_halfwidth_at(Y - depth, side) - depth, 0.0, None)
+    hw = np.where(offset > 0, hw_lateral, an.lung_halfwidth_at(Y - depth, side))
+    inside = soft(hw - np.abs(offset), 0.006)
     inside *= soft(Y - an.apex[side] - depth, 0.006)
     inside *= soft(an.dome(X, side) - Y, 0.006)
     inside *= soft(sign * X - 0.09, 0.006)
