@@ -310,7 +310,7 @@ def _finding_density(an: Anatomy, L: Layers, f: Finding, rng: np.random.Generato
         # mediastinum) lies beyond it.
         line = 4.0 * collapsed * (1.0 - collapsed) * np.clip(2.0 * lung - 1.0, 0.0, 1.0) * soft(cut - Y, 0.05)
         # No vessel markings and less density in the air space; a thin bright visceral pleural line.
-        return gain * (-space * (L.markings + 0.15) + 0.3 * line)
+        return gain * (-space * (L.markings + 0.2) + 0.4 * line)
     if f.name == "Support devices":
         pts = _device_paths(an, f)
         dens = np.zeros_like(X)
