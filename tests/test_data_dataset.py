@@ -179,3 +179,11 @@ def test_dataloader_workers_fill_one_shared_cache(tree: Tree) -> None:
     slots = [train.cache.slot[p] for p in train.index["image_path"]]
     assert all(int(train.cache.state[s]) == D.FILLED for s in slots)  # filled by the worker processes
     assert ds["test"].cache is train.cache
+
+
+def test_no_usable_reading_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "root" / "patient_10000001").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no reading with a known label"):
+        datasets(tmp_path / "root")
+    with pytest.raises(ValueError, match="no dataset root"):
+        build_datasets(load_config(None, []))

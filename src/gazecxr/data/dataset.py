@@ -303,6 +303,9 @@ def build_datasets(cfg: Any, root: str | None = None) -> dict[str, GazeCXRDatase
         log.info("%d reading(s) have no known label of set %r and are left out", int((~known).sum()),
                  data_cfg.label_set)
     df = df[known]
+    if df.empty:
+        raise ValueError(f"{index.root}: no reading with a known label of set {data_cfg.label_set!r} "
+                         f"(sources {data_cfg.sources}); run `gazecxr data check {index.root}`")
     df["split"] = assign_splits(df, label_cols, data_cfg.split)
     paths = df.loc[df["split"] != "", "image_path"].tolist()
     n_images = len(set(paths))
