@@ -248,3 +248,14 @@ def test_invalid_and_blank_fixation_rows_are_dropped_and_counted(tree: Tree) -> 
     assert idx.stats()["fixations_dropped_invalid"] == 2
     k = kinds(idx)
     assert len(k["blank_fixations"]) == 1 and "pads missing" in k["bad_value"][0]
+
+
+def test_every_label_set_resolves_to_index_columns(tree: Tree) -> None:
+    from gazecxr.data.labels import LABEL_SETS, label_columns
+
+    columns = set(index(tree.root).readings.columns)
+    for name, labels in LABEL_SETS.items():
+        cols = label_columns(name)
+        assert len(cols) == len(labels) and set(cols) <= columns, name
+    with pytest.raises(KeyError, match="choose one of"):
+        label_columns("nonexistent")

@@ -140,7 +140,12 @@ FAMILY_LABELS: dict[str, tuple[str, ...]] = {
 def label_columns(label_set: str) -> list[str]:
     """Index columns holding the labels of ``label_set``, in the set's order."""
     names = get_label_set(label_set)
-    family = LABEL_SET_SOURCE.get(label_set, "finding")
+    family = LABEL_SET_SOURCE.get(label_set)
+    if family is None:
+        raise KeyError(f"label set {label_set!r} has no entry in LABEL_SET_SOURCE (which table gives its labels)")
+    unknown = [n for n in names if n not in FAMILY_LABELS[family]]
+    if unknown:
+        raise KeyError(f"label set {label_set!r}: {unknown} are not {family} labels")
     return [FAMILY_PREFIX[family] + name for name in names]
 
 
