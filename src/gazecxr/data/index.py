@@ -616,17 +616,23 @@ def _load_cache(folder: Path, key: str) -> tuple[pd.DataFrame, np.ndarray, list,
 
 
 def _save_cache(folder: Path, key: str, df: pd.DataFrame, fix: np.ndarray, extras: list, problems: list[Problem]) -> None:
+    """Write the cache atomically (process-unique temporary names, then rename), so concurrent
+    builders (e.g. several DDP ranks) never leave or read half a file. The fixations file is
+    named by the key and written first; ``index.json`` (which names the key) commits it."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("fixations-*.npy"):
-            old.unlink()
         fix_path = folder / f"fixations-{key[:16]}.npy"
-        np.save(fix_path, fix, allow_pickle=False)
-        tmp = folder / "index.json.tmp"
+        tmp_fix = folder / f".fixations-{key[:16]}-{os.getpid()}.npy"
+        np.save(tmp_fix, fix, allow_pickle=False)
+        os.replace(tmp_fix, fix_path)
+        tmp = folder / f".index-{os.getpid()}.json"
         payload = {"key": key, "rows": df.to_dict(orient="list"), "extras": extras,
                    "problems": [p.as_dict() for p in problems]}
         tmp.write_text(json.dumps(payload), encoding="utf-8")
         os.replace(tmp, folder / "index.json")
+        for old in folder.glob("fixations-*.npy"):
+            if old != fix_path:
+                old.unlink(missing_ok=True)
     except OSError as exc:
         log.warning("could not write the index cache to %s (%s); the next start rebuilds it", folder, exc)
 
