@@ -435,3 +435,38 @@ def test_no_confounder_cohort_differs_only_by_the_marker(tmp_path: Path) -> None
     # Tables, reports and gaze are the same.
     same = [k for k in a if k.endswith((".csv", ".txt", ".json")) and "synthetic/" not in k]
     assert all(a[k] == b[k] for k in same)
+
+
+def test_eyegaze_fixations_follow_transcript_phrases(cohort: Path) -> None:
+    gts = {g["dicom_id"]: g for g in _ground_truth(cohort)}
+    during, elsewhere = [], []
+    for p in sorted(cohort.glob("patient_*/EyeGaze")):
+        fix = _rows(p / "fixations.csv")
+        for row in _rows(p / "master_sheet.csv"):
+            d = row["dicom_id"]
+            mine = [f for f in fix if f["DICOM_ID"] == d]
+            t0 = 120.0 * (int(mine[0]["MEDIA_ID"]) - 1)  # session time of the image onset
+            fs = np.array([float(f["FPOGS"]) - t0 for f in mine])
+            fe = fs + np.array([float(f["FPOGD"]) for f in mine])
+            ox = np.array([int(f["X_ORIGINAL"]) for f in mine])
+            oy = np.array([int(f["Y_ORIGINAL"]) for f in mine])
+            phrases = json.loads((p / "audio_segmentation_transcripts" / d / "transcript.json").read_text())
+            for ph in phrases["time_stamped_text"]:
+                if _sentence_polarity(ph["phrase"]) == 0.0:
+                    continue
+                for column, terms in TERMS.items():
+                    boxes = [f["box"] for f in gts[d]["findings"] if f["name"] == CANONICAL[column]]
+                    if not boxes or not any(t in ph["phrase"].lower() for t in terms):
+                        continue
+                    inside = np.zeros(len(ox), dtype=bool)
+                    for b in boxes:
+                        m = 0.1 * max(b[2] - b[0], b[3] - b[1])
+                        inside |= (ox >= b[0] - m) & (ox <= b[2] + m) & (oy >= b[1] - m) & (oy <= b[3] + m)
+                    now = (fe > ph["begin_time"]) & (fs < ph["end_time"])
+                    during.append(inside[now].mean())
+                    elsewhere.append(inside[~now].mean())
+    assert len(during) >= 2
+    assert np.mean(during) > 0.7 and np.mean(during) > np.mean(elsewhere) + 0.3, (
+        np.mean(during),
+        np.mean(elsewhere),
+    )

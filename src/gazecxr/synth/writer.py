@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from gazecxr.config import to_dict
+from gazecxr.log import progress_disabled
 from gazecxr.synth import tables
 from gazecxr.synth.config import ReadersConfig, SynthConfig
 from gazecxr.synth.findings import Finding, mask_box, render_frontal, sample_findings
@@ -534,6 +536,11 @@ def _worker(args: tuple[PatientPlan, dict, str]) -> PatientResult:
     return write_patient(plan, SynthConfig.model_validate(cfg_dict), Path(out))
 
 
+def _tick(progress: tqdm, result: PatientResult) -> PatientResult:
+    progress.update(1)
+    return result
+
+
 def write_cohort(
     out: str | Path, cfg: SynthConfig, overwrite: bool = False, workers: int | None = None
 ) -> CohortSummary:
@@ -565,11 +572,14 @@ def write_cohort(
     workers = workers or min(os.cpu_count() or 1, 4)
     cfg_dict = to_dict(cfg)
     jobs = [(p, cfg_dict, str(out)) for p in plans]
-    if workers <= 1 or len(plans) < 4:
-        results = [_worker(j) for j in jobs]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_worker, jobs, chunksize=max(1, len(jobs) // (8 * workers))))
+    progress = tqdm(total=len(jobs), desc="patients", unit="patient", disable=progress_disabled())
+    with progress:
+        if workers <= 1 or len(plans) < 4:
+            results = [_tick(progress, _worker(j)) for j in jobs]
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                chunk = max(1, len(jobs) // (8 * workers))
+                results = [_tick(progress, r) for r in pool.map(_worker, jobs, chunksize=chunk)]
     cohort = tables.write_aggregates(out, cfg, plans, results)
     (out / "synthetic" / "INCOMPLETE").unlink()
     summary = CohortSummary(
