@@ -202,6 +202,13 @@ def test_cli_writes_and_rejects_unknown_keys(tmp_path: Path) -> None:
     assert info["counts"]["studies"] == 3 and info["config"]["confounder"]["enabled"] is False
     again = runner.invoke(main, ["synth", str(out), "--studies", "3"])
     assert again.exit_code != 0 and "--overwrite" in again.output
+    other = tmp_path / "not-a-cohort"
+    other.mkdir()
+    (other / "precious.txt").write_text("keep me")
+    refused = runner.invoke(main, ["synth", str(other), "--studies", "3", "--overwrite"])
+    assert refused.exit_code != 0 and "refusing" in refused.output and (other / "precious.txt").is_file()
+    with pytest.raises(FileExistsError, match="is a file"):
+        write_cohort(other / "precious.txt", SynthConfig(studies=1))
 
 
 def test_project_loader_reads_tree_without_problems(cohort: Path) -> None:

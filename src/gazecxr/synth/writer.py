@@ -554,6 +554,8 @@ def write_cohort(
     """
     t0 = time.perf_counter()
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file, not a folder for the cohort")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(
