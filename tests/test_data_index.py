@@ -259,3 +259,17 @@ def test_every_label_set_resolves_to_index_columns(tree: Tree) -> None:
         assert len(cols) == len(labels) and set(cols) <= columns, name
     with pytest.raises(KeyError, match="choose one of"):
         label_columns("nonexistent")
+
+
+def test_eyegaze_angular_resolution_from_display_geometry(tree: Tree) -> None:
+    from gazecxr.gaze.config import GazeConfig
+
+    idx = index(tree.root)
+    r = int(row(idx, tree.eyegaze[0].reading_id)["row"])
+    assert np.isnan(idx.reading_fixations(r)[:, 4:6]).all()  # not recorded by EyeGaze
+    sel, _ = idx.selected_fixations(r, GazeConfig(eyegaze_screen_px_per_deg=40.0))
+    top, bottom, left, right = 40, 40, 300, 300  # data_fixtures.PADS
+    np.testing.assert_allclose(sel[:, 4], 40.0 * tree.width / (1920 - left - right), rtol=1e-6)
+    np.testing.assert_allclose(sel[:, 5], 40.0 * tree.height / (1080 - top - bottom), rtol=1e-6)
+    fallback, _ = idx.selected_fixations(r, GazeConfig(eyegaze_screen_px_per_deg=None))
+    assert np.isnan(fallback[:, 4]).all()  # sigma_px applies

@@ -132,13 +132,8 @@ class GazeCXRDataset(Dataset):
         self.failed: set[str] = set()
         self._rows: list[dict[str, Any]] = self.index.to_dict("records")  # fast per-item access
         # Fixations selected once (phase, off-image policy); heatmaps are made per item.
-        self.fixations: list[np.ndarray] = []
-        for _, r in self.index.iterrows():
-            raw = source.fixations[int(r["fix_offset"]):int(r["fix_offset"]) + int(r["fix_count"])]
-            fwt = float(r["first_word_time"])
-            sel, _ = F.select_fixations(raw, (int(r["height"]), int(r["width"])), gaze_cfg,
-                                        None if math.isnan(fwt) else fwt)
-            self.fixations.append(sel)
+        self.fixations: list[np.ndarray] = [source.selected_fixations(int(r), gaze_cfg)[0]
+                                            for r in self.index["row"]]
 
     def __len__(self) -> int:
         return len(self.index)

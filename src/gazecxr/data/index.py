@@ -44,7 +44,7 @@ from gazecxr.gaze.trust import trust_weight
 
 log = logging.getLogger("gazecxr.data")
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 DICOM_ID_LEN = 44
 REFLACX_META_REQUIRED = ("id", "dicom_id")
 EYEGAZE_MASTER_REQUIRED = ("dicom_id", "study_id", "patient_id")
@@ -53,6 +53,7 @@ PAD_COLUMNS = ("image_top_pad", "image_bottom_pad", "image_left_pad", "image_rig
 ROW_COLUMNS = (
     "reading_id", "source", "subject_id", "study_id", "dicom_id", "image_path", "height", "width",
     "view", "official_split", "phase", "discarded", "fix_offset", "fix_count", "fix_dropped", "first_word_time",
+    "display_scale_x", "display_scale_y",
     "fixations_path", "gaze_path", "ellipses_path", "chest_box_path", "transcript_path",
     "report_path", "anatomy_path",
 )
@@ -93,6 +94,30 @@ class DatasetIndex:
         r = self.readings.iloc[row]
         start = int(r["fix_offset"])
         return self.fixations[start:start + int(r["fix_count"])]
+
+    def selected_fixations(self, row: int, gaze_cfg: GazeConfig) -> tuple[np.ndarray, F.SelectionStats]:
+        """(M, 10) fixations of the reading at position ``row`` after the ``gaze_cfg`` policy
+        (phase, off-image / off-crop), with the EyeGaze angular resolution filled in from the
+        display geometry (``gaze.eyegaze_screen_px_per_deg``)."""
+        r = self.readings.iloc[row]
+        raw = self.reading_fixations(row)
+        sx, sy = float(r["display_scale_x"]), float(r["display_scale_y"])
+        if raw.shape[0] and np.isfinite(sx) and gaze_cfg.eyegaze_screen_px_per_deg is not None:
+            raw = F.with_angular_resolution(raw, (sx, sy), gaze_cfg.eyegaze_screen_px_per_deg)
+        fwt = float(r["first_word_time"])
+        return F.select_fixations(raw, (int(r["height"]), int(r["width"])), gaze_cfg,
+                                  None if np.isnan(fwt) else fwt)
+
+    def add_gaze_columns(self, gaze_cfg: GazeConfig) -> None:
+        """Set ``fix_used`` (fixations kept by the gaze policy) and ``trust`` of every row."""
+        used, trust = np.zeros(len(self.readings), dtype=np.int64), np.zeros(len(self.readings))
+        for i in np.flatnonzero(self.readings["fix_count"].to_numpy() > 0):
+            sel, st = self.selected_fixations(int(i), gaze_cfg)
+            extra = self.extras[i]
+            used[i] = st.used
+            trust[i] = trust_weight(sel, chest_region(extra), [e["certainty"] for e in extra["ellipses"]], gaze_cfg)
+        self.readings["fix_used"] = used
+        self.readings["trust"] = trust
 
     def stats(self) -> dict[str, int]:
         """Counts reported by ``gazecxr data check`` (see docs/data.md)."""
@@ -378,6 +403,7 @@ def _reflacx_reading(b: _Builder, rec: dict[str, str], main_root: Path, gaze_roo
         "official_split": cxr.split.get(dicom, ""),  # MIMIC-CXR's, not REFLACX's own split column
         "phase": int(rid[1]) if len(rid) > 1 and rid[1].isdigit() else 0,
         "discarded": discarded, "fix_dropped": blank, "first_word_time": min(starts) if starts else float("nan"),
+        "display_scale_x": float("nan"), "display_scale_y": float("nan"),  # REFLACX records angular resolution
         "ellipses_path": str(main / "anomaly_location_ellipses.csv") if ell_t is not None else "",
         "chest_box_path": str(main / "chest_bounding_box.csv") if chest_t is not None else "",
         "report_path": str(report_path), "anatomy_path": "", **paths,
@@ -467,11 +493,13 @@ def _eyegaze_block(b: _Builder, folder: Path, master_name: str, cxr: CxrTables) 
             continue
         fix = F.empty()
         invalid = 0
+        scale = (float("nan"), float("nan"))
         if groups.get(dicom) and fix_t is not None:
             raw_pads = [_float(rec.get(c)) for c in PAD_COLUMNS]
             if not all(np.isfinite(raw_pads)):
                 b.problems.add(master.path, "bad_value", f"image {dicom}: screen pads missing; taken as 0")
             pads = tuple(float(np.nan_to_num(v, nan=0.0)) for v in raw_pads)
+            scale = F.display_scale(size, pads)
             try:
                 fix, invalid = F.eyegaze_fixations(fix_t.subset(groups[dicom]), size, pads)  # type: ignore[arg-type]
             except KeyError as exc:
@@ -499,6 +527,7 @@ def _eyegaze_block(b: _Builder, folder: Path, master_name: str, cxr: CxrTables) 
             "view": cxr_meta.get("ViewPosition", "").strip(), "official_split": cxr.split.get(dicom, ""),
             "phase": 0, "discarded": False, "fix_dropped": invalid,
             "first_word_time": min(starts) if starts else float("nan"),
+            "display_scale_x": scale[0], "display_scale_y": scale[1],
             "fixations_path": str(fix_t.path) if fix.shape[0] and fix_t is not None else "",
             "gaze_path": str(folder / "eye_gaze.csv") if (folder / "eye_gaze.csv").is_file() else "",
             "ellipses_path": "", "chest_box_path": "",
@@ -640,23 +669,6 @@ def _save_cache(folder: Path, key: str, df: pd.DataFrame, fix: np.ndarray, extra
 # --------------------------------------------------------------------------- public entry
 
 
-def _gaze_columns(df: pd.DataFrame, fix: np.ndarray, extras: list[dict], gaze_cfg: GazeConfig) -> None:
-    """Add ``fix_used`` (fixations kept by the gaze policy) and ``trust`` to ``df`` in place."""
-    used, trust = np.zeros(len(df), dtype=np.int64), np.zeros(len(df))
-    heights, widths = df["height"].to_numpy(), df["width"].to_numpy()
-    offsets, counts, fwt = df["fix_offset"].to_numpy(), df["fix_count"].to_numpy(), df["first_word_time"].to_numpy()
-    for i in range(len(df)):
-        if counts[i] == 0:
-            continue
-        raw = fix[offsets[i]:offsets[i] + counts[i]]
-        sel, st = F.select_fixations(raw, (int(heights[i]), int(widths[i])), gaze_cfg,
-                                     None if fwt[i] != fwt[i] else float(fwt[i]))
-        used[i] = st.used
-        trust[i] = trust_weight(sel, chest_region(extras[i]), [e["certainty"] for e in extras[i]["ellipses"]], gaze_cfg)
-    df["fix_used"] = used
-    df["trust"] = trust
-
-
 def chest_region(extra: dict[str, Any]) -> list[float] | None:
     """Chest box of a reading: REFLACX chest box, else the extent of the anatomy boxes, else None."""
     if extra.get("chest_box"):
@@ -710,10 +722,12 @@ def build_index(root: str | Path, cfg: DataConfig | None = None, gaze_cfg: GazeC
         if use_cache:
             _save_cache(folder, key, df, fix, extras, problems)
     df = df.astype({"height": np.int64, "width": np.int64, "phase": np.int64, "fix_offset": np.int64,
-                    "fix_count": np.int64, "fix_dropped": np.int64, "discarded": bool, "first_word_time": np.float64})
+                    "fix_count": np.int64, "fix_dropped": np.int64, "discarded": bool, "first_word_time": np.float64,
+                    "display_scale_x": np.float64, "display_scale_y": np.float64})
     for col in ("subject_id", "study_id", "dicom_id", "reading_id"):
         df[col] = df[col].astype(str)
     df["row"] = np.arange(len(df))
-    _gaze_columns(df, fix, extras, gaze_cfg)
-    return DatasetIndex(root, layout, df, fix, extras, problems, from_cache, folder if use_cache else None)
+    index = DatasetIndex(root, layout, df, fix, extras, problems, from_cache, folder if use_cache else None)
+    index.add_gaze_columns(gaze_cfg)
+    return index
 

@@ -12,6 +12,9 @@ from gazecxr.config import Section
 class GazeConfig(Section):
     sigma_deg: float | None = 1.0  # REFLACX: sigma in degrees of visual angle (angular-resolution columns)
     sigma_px: float = 150.0  # used when sigma_deg is None or no angular resolution is known
+    # EyeGaze records no angular resolution: screen pixels per degree of the 1920 x 1080 display
+    # (ours: a 24-inch 16:9 monitor at about 60 cm), scaled by the displayed image size. None: sigma_px.
+    eyegaze_screen_px_per_deg: float | None = Field(38.0, gt=0)
     phase: Literal["all", "silent", "reporting"] = "all"
     weights: Literal["duration", "uniform"] = "duration"
     use_crop: bool = True  # clip each fixation's Gaussian to the crop shown at that moment

@@ -8,7 +8,9 @@ so a training step never parses a CSV:
 - EyeGaze ``fixations.csv``: positions are fractions of the 1920 x 1080 screen; they are mapped
   to image pixels with the master-sheet pads (``X = W / (1920 - L - R) * (FPOGX * 1920 - L)``,
   same for Y with T, B); invalid rows (``FPOGV != 1``) are dropped and counted; the whole image
-  is the crop and the angular resolution is unknown (NaN, so ``sigma_px`` applies).
+  is the crop. The angular resolution is not recorded (NaN in the array); the index keeps the
+  display scale (image pixels per screen pixel) and :func:`with_angular_resolution` turns it into
+  image pixels per degree with ``GazeConfig.eyegaze_screen_px_per_deg``.
 """
 
 from __future__ import annotations
@@ -109,6 +111,23 @@ def raw_gaze_samples(table: Columns) -> tuple[np.ndarray, int]:
     arr = np.stack([table.num(c) for c in RAW_GAZE_COLUMNS], axis=1).reshape(-1, 3)
     keep = np.isfinite(arr).all(axis=1)
     return arr[keep], int((~keep).sum())
+
+
+def display_scale(image_size: tuple[int, int], pads: tuple[float, float, float, float]) -> tuple[float, float]:
+    """EyeGaze image pixels per screen pixel (x, y) for master-sheet pads (top, bottom, left, right)."""
+    height, width = image_size
+    top, bottom, left, right = pads
+    return width / (EYEGAZE_SCREEN[0] - left - right), height / (EYEGAZE_SCREEN[1] - top - bottom)
+
+
+def with_angular_resolution(fix: np.ndarray, scale: tuple[float, float], screen_px_per_deg: float) -> np.ndarray:
+    """Copy of ``fix`` whose unknown (NaN) angular resolution is ``scale * screen_px_per_deg``
+    image pixels per degree (EyeGaze: the screen's pixels per degree times the display scale)."""
+    out = fix.copy()
+    for col, s in ((4, scale[0]), (5, scale[1])):
+        unknown = ~np.isfinite(out[:, col])
+        out[unknown, col] = s * screen_px_per_deg
+    return out
 
 
 @dataclass(frozen=True)
