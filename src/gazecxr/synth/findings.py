@@ -184,7 +184,8 @@ def heart_axes_for(an: Anatomy, findings: list[Finding]) -> tuple[float, float]:
     ax, ay = an.heart_axes
     for f in findings:
         if f.name == "Enlarged cardiac silhouette":
-            grow = (1.12, 1.25, 1.4)[_SEV[f.severity]] + 0.04 * f.params["u1"]
+            # A subtle enlargement is borderline (~7 %), the others 12-44 %.
+            grow = (1.07 if f.subtle else (1.12, 1.25, 1.4)[_SEV[f.severity]]) + 0.04 * f.params["u1"]
             return ax * grow, ay * (1.0 + 0.4 * (grow - 1.0))
     return ax, ay
 

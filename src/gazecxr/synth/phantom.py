@@ -103,11 +103,19 @@ class Anatomy:
         return self.costophrenic[side] - self.dome_height[side] * np.clip(1.0 - u * u, 0.0, 1.0)
 
     def heart_mask(self, X: np.ndarray, Y: np.ndarray, axes: tuple[float, float] | None = None) -> np.ndarray:
+        """Cardiac silhouette, float32 in [0, 1]: the tilted left-ventricular ellipse (its apex to
+        the image right) joined by the right atrium bulging right of the spine; both scale with
+        ``axes`` (an enlarged heart grows as a whole)."""
         ax, ay = axes or self.heart_axes
+        grow = ax / self.heart_axes[0]
         c, s = np.cos(self.heart_angle), np.sin(self.heart_angle)
         dx, dy = X - self.heart_center[0], Y - self.heart_center[1]
         u, v = (c * dx + s * dy) / ax, (-s * dx + c * dy) / ay
-        return soft(1.0 - np.sqrt(u * u + v * v), 0.02)
+        ventricle = 1.0 - np.sqrt(u * u + v * v)
+        # Right atrium: centred at the right heart border, about half the ventricle's size.
+        rx = self.heart_center[0] - 0.62 * ax
+        ra = 1.0 - np.hypot((X - rx) / (0.17 * grow), (Y - self.heart_center[1] + 0.02) / (0.19 * grow))
+        return soft(np.maximum(ventricle, ra), 0.02)
 
     def lung_mask(self, X: np.ndarray, Y: np.ndarray, side: int, edge: float = 0.015) -> np.ndarray:
         """Aerated lung of one side before the heart overlaps it, float32 in [0, 1]."""
