@@ -477,3 +477,24 @@ def test_eyegaze_fixations_follow_transcript_phrases(cohort: Path) -> None:
         np.mean(during),
         np.mean(elsewhere),
     )
+
+
+def test_fast_csv_path_writes_the_same_bytes_as_the_csv_module(tmp_path: Path) -> None:
+    import io
+    import random
+
+    from gazecxr.synth.tables import write_csv
+
+    rnd = random.Random(0)
+    cells = ["1.0", "", "a,b", 'x"y', "l\nm", " s ", "txt", "-1"]
+    for _ in range(200):
+        header = [f"c{i}" for i in range(rnd.randint(1, 5))]
+        rows = [[rnd.choice(cells) for _ in header] for _ in range(rnd.randint(0, 4))]
+        for crlf in (False, True):
+            for index in (False, True):
+                write_csv(tmp_path / "t.csv", header, rows, index=index, crlf=crlf, start=3)
+                buf = io.StringIO()
+                w = csv.writer(buf, lineterminator="\r\n" if crlf else "\n")
+                w.writerow(["", *header] if index else header)
+                w.writerows([[str(3 + i), *r] for i, r in enumerate(rows)] if index else rows)
+                assert (tmp_path / "t.csv").read_bytes() == buf.getvalue().encode()

@@ -223,17 +223,35 @@ def write_csv(
     start: int = 0,
 ) -> None:
     """Write rows of pre-formatted strings. ``index`` adds pandas' unnamed index column
-    (numbered from ``start``); ``crlf`` ends lines with CRLF (REFLACX byte copies)."""
+    (numbered from ``start``); ``crlf`` ends lines with CRLF (REFLACX byte copies).
+
+    Quoting follows :mod:`csv` (minimal). Large numeric tables take a fast path: joined
+    directly when no field holds a comma, quote or line break, which gives the same bytes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n" if crlf else "\n")
+    eol = "\r\n" if crlf else "\n"
     if index:
-        w.writerow(["", *header])
-        w.writerows([str(start + i), *r] for i, r in enumerate(rows))
+        header = ["", *header]
+        rows = [[str(start + i), *r] for i, r in enumerate(rows)]
+    lines = [",".join(header), *map(",".join, rows)]
+    body = "\n".join(lines)
+    plain = (
+        len(header) > 1
+        and all(len(r) == len(header) for r in rows)
+        and body.count(",") == len(lines) * (len(header) - 1)
+        and body.count("\n") == len(lines) - 1
+        and '"' not in body
+        and "\r" not in body
+    )
+    if plain:
+        text = eol.join(lines) + eol
     else:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator=eol)
         w.writerow(header)
         w.writerows(rows)
-    path.write_bytes(buf.getvalue().encode("utf-8"))
+        text = buf.getvalue()
+    path.write_bytes(text.encode("utf-8"))
 
 
 def _f(v: float | None, digits: int = 3) -> str:
