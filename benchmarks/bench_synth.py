@@ -6,7 +6,10 @@ All measured in one run (same machine load), each cohort written to a fresh temp
 - default: ``--studies`` at the default image size (long side 512 px);
 - full resolution: ``--full-studies`` at 3056 px (MIMIC-CXR's typical 3056 x 2544), from which
   time and disk for the 3,689 images of MIMIC-Eye are EXTRAPOLATED linearly (stated as such);
-- demo: the cohort ``gazecxr demo`` writes (480 studies at 256 px).
+- demo: the cohort ``gazecxr demo`` writes (480 studies at 256 px);
+- visibility of every finding type (clear and subtle) after downsampling to 96 and 128 px
+  (:func:`gazecxr.synth.visibility.finding_visibility`): not a speed figure, but measured here so
+  that the numbers quoted in ``docs/synthetic-cohort.md`` come from one command.
 
 CPU seconds (this process + workers) are reported next to wall seconds: on a shared machine the
 wall time depends on the other load, the CPU time much less. Writes ``benchmarks/results/synth.json``.
@@ -24,6 +27,7 @@ import time
 from pathlib import Path
 
 from gazecxr.synth import SynthConfig, write_cohort
+from gazecxr.synth.visibility import finding_visibility
 
 OUT = Path(__file__).resolve().parent / "results" / "synth.json"
 MIMIC_EYE_IMAGES = 3689
@@ -87,10 +91,16 @@ def main() -> None:
             "disk_gb": round(full["disk_bytes"] * scale / 1e9, 2),
         },
         "full_over_default_cpu_per_study": round(default["studies_per_cpu_s"] / full["studies_per_cpu_s"], 2),
+        "visibility": {f"{px}px": finding_visibility(size=px) for px in (96, 128)},
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["full_mimic_eye_extrapolated"]))
+    for row in result["visibility"]["128px"]:
+        print(
+            f"128 px {'subtle' if row['subtle'] else 'clear '} {row['name']:28s} {row['kind']:24s} "
+            f"p90 change {row['p90_grey_levels']:5.1f} grey levels, {row['share_inside_box']:.3f} inside box"
+        )
     print(f"wrote {OUT}")
 
 
