@@ -115,11 +115,19 @@ def test_missing_side_files_are_reported(tree: Tree) -> None:
     main = tree.root / f"patient_{tree.reflacx[0].subject}" / "REFLACX" / "main_data" / tree.reflacx[0].reading_id
     (main / "chest_bounding_box.csv").unlink()
     (main / "transcription.txt").unlink()
+    ell = main / "anomaly_location_ellipses.csv"
+    ell.write_bytes(ell.read_bytes().replace(b"\r\n20,", b"\r\nabc,"))  # a non-numeric xmin
+    eg = tree.eyegaze[0]
+    next(tree.root.glob(f"patient_{eg.subject}/CXR-DICOM/s*.txt")).unlink()
     idx = index(tree.root)
     missing = kinds(idx)["missing_file"]
-    assert len(missing) == 2 and all(m.startswith(f"patient_{tree.reflacx[0].subject}/REFLACX/") for m in missing)
+    assert len(missing) == 3
+    assert sum(m.startswith(f"patient_{tree.reflacx[0].subject}/REFLACX/") for m in missing) == 2
+    assert any(m.startswith(f"patient_{eg.subject}/CXR-DICOM/") for m in missing)
     r = row(idx, tree.reflacx[0].reading_id)
     assert r["fix_count"] == 30 and idx.extras[int(r["row"])]["chest_box"] is None
+    assert idx.extras[int(r["row"])]["ellipses"] == [] and "ellipse" in kinds(idx)["bad_value"][0]
+    assert row(idx, eg.reading_id)["report_path"] == "" and idx.extras[int(row(idx, eg.reading_id)["row"])]["report"] == {}
 
 
 def test_discarded_reading_keeps_labels_but_no_gaze(tree: Tree) -> None:

@@ -319,7 +319,9 @@ def _label_columns(findings: dict[str, float], chexpert: dict[str, float], egd: 
     return out
 
 
-def _ellipses(table: Table | None) -> list[dict[str, Any]]:
+def _ellipses(table: Table | None, problems: ProblemLog) -> list[dict[str, Any]]:
+    """Ellipse rows -> {box (xyxy image px), labels (canonical), certainty}; rows with a
+    non-numeric coordinate are reported and skipped."""
     if table is None:
         return []
     label_cols = [c for c in table.columns if c not in ("xmin", "ymin", "xmax", "ymax", "certainty")]
@@ -327,18 +329,22 @@ def _ellipses(table: Table | None) -> list[dict[str, Any]]:
     for rec in table.records():
         box = [_float(rec[k]) for k in ("xmin", "ymin", "xmax", "ymax")]
         if not all(np.isfinite(box)):
+            problems.add(table.path, "bad_value", f"ellipse with a non-numeric coordinate {box} skipped")
             continue
         names = sorted({L.canonical_label(c) for c in label_cols if L.parse_value(rec[c]) == 1.0})
         out.append({"box": box, "labels": names, "certainty": _float(rec.get("certainty"))})
     return out
 
 
-def _chest_box(table: Table | None) -> list[float] | None:
+def _chest_box(table: Table | None, problems: ProblemLog) -> list[float] | None:
     if table is None or not len(table):
         return None
     rec = next(table.records())
     box = [_float(rec.get(k)) for k in ("xmin", "ymin", "xmax", "ymax")]
-    return box if all(np.isfinite(box)) else None
+    if not all(np.isfinite(box)):
+        problems.add(table.path, "bad_value", f"chest box with a non-numeric coordinate {box} ignored")
+        return None
+    return box
 
 
 def _reflacx_reading(b: _Builder, rec: dict[str, str], main_root: Path, gaze_root: Path,
@@ -413,11 +419,11 @@ def _reflacx_reading(b: _Builder, rec: dict[str, str], main_root: Path, gaze_roo
         "display_scale_x": float("nan"), "display_scale_y": float("nan"),  # REFLACX records angular resolution
         "ellipses_path": str(main / "anomaly_location_ellipses.csv") if ell_t is not None else "",
         "chest_box_path": str(main / "chest_bounding_box.csv") if chest_t is not None else "",
-        "report_path": str(report_path), "anatomy_path": "", **paths,
+        "report_path": str(report_path) if report_path.is_file() else "", "anatomy_path": "", **paths,
         **_label_columns(L.reflacx_findings(rec, b.cfg.certainty_threshold),
                          L.chexpert_labels(cxr.chexpert.get(study)), L.egd_classes(None)),
     }
-    extra = {"ellipses": _ellipses(ell_t), "chest_box": _chest_box(chest_t), "anatomy_boxes": {},
+    extra = {"ellipses": _ellipses(ell_t, b.problems), "chest_box": _chest_box(chest_t, b.problems), "anatomy_boxes": {},
              "text": text, "words": words, "report": b.report(report_path)}
     b.add(row, extra, fix)
 
@@ -538,7 +544,8 @@ def _eyegaze_block(b: _Builder, folder: Path, master_name: str, cxr: CxrTables) 
             "fixations_path": str(fix_t.path) if fix.shape[0] and fix_t is not None else "",
             "gaze_path": str(folder / "eye_gaze.csv") if (folder / "eye_gaze.csv").is_file() else "",
             "ellipses_path": "", "chest_box_path": "",
-            "transcript_path": str(tr_path) if words else "", "report_path": str(report_path), "anatomy_path": "",
+            "transcript_path": str(tr_path) if words else "",
+            "report_path": str(report_path) if report_path.is_file() else "", "anatomy_path": "",
             **_label_columns(L.eyegaze_findings(rec, chexpert), chexpert, L.egd_classes(rec)),
         }
         extra = {"ellipses": [], "chest_box": None, "anatomy_boxes": {}, "text": text, "words": words,
