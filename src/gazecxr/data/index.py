@@ -45,7 +45,7 @@ from gazecxr.gaze.trust import trust_weight
 
 log = logging.getLogger("gazecxr.data")
 
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 DICOM_ID_LEN = 44
 REFLACX_META_REQUIRED = ("id", "dicom_id")
 EYEGAZE_MASTER_REQUIRED = ("dicom_id", "study_id", "patient_id")
