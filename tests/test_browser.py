@@ -8,6 +8,7 @@ Skipped with a reason when Chromium or Playwright is absent. Screenshots go to
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -55,6 +56,11 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The session's tiny demo, or the finished demo folder named by $GAZECXR_BROWSER_DEMO
+    (to take the screenshots of a real `make demo` output)."""
+    folder = os.environ.get("GAZECXR_BROWSER_DEMO")
+    if folder:
+        return json.loads((Path(folder) / "summary.json").read_text(encoding="utf-8"))
     return tiny_demo_once(tmp_path_factory)
 
 

@@ -101,8 +101,10 @@ def test_demo_run_works_with_predict(tiny_demo: dict[str, Any], tmp_path: Path) 
 
 
 def test_demo_refuses_a_different_cohort_in_the_same_folder(tmp_path: Path) -> None:
-    (tmp_path / "cohort" / "synthetic").mkdir(parents=True)
-    (tmp_path / "cohort" / "synthetic" / "cohort.json").write_text(json.dumps({"config": {"studies": 1}}))
+    (tmp_path / "cohort-tiny" / "synthetic").mkdir(parents=True)
+    (tmp_path / "cohort-tiny" / "synthetic" / "cohort.json").write_text(
+        json.dumps({"config": {"studies": 1}})
+    )
     result = CliRunner().invoke(main, ["-q", "demo", "--tiny", "--out", str(tmp_path)])
     assert result.exit_code != 0
     assert "holds a different synthetic cohort" in result.output and "Traceback" not in result.output

@@ -124,7 +124,7 @@ def test_verdict_says_plainly_when_gaze_model_is_not_ahead() -> None:
     lines, facts = verdict({"baseline": _variant("baseline", 0.7, 0.3), "full": _variant("full", 0.8, 0.2)})
     assert facts["full_ahead_auroc"] is True and facts["full_ahead_attention_cc"] is False
     assert any("NOT ahead" in line for line in lines)
-    assert any("not ahead of the baseline on every headline metric" in line for line in lines)
+    assert any("NOT ahead of the baseline on every headline metric" in line for line in lines)
     lines, facts = verdict({"baseline": _variant("baseline", 0.6, 0.0), "full": _variant("full", 0.8, 0.5)})
     assert facts == {
         "full_ahead_auroc": True,
@@ -133,3 +133,17 @@ def test_verdict_says_plainly_when_gaze_model_is_not_ahead() -> None:
         "delta_attention_cc": 0.5,
     }
     assert not any("NOT" in line for line in lines)
+
+
+def test_verdict_compares_with_the_shuffled_gaze_control() -> None:
+    results = {
+        "baseline": _variant("baseline", 0.6, 0.0),
+        "full": _variant("full", 0.8, 0.6),
+        "full_shuffled": _variant("full_shuffled", 0.79, 0.6),
+    }
+    lines, facts = verdict(results)
+    assert facts["full_minus_shuffled_auroc"] == pytest.approx(0.01)
+    assert "generic prior of where radiologists look" in lines[-1]  # intervals overlap: not specific
+    results["full_shuffled"] = _variant("full_shuffled", 0.6, 0.1)
+    lines, _ = verdict(results)
+    assert "depends on each image's own gaze" in lines[-1]
