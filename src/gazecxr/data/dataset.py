@@ -13,7 +13,8 @@ import logging
 import math
 import os
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,9 @@ from gazecxr.data.reports import report_text
 from gazecxr.data.splits import SPLITS, assign_splits
 from gazecxr.gaze import fixations as F
 from gazecxr.gaze.config import GazeConfig
+
+if TYPE_CHECKING:
+    from gazecxr.experiment import ExperimentConfig
 
 log = logging.getLogger("gazecxr.data")
 
@@ -278,8 +282,8 @@ def _want_cache(cfg: DataConfig, n_images: int) -> bool:
     return need <= cfg.cache_images_max_gb * 2**30
 
 
-def build_datasets(cfg: Any, root: str | None = None) -> dict[str, GazeCXRDataset]:
-    """Datasets "train" / "validate" / "test" of an experiment config (``ExperimentConfig``).
+def build_datasets(cfg: ExperimentConfig, root: str | Path | None = None) -> dict[str, GazeCXRDataset]:
+    """Datasets "train" / "validate" / "test" of an experiment config.
 
     Reads (or reuses the cached) index of ``root`` (default ``cfg.data.root``), keeps the
     configured sources, drops readings with no known label of the label set (counted), assigns
