@@ -85,3 +85,11 @@ def test_calibrate_cutpoints_matches_target_positive_rates():
     assert over["consistent with"] > cuts["consistent with"]
     with pytest.raises(ValueError, match="differ in size"):
         calibrate_cutpoints(p, y[:10])
+
+
+def test_frame_with_unknown_placeholder_is_rejected(tmp_path):
+    path = _write(tmp_path, lambda raw: raw["certainty"][2]["frames"].append("Possible {findng}."))
+    with pytest.raises(
+        DictionaryError, match=r"certainty 'possibly': frame 'Possible \{findng\}\.' is invalid"
+    ):
+        load_dictionary(path)

@@ -235,3 +235,18 @@ def test_bad_report_config_is_a_config_error():
         generate_report(pred, ReportConfig(cutpoints={"possibly": 0.9}))  # above "suspicious for"
     with pytest.raises(ConfigError, match="report.cutpoints"):
         generate_report(pred, ReportConfig(cutpoints={"maybe": 0.5}))
+
+
+def test_plural_nouns_agree_with_the_verb():
+    d = load_dictionary()
+    writer_texts = {
+        write_report(
+            plan_from_findings({"Low lung volumes": ()}, ["Low lung volumes"], d, level),
+            ReportConfig(seed=s),
+            d,
+        ).findings_text
+        for level in ("unlikely", "consistent with")
+        for s in range(6)
+    }
+    assert not any(" volumes is " in t or "There is low lung volumes" in t for t in writer_texts)
+    assert any(" are " in t for t in writer_texts)

@@ -23,6 +23,7 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'gazecxr.report' has no attribute {name!r}")
 
+
 __all__ = [
     "LabeledFinding",
     "Report",

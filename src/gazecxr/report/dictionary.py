@@ -23,6 +23,7 @@ from gazecxr.data.labels import FINDINGS
 DEFAULT_PATH = Path(__file__).with_name("dictionary.yaml")
 SUPPORTED_VERSION = 1
 STATUSES = ("present", "negated", "uncertain")
+FRAME_FIELDS = ("finding", "Finding", "a_finding", "A_finding", "is")  # placeholders of sentence frames
 
 
 class DictionaryError(ValueError):
@@ -63,6 +64,7 @@ class FindingEntry:
     name: str
     noun: str
     article: str
+    plural: bool
     synonyms: tuple[str, ...]
     patterns: tuple[str, ...]
     priors: dict[str, float]
@@ -184,6 +186,15 @@ def parse_dictionary(raw: Any, source: str) -> Dictionary:
                 impression=str(_require(entry, "impression", where)),
             )
         )
+    for lv in levels:
+        for frame in (*lv.frames, lv.impression):
+            try:
+                frame.format(**{k: "x" for k in FRAME_FIELDS})
+            except (KeyError, IndexError, ValueError) as exc:
+                raise DictionaryError(
+                    f"{source}: certainty {lv.name!r}: frame {frame!r} is invalid "
+                    f"(placeholders: {', '.join(FRAME_FIELDS)}): {exc!r}"
+                ) from None
     mins = [lv.min_p for lv in levels]
     if any(b < a for a, b in zip(mins, mins[1:], strict=False)) or not all(0.0 <= m <= 1.0 for m in mins):
         raise DictionaryError(f"{source}: certainty min_p must be in [0, 1] and non-decreasing, got {mins}")
@@ -239,6 +250,7 @@ def parse_dictionary(raw: Any, source: str) -> Dictionary:
             name=name,
             noun=str(_require(entry, "noun", where)),
             article=str(entry.get("article", "")),
+            plural=bool(entry.get("plural", False)),
             synonyms=_strings(entry.get("synonyms"), f"{where}.synonyms"),
             patterns=_strings(entry.get("patterns"), f"{where}.patterns"),
             priors={k: float(v) for k, v in priors.items()},

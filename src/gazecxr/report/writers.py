@@ -91,8 +91,13 @@ def finding_phrase(item: StatedFinding, dictionary: Dictionary) -> tuple[str, st
 
 def render(frame: str, item: StatedFinding, dictionary: Dictionary) -> str:
     phrase, with_article = finding_phrase(item, dictionary)
+    verb = "are" if dictionary.findings[item.name].plural else "is"
     return frame.format(
-        finding=phrase, Finding=_cap(phrase), a_finding=with_article, A_finding=_cap(with_article)
+        finding=phrase,
+        Finding=_cap(phrase),
+        a_finding=with_article,
+        A_finding=_cap(with_article),
+        **{"is": verb},
     )
 
 
