@@ -23,7 +23,7 @@ def _variant(name: str, auroc: float, cc: float | None) -> VariantResult:
         run=f"runs/{name}",
         macro={
             "auroc": (auroc, auroc - 0.05, auroc + 0.05),
-            "f1": (0.5, None, None),
+            "f1": (round(auroc - 0.3, 6), None, None),  # F1 without an interval, ordered like AUROC
             "attention_cc": None if cc is None else (cc, cc - 0.1, cc + 0.1),
         },
         per_class={lbl: {"auroc": (auroc, 0.1, 0.9), "f1": None} for lbl in LABELS},
@@ -74,7 +74,7 @@ def test_sections_and_self_contained(page: str) -> None:
 
 def test_metric_table_has_intervals_and_missing_values(page: str) -> None:
     assert "0.800 <span class='ci'>[0.750, 0.850]</span>" in page
-    assert "0.500</td>" in page  # F1 without an interval
+    assert "0.500</td>" in page  # macro F1 of "full" has no interval
     assert "<td class='na'>n/a</td>" in page  # per-class F1 = None
 
 
@@ -129,6 +129,8 @@ def test_verdict_says_plainly_when_gaze_model_is_not_ahead() -> None:
     assert facts == {
         "full_ahead_auroc": True,
         "delta_auroc": 0.2,
+        "full_ahead_f1": True,
+        "delta_f1": 0.2,
         "full_ahead_attention_cc": True,
         "delta_attention_cc": 0.5,
     }
