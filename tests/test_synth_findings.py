@@ -117,3 +117,22 @@ def test_unknown_finding_names_are_rejected() -> None:
         SynthConfig.model_validate({"findings": {"base_rate": {"Pleural effusion": 0.1}}})
     with pytest.raises(ValueError, match="Edema"):
         SynthConfig.model_validate({"confounder": {"finding": "Edema"}})
+
+
+def test_size_knob_scales_lesions() -> None:
+    an = sample_anatomy(np.random.default_rng(6), 512, 424, "PA")
+    areas = []
+    for size in (0.6, 1.0, 1.5):
+        cfg = SynthConfig.model_validate({"findings": {"size": size}})
+        f = Finding(
+            "Lung nodule or mass",
+            "moderate",
+            False,
+            0,
+            [],
+            kind="mass",
+            params={"u1": 0.5, "u2": 0.5, "u3": 0.5, "zone": 1},
+        )
+        x0, y0, x1, y1 = mask_box(render_frontal(an, [f], 3, cfg).masks[0])
+        areas.append((x1 - x0) * (y1 - y0))
+    assert areas[0] < areas[1] < areas[2]

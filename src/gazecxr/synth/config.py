@@ -44,6 +44,7 @@ class FindingsConfig(Section):
     subtle_fraction: float = 0.3  # share of findings drawn subtle (low contrast, small)
     contrast: float = 1.0  # global multiplier of every finding's added density
     subtle_contrast: float = 0.35  # extra multiplier for subtle findings
+    size: float = Field(1.0, gt=0.2, le=2.0)  # multiplier of lesion extents (and of heart enlargement)
 
     @model_validator(mode="after")
     def _known_findings(self) -> FindingsConfig:

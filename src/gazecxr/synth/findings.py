@@ -179,13 +179,15 @@ def sample_findings(rng: np.random.Generator, cfg: SynthConfig, view: str) -> li
 _SEV = {"mild": 0, "moderate": 1, "severe": 2}
 
 
-def heart_axes_for(an: Anatomy, findings: list[Finding]) -> tuple[float, float]:
-    """Heart semi-axes after an enlarged cardiac silhouette (if any) is applied."""
+def heart_axes_for(an: Anatomy, findings: list[Finding], size: float = 1.0) -> tuple[float, float]:
+    """Heart semi-axes after an enlarged cardiac silhouette (if any) is applied; ``size``
+    scales the enlargement (``findings.size``)."""
     ax, ay = an.heart_axes
     for f in findings:
         if f.name == "Enlarged cardiac silhouette":
             # A subtle enlargement is borderline (~7 %), the others 12-44 %.
             grow = (1.07 if f.subtle else (1.12, 1.25, 1.4)[_SEV[f.severity]]) + 0.04 * f.params["u1"]
+            grow = 1.0 + (grow - 1.0) * size
             return ax * grow, ay * (1.0 + 0.4 * (grow - 1.0))
     return ax, ay
 
@@ -248,7 +250,9 @@ def _device_paths(an: Anatomy, f: Finding) -> list[np.ndarray]:
     return [_curve([(gx - 0.05, gy + 0.03), (0.2, -0.55), (-0.03, -0.15), (0.0, 0.25), (0.18, 0.45)])]
 
 
-def _finding_density(an: Anatomy, L: Layers, f: Finding, rng: np.random.Generator, gain: float) -> np.ndarray:
+def _finding_density(
+    an: Anatomy, L: Layers, f: Finding, rng: np.random.Generator, gain: float, size: float
+) -> np.ndarray:
     """Density added by one finding (float32 (H, W)); pneumothorax returns its *negative* change."""
     X, Y = L.X, L.Y
     sev = _SEV[f.severity]
@@ -262,7 +266,7 @@ def _finding_density(an: Anatomy, L: Layers, f: Finding, rng: np.random.Generato
     if f.name == "Pleural abnormality":
         # Fluid layers over the hemidiaphragm, thickest at the chest wall (meniscus), and
         # replaces aerated lung: the costophrenic angle is blunted and the dome obscured.
-        h = (0.1, 0.2, 0.34)[sev] * (0.85 + 0.3 * u1)
+        h = (0.1, 0.2, 0.34)[sev] * (0.85 + 0.3 * u1) * size
         lateral = np.clip((sign * X - an.lung_center) / an.lung_halfwidth, -1.0, 1.0)
         surface = (
             an.dome(X, side) - h * (0.35 + 0.65 * np.clip(lateral, 0.0, 1.0) ** 2) - 0.3 * h * (sev == 2)
@@ -271,7 +275,7 @@ def _finding_density(an: Anatomy, L: Layers, f: Finding, rng: np.random.Generato
         return 0.4 * gain * fluid
     if f.name == "Pulmonary edema":
         haze = np.zeros_like(X)
-        r = (0.32, 0.42, 0.55)[sev]
+        r = (0.32, 0.42, 0.55)[sev] * size
         for sd in (0, 1):
             hx, hy = an.hilum_point(sd)
             haze += np.exp(-((X - hx) ** 2 + (Y - hy) ** 2) / (r * r)) * L.lung[sd]
@@ -284,26 +288,26 @@ def _finding_density(an: Anatomy, L: Layers, f: Finding, rng: np.random.Generato
             cx = sign * (an.lung_center + (u1 - 0.5) * 0.3)
             cy = float(an.dome(np.array(cx), side)) - 0.08 - 0.1 * u2
             ang = (u3 - 0.5) * 0.6
-            length, thick = (0.16, 0.24, 0.32)[sev], (0.025, 0.035, 0.05)[sev]
+            length, thick = (0.16, 0.24, 0.32)[sev] * size, (0.025, 0.035, 0.05)[sev] * size
             du = (X - cx) * np.cos(ang) + (Y - cy) * np.sin(ang)
             dv = -(X - cx) * np.sin(ang) + (Y - cy) * np.cos(ang)
             band = np.exp(-((du / length) ** 4) - (dv / thick) ** 2)
             return 0.32 * gain * band * L.lung[side]  # aerated lung only: visible
         cx, cy = _point_in_lung(an, side, (x0, y0, x1, y1), u1, u2)
         if f.name == "Lung nodule or mass":
-            r = (0.13, 0.17, 0.22)[sev] if f.kind == "mass" else (0.05, 0.065, 0.08)[sev]
+            r = ((0.13, 0.17, 0.22) if f.kind == "mass" else (0.05, 0.065, 0.08))[sev] * size
             edge = 0.2 * r * smooth_noise(rng, X.shape, 60) if f.kind == "mass" else 0.0
             blob = soft(r + edge - np.hypot(X - cx, Y - cy), 0.01 + 0.05 * r)
             return 0.3 * gain * blob * (0.6 + 0.4 * lung)
         # Consolidation: patchy airspace opacity with air bronchograms.
-        r = (0.14, 0.2, 0.27)[sev]
+        r = (0.14, 0.2, 0.27)[sev] * size
         patch = soft(
             0.6 + 0.35 * smooth_noise(rng, X.shape, 30) - np.hypot((X - cx) / r, (Y - cy) / (1.2 * r)), 0.1
         )
         bronchi = np.clip(1.0 - np.abs(smooth_noise(rng, X.shape, 25)) * 6.0, 0.0, 1.0)
         return 0.3 * gain * patch * L.lung[side] * (1.0 - 0.5 * bronchi)
     if f.name == "Pneumothorax":
-        depth = (0.05, 0.1, 0.18)[sev] * (0.85 + 0.3 * u1)
+        depth = (0.05, 0.1, 0.18)[sev] * (0.85 + 0.3 * u1) * size
         collapsed = _shrunken_lung(an, X, Y, side, depth)
         cut = an.apex[side] + (an.costophrenic[side] - an.apex[side]) * (0.55, 0.7, 0.9)[sev]
         space = np.clip(lung - collapsed, 0.0, 1.0) * soft(cut - Y, 0.05)
@@ -383,12 +387,13 @@ def render_frontal(an: Anatomy, findings: list[Finding], texture_seed: int, cfg:
     """Render the anatomy with its findings. The same ``texture_seed`` gives the same textures,
     so rendering with and without findings differs only by the findings themselves."""
     rng = np.random.default_rng(texture_seed)
-    L = anatomy_layers(an, rng, heart_axes_for(an, findings))
+    size = cfg.findings.size
+    L = anatomy_layers(an, rng, heart_axes_for(an, findings, size))
     D = base_density(an, L)
     masks = []
     for f in findings:
         add = _finding_density(
-            an, L, f, np.random.default_rng([texture_seed, len(masks)]), finding_gain(cfg, f)
+            an, L, f, np.random.default_rng([texture_seed, len(masks)]), finding_gain(cfg, f), size
         )
         if f.name == "Enlarged cardiac silhouette":
             masks.append(L.heart)  # the box of an enlarged heart is the whole silhouette
