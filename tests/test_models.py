@@ -95,15 +95,16 @@ def test_vit_rollout_map() -> None:
     rollout.load_state_dict(token.state_dict())
     x = torch.rand(2, 1, S, S)
     a, b = token(x), rollout(x)
-    assert torch.allclose(a.logits, b.logits)
+    assert torch.allclose(a.logits, b.logits, atol=1e-5)  # SDPA vs explicit softmax in early layers
     assert torch.allclose(b.attention.sum((1, 2)), torch.ones(2), atol=1e-5)
     assert not torch.allclose(a.attention, b.attention)
     b.attention.sum().backward()  # differentiable through every layer
 
 
-def test_fixation_encoder_ignores_padding_and_empty_sequences() -> None:
+@pytest.mark.parametrize("stride", [1, 3])
+def test_fixation_encoder_ignores_padding_and_empty_sequences(stride) -> None:
     torch.manual_seed(0)
-    enc = FixationEncoder(16, hidden=8)
+    enc = FixationEncoder(16, hidden=8, stride=stride)
     fix = torch.rand(3, 10, 4)
     lens = torch.tensor([10, 4, 0])
     out = enc(fix, lens)

@@ -38,3 +38,4 @@ class ModelConfig(Section):
     text_buckets: int = 1 << 15  # hashed word/bigram vocabulary of the `trainable` text encoder
     gaze_encoder: Literal["bigru", "none"] = "bigru"
     gaze_hidden: int = 64  # hidden size per direction of the fixation bi-GRU
+    gaze_stride: int = 4  # consecutive fixations merged (strided conv) per GRU step; 1 = one step each

@@ -7,20 +7,31 @@ import zlib
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
 class FixationEncoder(nn.Module):
-    """Bidirectional GRU over per-fixation features ``(x, y, duration, time)``.
+    """Bidirectional GRU over per-fixation features ``(x, y, log1p(duration), time)``.
+
+    Each fixation is embedded (Linear + GELU); with ``stride > 1`` a strided 1-D convolution first
+    merges each run of ``stride`` consecutive fixations into one step, so the GRU (sequential, the
+    slow part on CPU) runs over ``ceil(T / stride)`` steps instead of ``T``. The output is the masked
+    mean of the GRU outputs concatenated with both final states, projected to ``out_dim``.
 
     Args:
         out_dim: embedding size ``D``.
         hidden: GRU hidden size per direction.
+        stride: fixations merged per GRU step (1 = one step per fixation).
     """
 
-    def __init__(self, out_dim: int, hidden: int = 64) -> None:
+    def __init__(self, out_dim: int, hidden: int = 64, stride: int = 1) -> None:
         super().__init__()
+        if stride < 1:
+            raise ValueError(f"model.gaze_stride must be >= 1, got {stride}")
+        self.stride = stride
         self.inp = nn.Sequential(nn.Linear(4, hidden), nn.GELU())
+        self.merge = nn.Conv1d(hidden, hidden, stride, stride) if stride > 1 else None
         self.gru = nn.GRU(hidden, hidden, batch_first=True, bidirectional=True)
         self.out = nn.Sequential(nn.LayerNorm(4 * hidden), nn.Linear(4 * hidden, out_dim))
 
@@ -29,7 +40,7 @@ class FixationEncoder(nn.Module):
 
         Args:
             fixations: ``(B, T, 4)``: x, y in [0, 1], duration in seconds, start time in [0, 1];
-                rows at and after ``lengths[i]`` are padding.
+                rows at and after ``lengths[i]`` are padding (their values are ignored).
             lengths: ``(B,)`` number of valid fixations per sample (may be 0).
 
         Returns:
@@ -45,14 +56,21 @@ class FixationEncoder(nn.Module):
         feats = fixations.clone()
         # Durations are heavy-tailed seconds; log1p keeps them on the scale of the other features.
         feats[..., 2] = torch.log1p(feats[..., 2].clamp_min(0))
-        h = self.inp(feats)
+        valid = torch.arange(t)[None, :] < lengths[:, None]
+        h = self.inp(feats) * valid.to(feats)[..., None]  # padding contributes exactly 0 below
+        steps = lengths
+        if self.merge is not None:
+            pad = (-t) % self.stride
+            h = self.merge(F.pad(h.transpose(1, 2), (0, pad))).transpose(1, 2)
+            steps = (lengths + self.stride - 1) // self.stride
+        n = h.shape[1]
         packed = nn.utils.rnn.pack_padded_sequence(
-            h, lengths.clamp_min(1), batch_first=True, enforce_sorted=False
+            h, steps.clamp_min(1), batch_first=True, enforce_sorted=False
         )
         seq, last = self.gru(packed)
-        seq, _ = nn.utils.rnn.pad_packed_sequence(seq, batch_first=True, total_length=t)
-        valid = (torch.arange(t, device=h.device)[None, :] < lengths.to(h.device)[:, None]).to(h.dtype)
-        mean = (seq * valid[..., None]).sum(1) / valid.sum(1, keepdim=True).clamp_min(1)
+        seq, _ = nn.utils.rnn.pad_packed_sequence(seq, batch_first=True, total_length=n)
+        mask = (torch.arange(n)[None, :] < steps[:, None]).to(seq)
+        mean = (seq * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
         final = torch.cat([last[0], last[1]], dim=-1)  # forward and backward final states
         emb = self.out(torch.cat([mean, final], dim=-1))
         return emb * (lengths > 0).to(emb)[:, None]

@@ -46,7 +46,9 @@ class GazeCXRNet(nn.Module):
         self.num_labels = num_labels
         self.image_size = image_size
         self.gaze_encoder = (
-            FixationEncoder(cfg.embed_dim, cfg.gaze_hidden) if cfg.gaze_encoder == "bigru" else None
+            FixationEncoder(cfg.embed_dim, cfg.gaze_hidden, cfg.gaze_stride)
+            if cfg.gaze_encoder == "bigru"
+            else None
         )
         self.text_encoder = build_text_encoder(cfg.text_encoder, cfg.embed_dim, cfg.text_buckets)
 

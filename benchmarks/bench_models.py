@@ -1,0 +1,212 @@
+"""Stage-1 model benchmark on CPU: training throughput, FLOP-rate share of matmul peak, gaze overhead.
+
+Measures in one run (so the ratios share the machine's state):
+- the machine's float32 matrix-multiply peak (GFLOP/s, square ``torch.mm``, best of several);
+- per backbone at 224 px: training images/s (image-only forward + classification loss + backward
+  + AdamW step) and its FLOP rate as a share of that peak. Training FLOPs = 3 x the forward FLOPs
+  counted by ``torch.utils.flop_counter`` (the usual backward = 2 x forward convention): the
+  counter's own backward count is unusable here, it overcounts grouped (depthwise) convolution
+  backward by the group count (measured: 119 vs 7 MFLOP for one 32-group 3x3 conv);
+- the per-step time of full gaze supervision (four gaze terms + image-gaze InfoNCE through the
+  fixation bi-GRU, and additionally image-text InfoNCE) against classification only, for the
+  default backbone, with the variants interleaved step by step (target <= 1.15x);
+- image-only inference latency (batch 1, model forward -> probabilities + attention).
+
+Writes ``benchmarks/results/models.json``. ``--quick`` for a smoke run. The load average is
+recorded: on a shared machine the absolute numbers move, the interleaved ratios much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from gazecxr.losses import Objective
+from gazecxr.losses.config import LossConfig
+from gazecxr.models import build_model
+from gazecxr.models.config import ModelConfig
+
+OUT = Path(__file__).resolve().parent / "results" / "models.json"
+SIZE = 224
+LABELS = 8
+
+
+def matmul_peak_gflops(n: int = 1024, repeats: int = 12) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def make_batch(b: int, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    heat = torch.rand(b, SIZE, SIZE, generator=g)
+    lengths = torch.randint(50, 257, (b,), generator=g)
+    return {
+        "image": torch.rand(b, 1, SIZE, SIZE, generator=g),
+        "labels": torch.randint(0, 2, (b, LABELS), generator=g).float(),
+        "label_mask": torch.ones(b, LABELS),
+        "gaze_heatmap": heat / heat.sum((1, 2), keepdim=True),
+        "gaze_valid": torch.ones(b, dtype=torch.bool),
+        "trust": torch.rand(b, generator=g),
+        "fixations": torch.rand(b, 256, 4, generator=g),
+        "fixations_len": lengths,
+        "text": [f"finding {i % 5} in the {'left' if i % 2 else 'right'} lung" for i in range(b)],
+        "ellipses": [[] for _ in range(b)],
+    }
+
+
+def loss_cfg(kind: str) -> LossConfig:
+    c = {"baseline": (False, 0.0, 0.0), "gaze": (True, 0.0, 0.1), "full": (True, 0.1, 0.1)}[kind]
+    return LossConfig.model_validate(
+        {
+            "gaze": {"enabled": c[0]},
+            "contrastive": {"image_text": c[1], "image_gaze": c[2]},
+            "curriculum": {"enabled": False},
+        }
+    )
+
+
+class Stepper:
+    """One optimiser step of a model + objective on a fixed batch."""
+
+    def __init__(self, model: torch.nn.Module, kind: str, batch: dict) -> None:
+        self.model, self.batch, self.kind = model, batch, kind
+        self.objective = Objective(loss_cfg(kind), LABELS)
+        self.opt = torch.optim.AdamW(list(model.parameters()) + list(self.objective.parameters()), lr=1e-4)
+
+    def __call__(self) -> float:
+        t = time.perf_counter()
+        b = self.batch
+        # Classification only is image-only; with gaze terms a ViT's gaze token also gets fixations.
+        fix = (b["fixations"], b["fixations_len"]) if self.kind != "baseline" else (None, None)
+        out = self.model(b["image"], *fix)
+        loss, _ = self.objective(out, self.batch, self.model, epoch=10.0)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return time.perf_counter() - t
+
+
+def train_flops(model: torch.nn.Module, image: torch.Tensor) -> float:
+    """3 x forward FLOPs of one batch (see the module docstring)."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(image)
+    return 3.0 * float(counter.get_total_flops())
+
+
+def throughput(backbone: str, batch_size: int, steps: int, peak: float) -> dict:
+    torch.manual_seed(0)
+    cfg = ModelConfig(backbone=backbone, text_encoder="none", pretrained=backbone == "efficientnet_lite0")
+    model = build_model(cfg, LABELS, SIZE).train()
+    batch = make_batch(batch_size)
+    flops = train_flops(model, batch["image"])
+    step = Stepper(model, "baseline", batch)
+    step()  # warm-up
+    times = [step() for _ in range(steps)]
+    sec = statistics.median(times)
+    rate = flops / sec / 1e9
+    return {
+        "batch_size": batch_size,
+        "steps": steps,
+        "step_s_median": round(sec, 4),
+        "images_per_s": round(batch_size / sec, 2),
+        "train_gflop_per_image_3x_forward": round(flops / batch_size / 1e9, 3),
+        "gflops_per_s": round(rate, 2),
+        "share_of_matmul_peak": round(rate / peak, 4),
+        "attention_grid": list(model.attention_grid),
+    }
+
+
+def gaze_overhead(batch_size: int, steps: int) -> dict:
+    """Per-step time of each objective relative to classification only, interleaved (A B C A B C ...)."""
+    batch = make_batch(batch_size, seed=1)
+    steppers = {}
+    for kind in ("baseline", "gaze", "full"):
+        torch.manual_seed(0)
+        text = "minilm" if kind == "full" else "none"
+        model = build_model(ModelConfig(text_encoder=text), LABELS, SIZE).train()
+        steppers[kind] = Stepper(model, kind, batch)
+        steppers[kind]()  # warm-up (fills the MiniLM cache, as after the first epoch)
+    times: dict[str, list[float]] = {k: [] for k in steppers}
+    for _ in range(steps):
+        for kind, step in steppers.items():
+            times[kind].append(step())
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "batch_size": batch_size,
+        "steps_each": steps,
+        "fixations_per_sample": "50-256 (padded to 256)",
+        "step_s_median": {k: round(v, 4) for k, v in med.items()},
+        "ratio_gaze_terms_and_image_gaze_nce_vs_baseline": round(med["gaze"] / med["baseline"], 3),
+        "ratio_full_objective_incl_image_text_vs_baseline": round(med["full"] / med["baseline"], 3),
+        "target": "<= 1.15",
+    }
+
+
+@torch.no_grad()
+def inference_latency(repeats: int) -> dict:
+    model = build_model(ModelConfig(text_encoder="none"), LABELS, SIZE).eval()
+    image = torch.rand(1, 1, SIZE, SIZE)
+    model(image)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = model(image)
+        _ = torch.sigmoid(out.logits), out.attention
+        times.append(time.perf_counter() - t)
+    return {
+        "batch_size": 1,
+        "repeats": repeats,
+        "latency_s_median": round(statistics.median(times), 4),
+        "target_s": 0.3,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few steps (smoke run; numbers are noisy)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    steps = 2 if args.quick else 6
+    load_before = os.getloadavg()
+    peak = matmul_peak_gflops()
+    result = {
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "load_average_1m_at_start": round(load_before[0], 2),
+            "note": "CPU shared with other processes while measured; ratios are interleaved in one run",
+        },
+        "image_size": SIZE,
+        "matmul_peak_gflops_fp32": round(peak, 1),
+        "training": {},
+    }
+    for backbone, bs in (("efficientnet_lite0", 16), ("vit", 16), ("densenet121", 8)):
+        result["training"][backbone] = throughput(backbone, bs, steps, peak)
+        print(backbone, result["training"][backbone], flush=True)
+    result["gaze_overhead_efficientnet_lite0"] = gaze_overhead(16, steps)
+    print("overhead", result["gaze_overhead_efficientnet_lite0"], flush=True)
+    result["inference_efficientnet_lite0"] = inference_latency(5 if args.quick else 20)
+    result["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
