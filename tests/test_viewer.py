@@ -204,3 +204,10 @@ def test_serve_refuses_a_folder_that_is_not_a_run(tmp_path) -> None:  # noqa: AN
     result = CliRunner().invoke(main, ["serve", "--run", str(tmp_path)])
     assert result.exit_code != 0
     assert "is not a run directory (no config.yaml)" in result.output and "Traceback" not in result.output
+
+
+def test_serve_binds_localhost_by_default() -> None:
+    from gazecxr.viewer.cli import serve
+
+    host = next(p for p in serve.params if p.name == "host")
+    assert host.default == "127.0.0.1"

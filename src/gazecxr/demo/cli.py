@@ -109,6 +109,7 @@ def demo(out: Path, quick: bool, tiny: bool, config_path: Path | None, seed: int
     `gazecxr predict`, `gazecxr report` and `gazecxr serve`."""
     prefer_passive_openmp_wait()
     from gazecxr.demo.pipeline import run_demo
+    from gazecxr.train.checkpoint import CheckpointError
 
     if quick and tiny:
         raise click.UsageError("--quick and --tiny are exclusive")
@@ -133,6 +134,11 @@ def demo(out: Path, quick: bool, tiny: bool, config_path: Path | None, seed: int
                 result = run_demo(out, profile, config_path, seed=seed, progress=bar, argv=argv)
     except FileExistsError as exc:
         raise click.ClickException(str(exc)) from None
+    except CheckpointError as exc:  # a run left by an older GazeCXR whose model differs
+        raise click.ClickException(
+            f"{exc}\nThe runs under {out / 'runs'} were made by another version of "
+            "GazeCXR; delete them (or choose another --out) and rerun."
+        ) from None
     summary = result.summary
     click.echo("")
     click.echo(results_table(summary))

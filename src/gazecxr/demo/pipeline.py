@@ -60,19 +60,28 @@ def ensure_cohort(out: Path, profile: DemoProfile, seed: int) -> tuple[Path, dic
     Raises:
         FileExistsError: ``out`` holds another cohort, or an unfinished one (no cohort.json).
     """
-    from gazecxr.config import to_dict
     from gazecxr.synth import write_cohort
     from gazecxr.synth.config import SynthConfig
+    from gazecxr.synth.tables import GENERATOR_VERSION
 
     cfg = SynthConfig(studies=profile.studies, seed=seed, image_size=profile.synth_image_size)
     facts_path = out / "synthetic" / "cohort.json"
     if facts_path.is_file():
         facts = json.loads(facts_path.read_text(encoding="utf-8"))
-        if facts.get("config") == to_dict(cfg):
+        # Validating the stored config fills knobs added to SynthConfig since it was written with
+        # their defaults; the generator version says whether the same config still gives this tree.
+        try:
+            same = (
+                SynthConfig.model_validate(facts.get("config", {})) == cfg
+                and facts.get("generator_version") == GENERATOR_VERSION
+            )
+        except ValueError:  # pydantic's ValidationError: a config this version cannot read
+            same = False
+        if same:
             return out, facts, True
         raise FileExistsError(
-            f"{out} holds a different synthetic cohort (written with other settings); "
-            "delete it or choose another --out"
+            f"{out} holds a different synthetic cohort (other settings or generator "
+            "version); delete it or choose another --out"
         )
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(
