@@ -231,7 +231,7 @@ def test_project_loader_reads_tree_without_problems(cohort: Path) -> None:
 
 TERMS = {  # CheXpert column -> words that name it in our reports and dictations
     "Atelectasis": ("atelectasis",),
-    "Cardiomegaly": ("cardiomegaly", "enlarged cardiac silhouette"),
+    "Cardiomegaly": ("cardiomegaly", "cardiac silhouette"),
     "Consolidation": ("consolidation",),
     "Edema": ("edema",),
     "Lung Lesion": ("nodule", "mass"),

@@ -128,7 +128,8 @@ def _location(m: Mention) -> str:
 
 
 def sentence(m: Mention, style: int, spoken: bool = False) -> str:
-    """One sentence stating ``m`` (style picks among phrasings; spoken phrasing for dictations)."""
+    """One sentence stating ``m``: ``style`` (any int) picks one of three phrasings, a hedge form
+    and a negative form; ``spoken`` shifts the phrasing (dictations word things differently)."""
     if m.certainty == 0:
         return NEGATIVE_TEXT[m.finding][style % 2]
     loc = _location(m)
@@ -162,31 +163,46 @@ def sentence(m: Mention, style: int, spoken: bool = False) -> str:
             "cardiomegaly",
             f"{degree} cardiomegaly",
             "enlarged cardiac silhouette",
+            f"{degree} enlargement of the cardiac silhouette",
         ),
         "Pleural abnormality": (
             "pleural effusion",
             f"{size} {side} pleural effusion" + ("s" if len(m.sides) == 2 else ""),
             f"{size} {side} effusion" + ("s" if len(m.sides) == 2 else ""),
+            f"{size} {side} layering pleural effusion" + ("s" if len(m.sides) == 2 else ""),
         ),
         "Consolidation": (
             "consolidation",
             f"consolidation in the {loc}",
             f"airspace opacity in the {loc} consistent with consolidation",
+            f"focal consolidation in the {loc}",
         ),
-        "Atelectasis": ("atelectasis", f"{degree} atelectasis at the {loc}", f"{loc} atelectasis"),
+        "Atelectasis": (
+            "atelectasis",
+            f"{degree} atelectasis at the {loc}",
+            f"{loc} atelectasis",
+            f"subsegmental atelectasis in the {loc}",
+        ),
         "Pulmonary edema": (
             "pulmonary edema",
             f"{degree} pulmonary edema",
             f"perihilar haziness of {degree} pulmonary edema",
+            f"interstitial pulmonary edema, {degree}",
         ),
-        "Lung nodule or mass": (nodule, f"{size} {nodule} in the {loc}", f"{nodule} in the {loc}"),
+        "Lung nodule or mass": (
+            nodule,
+            f"{size} {nodule} in the {loc}",
+            f"{nodule} in the {loc}",
+            f"{size} {nodule} projecting over the {loc}",
+        ),
         "Pneumothorax": (
             "pneumothorax",
             f"{size} {side} pneumothorax",
             f"{size} {side} apical pneumothorax",
+            f"{side} pneumothorax, {size}",
         ),
     }[name]
-    detail = term[1 + (style + int(spoken)) % 2]
+    detail = term[1 + (style + int(spoken)) % 3]
     c = m.certainty
     if c == 5:
         return _cap(detail) + "."
@@ -242,7 +258,7 @@ def report_text(
     the FINDINGS section is left out, its negatives and device lines are not in the report, so
     they are not labelled either.
     """
-    style = int(rng.integers(2))
+    style = int(rng.integers(3))
     stated = [Sentence(sentence(m, style), m) for m in mentions if m.certainty > 0]
     stated += [Sentence(sentence(m, style), m) for m in mentions if m.certainty == 0]
     in_impression = [
