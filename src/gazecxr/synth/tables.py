@@ -173,7 +173,7 @@ MASTER_COLUMNS = [
     *EYEGAZE_CHX,
     "cxr_exam_indication",
 ]
-GENERATOR_VERSION = 1  # bump when the same seed and config would give a different tree
+GENERATOR_VERSION = 2  # bump when the same seed and config would give a different tree
 DIAGNOSES = {
     "CHF": ("Congestive heart failure, unspecified", "I509"),
     "pneumonia": ("Pneumonia, unspecified organism", "J189"),
