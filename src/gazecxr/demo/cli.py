@@ -145,7 +145,12 @@ def demo(out: Path, quick: bool, tiny: bool, config_path: Path | None, seed: int
     click.echo("")
     for line in result.verdict:
         click.echo(line)
-    click.echo(f"\nTotal {summary['timings_s']['total']:.0f} s on {summary['machine']['cpu_count']} CPU(s).")
+    machine = summary["machine"]
+    load = machine.get("load_average_1_5_15min_at_end")
+    click.echo(
+        f"\nTotal {summary['timings_s']['total']:.0f} s on {machine['cpu_count']} CPU(s)"
+        + (f" (load average {load[0]:.1f}: other work on the CPU slows the demo)." if load else ".")
+    )
     click.echo(f"Study report: {result.index_html}")
     click.echo(f"Summary:      {out / 'summary.json'}")
     gaze_run = summary["variants"].get("full", {}).get("run")
