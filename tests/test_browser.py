@@ -113,6 +113,7 @@ def test_viewer_upload_and_cohort_study(browser: Any, demo: dict[str, Any], shar
         page, errors = _page(browser)
         page.goto(url)
         page.wait_for_selector("body[data-state=ready]", timeout=15_000)
+        assert "trained on the synthetic cohort" in page.locator("#note").inner_text()
 
         # Upload a real radiograph and wait for the report.
         page.set_input_files("#file-input", str(shared_data / REAL_RADIOGRAPH))

@@ -7,6 +7,7 @@ trained run -> Stage 2 ``generate_report``).
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,7 @@ class RunAnalyzer:
         self.report_cfg = cfg.report
         self.writer = cfg.report.writer
         self.name = self.run_dir.name
+        self.trained_on_synthetic = trained_on_synthetic(self.run_dir)
         try:
             self.predictor = Predictor.from_run(self.run_dir)
         except CheckpointError as exc:
@@ -114,3 +116,13 @@ def attach_boxes(prediction: Prediction, image: np.ndarray, anatomy_boxes: dict[
         prediction.anatomy_boxes, prediction.anatomy_source = dict(anatomy_boxes), "dataset"
     else:
         prediction.anatomy_boxes, prediction.anatomy_source = atlas_boxes(image), "atlas"
+
+
+def trained_on_synthetic(run_dir: Path) -> bool:
+    """Whether the run's training data (``data_root`` of run.json) is a ``gazecxr synth`` cohort."""
+    try:
+        record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    root = record.get("data_root")
+    return bool(root) and (Path(root) / "synthetic" / "cohort.json").is_file()

@@ -30,17 +30,17 @@ from gazecxr.data.images import ImageReadError
 from gazecxr.prediction import Prediction
 from gazecxr.viewer.analyzer import Analysis, Analyzer, findings_by_region
 from gazecxr.viewer.cohort import CohortStudy, StudySource
-from gazecxr.viewer.overlay import data_url, heatmap_rgba, png_bytes, radiograph_uint8
+from gazecxr.viewer.overlay import GAZE_CMAP, data_url, heatmap_rgba, png_bytes, radiograph_uint8
 from gazecxr.viewer.uploads import ACCEPTED, UploadError, decode_upload
 
 log = logging.getLogger("gazecxr.viewer")
 
 DEFAULT_MAX_UPLOAD_MB = 32.0
-GAZE_CMAP = "cividis"  # distinct from the attention's viridis, also colour-blind safe
 DISPLAY_MAX_SIDE = 768  # the radiograph is sent back downscaled for display only
+RESEARCH_NOTE = "Research prototype, not a medical device."
 SYNTHETIC_NOTE = (
-    "Research prototype, not a medical device. Models trained on the synthetic cohort "
-    "demonstrate the mechanism only and say nothing about real radiographs."
+    f"{RESEARCH_NOTE} This model was trained on the synthetic cohort: it demonstrates the mechanism "
+    "only and says nothing about real radiographs."
 )
 
 
@@ -104,7 +104,7 @@ def create_app(
     analyzer: Analyzer,
     studies: StudySource | None = None,
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
-    note: str = SYNTHETIC_NOTE,
+    note: str = RESEARCH_NOTE,
 ) -> FastAPI:
     """Build the viewer app.
 

@@ -74,7 +74,7 @@ def serve(
     import uvicorn
 
     from gazecxr.viewer.analyzer import RunAnalyzer, RunLoadError
-    from gazecxr.viewer.app import create_app
+    from gazecxr.viewer.app import RESEARCH_NOTE, SYNTHETIC_NOTE, create_app
     from gazecxr.viewer.cohort import load_cohort
 
     try:
@@ -89,6 +89,7 @@ def serve(
         log.info("%d %s studies of %s available in the page", len(studies), split, data_root)
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("binding %s: the viewer has no authentication and is reachable from the network", host)
-    app = create_app(analyzer, studies=studies, max_upload_mb=max_upload_mb)
+    note = SYNTHETIC_NOTE if analyzer.trained_on_synthetic else RESEARCH_NOTE
+    app = create_app(analyzer, studies=studies, max_upload_mb=max_upload_mb, note=note)
     click.echo(f"GazeCXR viewer for {run_dir} at http://{host}:{port}/ (Ctrl+C to stop)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

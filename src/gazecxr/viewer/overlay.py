@@ -14,7 +14,8 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
-DEFAULT_CMAP = "viridis"
+ATTENTION_CMAP = "viridis"  # model attention
+GAZE_CMAP = "cividis"  # radiologist gaze: distinct from the attention, also colour-blind safe
 
 
 def radiograph_uint8(image: np.ndarray, max_side: int | None = None) -> np.ndarray:
@@ -35,7 +36,7 @@ def radiograph_uint8(image: np.ndarray, max_side: int | None = None) -> np.ndarr
 
 
 def heatmap_rgba(
-    heatmap: np.ndarray, size: tuple[int, int], cmap: str = DEFAULT_CMAP, max_alpha: float = 0.85
+    heatmap: np.ndarray, size: tuple[int, int], cmap: str = ATTENTION_CMAP, max_alpha: float = 0.85
 ) -> np.ndarray:
     """Colour a non-negative map and upsample it to ``size`` = (H, W).
 
