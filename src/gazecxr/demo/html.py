@@ -51,6 +51,7 @@ class StudyRow:
     hits: dict[str, list[str]]  # region -> findings placed there by the report
     generated_report: str
     reference_report: str
+    writer: str = "template"  # report writer that wrote generated_report
 
 
 @dataclass
@@ -164,7 +165,7 @@ def _studies_section(report: StudyReport) -> str:
 Gaze model at its thresholds: <b>{html.escape(", ".join(s.predicted) or "no finding")}</b>.</p>
 {_img(fig, f"panels of study {s.study_id}", "panels")}
 <ol class="regions">{regions or "<li class='none'>no finding placed in a region</li>"}</ol>
-<div class="reports"><div><h4>Generated report (gaze model, template writer)</h4>
+<div class="reports"><div><h4>Generated report (gaze model, {html.escape(s.writer)} writer)</h4>
 <pre class="generated">{highlight(s.generated_report, shared)}</pre></div>
 <div><h4>Reference report (cohort)</h4>
 <pre class="reference">{highlight(s.reference_report or "(no reference report)", shared)}</pre></div></div>

@@ -310,6 +310,7 @@ def study_rows(runs: dict[str, Path], data_root: Path, n: int, on_item: Callable
                 hits=findings_by_region(report.to_dict()),
                 generated_report=report.text,
                 reference_report=reference_report(meta["image_path"], meta["study_id"]),
+                writer=report.writer,
             )
         )
         on_item()
