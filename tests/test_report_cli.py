@@ -124,3 +124,10 @@ def test_score_report_region_side_and_ellipse_hits():
         rows["Pneumothorax"]["side_hit"],
         rows["Pneumothorax"]["ellipse_hit"],
     ) == (False, False, False)
+
+
+def test_report_command_names_an_unloadable_run(tmp_path):
+    image = tmp_path / "x.png"
+    image.write_bytes(b"")
+    res = CliRunner().invoke(main, ["-q", "report", "--run", str(tmp_path), str(image)])
+    assert res.exit_code == 1 and f"cannot load run {tmp_path}" in res.output

@@ -60,9 +60,13 @@ def report(
     """
     from gazecxr.data.images import ImageReadError, load_resized
     from gazecxr.report.generate import generate_report
+    from gazecxr.train.checkpoint import CheckpointError
     from gazecxr.train.predict import Predictor
 
-    predictor = Predictor.from_run(run, device=device)
+    try:
+        predictor = Predictor.from_run(run, device=device)
+    except (CheckpointError, ValueError, FileNotFoundError) as exc:  # incompatible or incomplete run
+        raise click.ClickException(f"cannot load run {run}: {exc}") from None
     cfg: ReportConfig = predictor.cfg.report
     if writer:
         cfg = cfg.model_copy(update={"writer": writer})
@@ -94,7 +98,7 @@ def _cohort_regions(
     reports_path = json_path.with_suffix(".reports.jsonl") if json_path else None
     try:
         result = evaluate_regions(run, cohort, cfg=cfg, limit=limit, reports_path=reports_path)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
