@@ -66,12 +66,17 @@ def test_report_command_on_a_real_radiograph(run, shared_data):
     assert bad.exit_code == 1 and "pyproject.toml" in bad.output
 
 
-def test_report_command_on_a_synthetic_cohort(run, tmp_path):
-    tree = tmp_path / "tree"
-    synth = CliRunner().invoke(
-        main, ["-q", "synth", str(tree), "--studies", "16", "--image-size", "128", "--workers", "1"]
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "tree"
+    res = CliRunner().invoke(
+        main, ["-q", "synth", str(out), "--studies", "16", "--image-size", "128", "--workers", "1"]
     )
-    assert synth.exit_code == 0, synth.output
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_report_command_on_a_synthetic_cohort(run, tree, tmp_path):
     summary = tmp_path / "regions.json"
     res = CliRunner().invoke(
         main, ["-q", "report", "--run", str(run), "--cohort", str(tree), "--json", str(summary)]
@@ -131,3 +136,17 @@ def test_report_command_names_an_unloadable_run(tmp_path):
     image.write_bytes(b"")
     res = CliRunner().invoke(main, ["-q", "report", "--run", str(tmp_path), str(image)])
     assert res.exit_code == 1 and f"cannot load run {tmp_path}" in res.output
+
+
+def test_calibrate_stores_cutpoints_that_later_reports_use(run, tree, shared_data, tmp_path):
+    res = CliRunner().invoke(main, ["-q", "report", "--run", str(run), "--calibrate", str(tree)])
+    assert res.exit_code == 0, res.output
+    record = json.loads((run / "report_cutpoints.json").read_text())
+    assert record["split"] == "validate" and record["n_labels"] > 0
+    cuts = list(record["cutpoints"].values())
+    assert len(cuts) == 5 and cuts == sorted(cuts)
+    image = shared_data / "real_cxr" / "nih" / "00027426_000.png"
+    out = CliRunner().invoke(main, ["-q", "report", "--run", str(run), str(image), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["report"]["cutpoints"] == record["cutpoints"]
+    (run / "report_cutpoints.json").unlink()  # leave the shared run as the other tests expect it

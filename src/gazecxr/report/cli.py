@@ -42,6 +42,14 @@ WRITERS = click.Choice(["template", "llm"])
     help="With --cohort: summary JSON (reports go to <name>.reports.jsonl beside it).",
 )
 @click.option("--limit", type=int, default=None, help="With --cohort: only the first N test images.")
+@click.option(
+    "--calibrate",
+    "calibrate_root",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Dataset root: first calibrate the certainty cut-points on its validation split "
+    "and store them in RUN/report_cutpoints.json (used by every later report).",
+)
 def report(
     run: Path,
     images: tuple[Path, ...],
@@ -51,6 +59,7 @@ def report(
     cohort: Path | None,
     json_path: Path | None,
     limit: int | None,
+    calibrate_root: Path | None,
 ) -> None:
     """Write a region-aware report for each IMAGE (JPG/PNG/DICOM) with the classifier of RUN.
 
@@ -59,6 +68,7 @@ def report(
     from report.llm in the run config or GAZECXR_LLM_BASE_URL / GAZECXR_LLM_MODEL / GAZECXR_LLM_API_KEY.
     """
     from gazecxr.data.images import ImageReadError, load_resized
+    from gazecxr.report.calibrate import calibrate_run, run_report_config
     from gazecxr.report.generate import generate_report
     from gazecxr.train.checkpoint import CheckpointError
     from gazecxr.train.predict import Predictor
@@ -67,14 +77,28 @@ def report(
         predictor = Predictor.from_run(run, device=device)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:  # incompatible or incomplete run
         raise click.ClickException(f"cannot load run {run}: {exc}") from None
-    cfg: ReportConfig = predictor.cfg.report
+    if calibrate_root is not None:
+        try:
+            record = calibrate_run(run, calibrate_root)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(
+            f"certainty cut-points from {record['n_labels']} validation labels: {record['cutpoints']}",
+            err=True,
+        )
+    try:
+        cfg = run_report_config(run, predictor.cfg.report)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     if writer:
         cfg = cfg.model_copy(update={"writer": writer})
+    if cohort is None and not images and calibrate_root is not None:
+        return
     if cohort is not None:
         _cohort_regions(run, cohort, cfg, json_path, limit)
         return
     if not images:
-        raise click.UsageError("give at least one IMAGE, or --cohort TREE")
+        raise click.UsageError("give at least one IMAGE, --cohort TREE or --calibrate ROOT")
     results = []
     for path in images:
         try:

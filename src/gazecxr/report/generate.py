@@ -30,6 +30,7 @@ class Report:
         anatomy_source: where the region boxes came from ("dataset", "atlas", "none", "oracle").
         region_mass: attention mass in each anatomy box (empty without attention or boxes).
         skipped_labels: labels of the prediction the dictionary does not know (not reported).
+        cutpoints: the certainty cut-points used (level -> lowest probability).
     """
 
     findings: list[StatedFinding]
@@ -40,6 +41,7 @@ class Report:
     region_mass: dict[str, float] = field(default_factory=dict)
     skipped_labels: list[str] = field(default_factory=list)
     dictionary_version: int = 1
+    cutpoints: dict[str, float] = field(default_factory=dict)
 
     def _section(self, section: str) -> str:
         return " ".join(s.text for s in self.sentences if s.section == section)
@@ -79,6 +81,7 @@ class Report:
             "region_mass": self.region_mass,
             "skipped_labels": self.skipped_labels,
             "dictionary_version": self.dictionary_version,
+            "cutpoints": self.cutpoints,
         }
 
 
@@ -194,7 +197,13 @@ def write_report(
     d = dictionary or dictionary_for(cfg)
     w = writer or make_writer(cfg)
     return Report(
-        plan.findings, plan.negatives, w.write(plan, d), w.name, anatomy_source, dictionary_version=d.version
+        plan.findings,
+        plan.negatives,
+        w.write(plan, d),
+        w.name,
+        anatomy_source,
+        dictionary_version=d.version,
+        cutpoints=d.cutpoints,
     )
 
 
@@ -228,4 +237,14 @@ def generate_report(
     if skipped:
         log.info("labels not in the report dictionary (not reported): %s", ", ".join(skipped))
     w = writer or make_writer(cfg)
-    return Report(plan.findings, plan.negatives, w.write(plan, d), w.name, source, masses, skipped, d.version)
+    return Report(
+        plan.findings,
+        plan.negatives,
+        w.write(plan, d),
+        w.name,
+        source,
+        masses,
+        skipped,
+        d.version,
+        d.cutpoints,
+    )
