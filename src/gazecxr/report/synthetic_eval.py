@@ -152,7 +152,7 @@ def evaluate_regions(
     Args:
         run_dir: trained run (``gazecxr train --out``).
         root: the ``gazecxr synth`` output tree.
-        cfg: report configuration (default: the run's ``report`` section).
+        cfg: report configuration (default: the run's ``report`` section with its calibrated cut-points).
         limit: only the first ``limit`` images (quick runs).
         reports_path: optional JSONL file receiving every report (``dicom_id``, text, findings).
 
@@ -163,7 +163,10 @@ def evaluate_regions(
 
     root = Path(root)
     predictor = Predictor.from_run(run_dir)
-    cfg = cfg or predictor.cfg.report
+    if cfg is None:
+        from gazecxr.report.calibrate import run_report_config
+
+        cfg = run_report_config(run_dir, predictor.cfg.report)
     records = read_ground_truth(root, split)[:limit]
     if not records:
         raise ValueError(f"{root}: no frontal images in split {split!r}")
