@@ -202,7 +202,7 @@ def _run_script(tree: Path, out: Path, kill_at: int) -> subprocess.CompletedProc
         [sys.executable, "-c", code, str(tree), str(out), str(kill_at)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
 
 

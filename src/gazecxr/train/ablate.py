@@ -161,11 +161,18 @@ def summarise(
     for v in variants:
         runs = [run_dir(out, v, s) for s in range(seeds)]
         heads = [json.loads((r / "metrics.json").read_text(encoding="utf-8"))["eval_test"] for r in runs]
+        per_class = [
+            json.loads((r / "eval_test.json").read_text(encoding="utf-8"))["classification"]["point"][
+                "per_class"
+            ]
+            for r in runs
+        ]
         keys = sorted({k for h in heads for k in h})
         row: dict[str, Any] = {
             "overrides": spec.variants[v],
             "runs": [str(r) for r in runs],
             "metrics": {k: _mean_sd([h.get(k) for h in heads]) for k in keys},
+            "per_class_auroc": {c: _mean_sd([pc[c]["auroc"] for pc in per_class]) for c in per_class[0]},
         }
         if baseline_pred is not None and v != spec.baseline:
             row["paired_vs_baseline"] = paired_difference(
@@ -216,6 +223,16 @@ def markdown(table: dict[str, Any], title: str) -> str:
             + " | ".join([name, *cells, _fmt_diff(paired.get("auroc")), _fmt_diff(paired.get("f1"))])
             + " |"
         )
+    labels = list(next(iter(table["variants"].values()))["per_class_auroc"])
+    lines += [
+        "",
+        "Per-class test AUROC (mean ± sd over seeds):",
+        "",
+        "| variant | " + " | ".join(labels) + " |",
+        "|" + "---|" * (len(labels) + 1),
+    ]
+    for name, row in table["variants"].items():
+        lines.append("| " + " | ".join([name, *(_fmt(row["per_class_auroc"][c]) for c in labels)]) + " |")
     lines += ["", "Overrides per variant:", ""]
     lines += [
         f"- `{name}`: `{' '.join(row['overrides']) or '(none)'}`" for name, row in table["variants"].items()
