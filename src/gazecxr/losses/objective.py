@@ -138,7 +138,6 @@ class Objective(nn.Module):
             with no eligible sample in this batch is NaN (average with nanmean). ``gaze_<term>`` are
             unweighted means over usable samples; ``gaze`` is ``sum_i w_i L_gaze,i / n_usable``.
         """
-        cfg = self.cfg
         batch = self.prepare(batch)
         # Losses in float32 even under autocast (eps = 1e-8 underflows in float16).
         logits, attention, embedding = out.logits.float(), out.attention.float(), out.embedding.float()
@@ -150,69 +149,103 @@ class Objective(nn.Module):
         cls = masked_bce(
             logits, batch["labels"].to(dev), batch.get("label_mask", torch.ones_like(logits)).to(dev)
         )
-        total = cls
         terms: dict[str, float] = {"cls": _f(cls)}
-
-        if self.gaze_loss is not None:
-            lam = curriculum_weight(cfg.curriculum, epoch)
-            usable = usable_gaze(
-                batch["gaze_valid"].to(dev), batch.get("fixations_len"), cfg.trust.min_fixations
-            )
-            w = trust_weights(cfg.trust, usable, batch.get("trust"))
-            n = int(usable.sum())
-            terms.update(lambda_gaze=lam, gaze_usable=float(n))
-            if n:
-                with torch.set_grad_enabled(torch.is_grad_enabled() and lam > 0):
-                    gaze = resample_to_grid(
-                        batch["gaze_heatmap"].to(dev, logits.dtype), tuple(attention.shape[-2:])
-                    )
-                    per_sample, parts = self.gaze_loss(attention[usable], gaze[usable])
-                    gaze_term = (w[usable] * per_sample).sum() / n
-                terms["gaze"] = _f(gaze_term)
-                terms["trust_mean"] = _f(w[usable].mean())
-                terms.update({f"gaze_{k}": _f(v.mean()) for k, v in parts.items()})
-                if lam > 0:
-                    total = total + lam * gaze_term
-            else:
-                terms.update(gaze=NAN, trust_mean=NAN, **{f"gaze_{k}": NAN for k in self.gaze_loss.weights})
-
-        c = cfg.contrastive
+        parts = [self._gaze(attention, batch, epoch, terms)]
         if self.temperature is not None:
             t = self.temperature()
             terms["temperature"] = _f(t)
-        if c.image_text > 0:
-            texts = batch.get("text") or [""] * logits.shape[0]
-            keep = [i for i, s in enumerate(texts) if s and s.strip()]
-            if len(keep) >= 2:
-                loss = info_nce(embedding[keep], model.encode_text([texts[i] for i in keep]).float(), t)
-                total = total + c.image_text * loss
-                terms["nce_text"] = _f(loss)
-            else:
-                terms["nce_text"] = NAN
-        if c.image_gaze > 0:
-            lengths = batch.get("fixations_len")
-            keep = torch.zeros(0, dtype=torch.long, device=dev)
-            if lengths is not None:
-                keep = (batch["gaze_valid"].to(dev).bool() & (lengths.to(dev) > 0)).nonzero().flatten()
-            if keep.numel() >= 2:
-                fix = model.encode_fixations(batch["fixations"].to(dev)[keep], lengths.to(dev)[keep]).float()
-                loss = info_nce(embedding[keep], fix, t)
-                total = total + c.image_gaze * loss
-                terms["nce_gaze"] = _f(loss)
-            else:
-                terms["nce_gaze"] = NAN
-
-        if cfg.ellipse_prior > 0:
-            masks = ellipse_masks(
-                batch.get("ellipses") or [[] for _ in range(logits.shape[0])], tuple(attention.shape[-2:])
-            ).to(dev)
-            has = masks.flatten(1).amax(1) > 0
-            if bool(has.any()):
-                loss = ellipse_prior(attention, masks)[has].mean()
-                total = total + cfg.ellipse_prior * loss
-                terms["ellipse"] = _f(loss)
-            else:
-                terms["ellipse"] = NAN
-
+            parts += [self._image_text(embedding, batch, model, t, terms)]
+            parts += [self._image_gaze(embedding, batch, model, t, terms)]
+        parts += [self._ellipse(attention, batch, terms)]
+        total = cls + sum(p for p in parts if p is not None)
         terms["loss"] = _f(total)
         return total, terms
+
+    def _gaze(
+        self, attention: torch.Tensor, batch: dict[str, Any], epoch: float, terms: dict[str, float]
+    ) -> torch.Tensor | None:
+        """``lambda_gaze(t) * sum_i w_i L_gaze,i / n_usable`` (None when off or no usable gaze)."""
+        if self.gaze_loss is None:
+            return None
+        cfg, dev = self.cfg, attention.device
+        lam = curriculum_weight(cfg.curriculum, epoch)
+        usable = usable_gaze(batch["gaze_valid"].to(dev), batch.get("fixations_len"), cfg.trust.min_fixations)
+        w = trust_weights(cfg.trust, usable, batch.get("trust"))
+        n = int(usable.sum())
+        terms.update(lambda_gaze=lam, gaze_usable=float(n))
+        if not n:
+            terms.update(gaze=NAN, trust_mean=NAN, **{f"gaze_{k}": NAN for k in self.gaze_loss.weights})
+            return None
+        # During warm-up (lambda = 0) the terms are logged but kept out of the graph.
+        with torch.set_grad_enabled(torch.is_grad_enabled() and lam > 0):
+            gaze = resample_to_grid(
+                batch["gaze_heatmap"].to(dev, attention.dtype), tuple(attention.shape[-2:])
+            )
+            per_sample, parts = self.gaze_loss(attention[usable], gaze[usable])
+            loss = (w[usable] * per_sample).sum() / n
+        terms["gaze"] = _f(loss)
+        terms["trust_mean"] = _f(w[usable].mean())
+        terms.update({f"gaze_{k}": _f(v.mean()) for k, v in parts.items()})
+        return lam * loss if lam > 0 else None
+
+    def _image_text(
+        self,
+        embedding: torch.Tensor,
+        batch: dict[str, Any],
+        model: nn.Module,
+        t: torch.Tensor,
+        terms: dict[str, float],
+    ) -> torch.Tensor | None:
+        """Image-text InfoNCE over the samples with a non-blank text (None with fewer than 2)."""
+        weight = self.cfg.contrastive.image_text
+        if weight <= 0:
+            return None
+        texts = batch.get("text") or [""] * embedding.shape[0]
+        keep = [i for i, s in enumerate(texts) if s and s.strip()]
+        if len(keep) < 2:
+            terms["nce_text"] = NAN
+            return None
+        loss = info_nce(embedding[keep], model.encode_text([texts[i] for i in keep]).float(), t)
+        terms["nce_text"] = _f(loss)
+        return weight * loss
+
+    def _image_gaze(
+        self,
+        embedding: torch.Tensor,
+        batch: dict[str, Any],
+        model: nn.Module,
+        t: torch.Tensor,
+        terms: dict[str, float],
+    ) -> torch.Tensor | None:
+        """Image-gaze InfoNCE over the samples with valid gaze and >= 1 fixation (None with fewer than 2)."""
+        weight = self.cfg.contrastive.image_gaze
+        if weight <= 0:
+            return None
+        dev, lengths = embedding.device, batch.get("fixations_len")
+        keep = torch.zeros(0, dtype=torch.long, device=dev)
+        if lengths is not None:
+            keep = (batch["gaze_valid"].to(dev).bool() & (lengths.to(dev) > 0)).nonzero().flatten()
+        if keep.numel() < 2:
+            terms["nce_gaze"] = NAN
+            return None
+        fix = model.encode_fixations(batch["fixations"].to(dev)[keep], lengths.to(dev)[keep]).float()
+        loss = info_nce(embedding[keep], fix, t)
+        terms["nce_gaze"] = _f(loss)
+        return weight * loss
+
+    def _ellipse(
+        self, attention: torch.Tensor, batch: dict[str, Any], terms: dict[str, float]
+    ) -> torch.Tensor | None:
+        """Ellipse prior over the samples with at least one ellipse (None when off or none)."""
+        weight = self.cfg.ellipse_prior
+        if weight <= 0:
+            return None
+        ellipses = batch.get("ellipses") or [[] for _ in range(attention.shape[0])]
+        masks = ellipse_masks(ellipses, tuple(attention.shape[-2:])).to(attention.device)
+        has = masks.flatten(1).amax(1) > 0
+        if not bool(has.any()):
+            terms["ellipse"] = NAN
+            return None
+        loss = ellipse_prior(attention, masks)[has].mean()
+        terms["ellipse"] = _f(loss)
+        return weight * loss
