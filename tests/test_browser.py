@@ -2,7 +2,8 @@
 
 Skipped with a reason when Chromium or Playwright is absent. Screenshots go to
 ``artifacts/screenshots/`` (git-ignored): ``viewer_upload.png``, ``viewer_study.png``,
-``index_top.png``, ``index_full.png``.
+``index_top.png``, ``index_full.png`` (under ``artifacts/screenshots/demo/`` when
+``$GAZECXR_BROWSER_DEMO`` names a finished demo folder to use instead of the tiny demo).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+if os.environ.get("GAZECXR_BROWSER_DEMO"):
+    SCREENSHOTS = SCREENSHOTS / "demo"
 REAL_RADIOGRAPH = "real_cxr/images/00cfd1c1.jpg"
 
 
@@ -161,7 +164,7 @@ def test_viewer_upload_and_cohort_study(browser: Any, demo: dict[str, Any], shar
 
 def test_study_report_in_browser(browser: Any, demo: dict[str, Any]) -> None:
     page, errors = _page(browser)
-    page.goto(Path(demo["index_html"]).as_uri())
+    page.goto(Path(demo["index_html"]).resolve().as_uri())
     for section in ("#summary", "#metrics", "#roc", "#ablation", "#studies"):
         assert page.locator(section).is_visible(), section
     assert page.locator("#metrics table.metrics tbody tr").count() >= 2

@@ -91,13 +91,16 @@ def test_rerun_reuses_cohort_runs_and_evaluations(tiny_demo: dict[str, Any]) -> 
 
 
 @pytest.mark.slow
-def test_demo_run_works_with_predict(tiny_demo: dict[str, Any], tmp_path: Path) -> None:
+def test_demo_run_works_with_predict_and_report(tiny_demo: dict[str, Any], tmp_path: Path) -> None:
     run = tiny_demo["variants"]["full"]["run"]
     image = next(Path(tiny_demo["cohort"]["root"]).glob("patient_*/CXR-JPG/s*/*.jpg"))
     proc = gazecxr("-q", "predict", "--run", run, str(image), "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = json.loads((tmp_path / f"{image.stem}.json").read_text(encoding="utf-8"))
     assert set(record["probabilities"]) == set(tiny_demo["cohort"]["labels"])
+    proc = gazecxr("-q", "report", "--run", run, str(image))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "IMPRESSION" in proc.stdout
 
 
 def test_demo_refuses_a_different_cohort_in_the_same_folder(tmp_path: Path) -> None:

@@ -356,6 +356,7 @@ def run_demo(
 
     progress = progress or StageProgress()
     timings = Timings()
+    out = out.resolve()  # run.json and summary.json then name folders that work from any directory
     out.mkdir(parents=True, exist_ok=True)
     total_start = time.perf_counter()
 
