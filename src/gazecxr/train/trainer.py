@@ -13,15 +13,18 @@ uninterrupted one; work since the last checkpoint is redone.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import os
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
@@ -89,19 +92,16 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
 
 
 def set_determinism(cfg: ExperimentConfig) -> None:
+    """Seed torch / NumPy / ``random`` and set the deterministic-algorithm mode of this process."""
     torch.manual_seed(cfg.seed)
-    import random
-
-    import numpy as np
-
     np.random.seed(cfg.seed % 2**32)  # noqa: NPY002 - the global generator is what third-party code draws from
     random.seed(cfg.seed)
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
     if cfg.train.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(cfg.train.deterministic, warn_only=True)
+    torch.backends.cudnn.benchmark = not cfg.train.deterministic
 
 
 def param_groups(modules: list[torch.nn.Module], weight_decay: float) -> list[dict[str, Any]]:
@@ -430,7 +430,7 @@ class Trainer:
             self.save(LAST)
         if tb is not None:
             tb.close()
-        return {"train_time_s": time.perf_counter() - start}
+        return {"train_time_s": time.perf_counter() - start}  # this process (from the resume point on)
 
     def _loader_generator(self) -> torch.Generator:
         # A DataLoader draws its workers' base seed when an iterator is created; from the global
@@ -602,11 +602,8 @@ def train_run(
                 "world_size": trainer.dist.world_size,
                 **timing,
             }
-            previous = {}
-            if (out / "metrics.json").is_file():
-                import json
-
-                previous = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+            metrics_path = out / "metrics.json"
+            previous = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
             write_metrics(out, {**previous, "train": summary})
     finally:
         D.barrier(trainer.dist)
