@@ -130,6 +130,10 @@ def test_viewer_upload_and_cohort_study(browser: Any, demo: dict[str, Any], shar
         assert page.locator("#boxes rect").count() > 0  # atlas boxes on a real radiograph
         assert page.locator("#toggle-gaze").is_disabled()  # an upload has no gaze
         page.screenshot(path=str(SCREENSHOTS / "viewer_upload.png"), full_page=True)
+        with page.expect_download() as download:
+            page.click("#download-btn")
+        saved = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+        assert saved["source"] == Path(REAL_RADIOGRAPH).name and len(saved["probabilities"]) == n_labels
         page.uncheck("#toggle-attention")
         assert not overlay.is_visible()
         page.check("#toggle-attention")
