@@ -250,3 +250,20 @@ def test_plural_nouns_agree_with_the_verb():
     }
     assert not any(" volumes is " in t or "There is low lung volumes" in t for t in writer_texts)
     assert any(" are " in t for t in writer_texts)
+
+
+def test_density_evidence_does_not_favour_large_boxes():
+    from gazecxr.report.regions import region_evidence
+
+    d = load_dictionary()
+    boxes = _atlas()
+    masses = box_masses(np.ones((32, 32)), boxes)
+    density = region_evidence(masses, boxes, "density")
+    inside = [r for r, b in boxes.items() if b[1] > 0 and b[3] < 1]  # boxes not clipped by the image edge
+    assert np.allclose([density[r] for r in inside], 1.0, atol=0.08)  # uniform map: 1 everywhere
+    effusion = d.findings["Pleural abnormality"]
+    # A uniform map leaves the choice to the priors (costophrenic angles); raw mass picks the whole lungs.
+    assert assign_regions(effusion, density)[0] == ("left costophrenic angle", "right costophrenic angle")
+    assert assign_regions(effusion, region_evidence(masses, boxes, "mass"))[0] == ("left lung", "right lung")
+    with pytest.raises(ValueError, match="density' or 'mass"):
+        region_evidence(masses, boxes, "area")

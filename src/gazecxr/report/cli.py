@@ -129,7 +129,7 @@ def _cohort_regions(
         json_path.write_text(json.dumps(result, indent=2), encoding="utf-8")
         click.echo(f"wrote {json_path} and {reports_path}", err=True)
     click.echo(f"{result['n_reports']} reports for the {result['split']} images of {cohort}")
-    for name in ("attention", "prior_only"):
+    for name in ("attention", "prior_only", "attention_mass"):
         r = result[name]
         click.echo(
             f"{name}: {r['n_findings']} located true findings; region hit {r['region_hit_rate']}, "

@@ -30,6 +30,9 @@ class ReportConfig(Section):
     mention_min_certainty: str = Field(
         "possibly", description="findings at or above this level are stated even below their threshold"
     )
+    region_evidence: Literal["density", "mass"] = Field(
+        "density", description="attention per box: mass / box area share (default) or raw mass"
+    )
     bilateral_ratio: float = Field(
         0.6, ge=0.0, le=1.0, description="contralateral region added at this share of the best score"
     )

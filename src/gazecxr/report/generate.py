@@ -12,7 +12,7 @@ from gazecxr.config import ConfigError
 from gazecxr.prediction import Prediction
 from gazecxr.report.config import ReportConfig
 from gazecxr.report.dictionary import Dictionary, load_dictionary
-from gazecxr.report.regions import assign_regions, atlas_boxes, box_masses
+from gazecxr.report.regions import assign_regions, atlas_boxes, box_masses, region_evidence
 from gazecxr.report.writers import ReportPlan, Sentence, StatedFinding, TemplateWriter, Writer
 
 log = logging.getLogger("gazecxr.report")
@@ -115,7 +115,7 @@ def _lungs_clear(stated: list[str], negatives: list[str], universe: list[str], d
 
 
 def plan_from_prediction(
-    prediction: Prediction, cfg: ReportConfig, dictionary: Dictionary, masses: dict[str, float]
+    prediction: Prediction, cfg: ReportConfig, dictionary: Dictionary, evidence: dict[str, float]
 ) -> tuple[ReportPlan, list[str]]:
     """Keywords of a prediction: stated findings with certainty and regions, confident negatives.
 
@@ -147,7 +147,9 @@ def plan_from_prediction(
         known.append(name)
         level = dictionary.certainty_for(float(p))
         if p >= t or (level is not None and level.rank >= mention_rank):
-            regions, scores = assign_regions(entry, masses, cfg.bilateral_ratio) if entry.locate else ((), {})
+            regions, scores = (
+                assign_regions(entry, evidence, cfg.bilateral_ratio) if entry.locate else ((), {})
+            )
             stated.append(
                 StatedFinding(
                     name, (level or dictionary.certainty[0]).name, regions, float(p), float(t), scores
@@ -233,7 +235,8 @@ def generate_report(
         )
         source = "none"
     masses = box_masses(prediction.attention, boxes) if boxes else {}
-    plan, skipped = plan_from_prediction(prediction, cfg, d, masses)
+    evidence = region_evidence(masses, boxes, cfg.region_evidence)
+    plan, skipped = plan_from_prediction(prediction, cfg, d, evidence)
     if skipped:
         log.info("labels not in the report dictionary (not reported): %s", ", ".join(skipped))
     w = writer or make_writer(cfg)

@@ -92,22 +92,44 @@ def contralateral(region: str) -> str | None:
     return None
 
 
+def region_evidence(
+    masses: dict[str, float], boxes: dict[str, Box], mode: str = "density"
+) -> dict[str, float]:
+    """Attention evidence for each box from its attention mass (:func:`box_masses`).
+
+    ``"mass"``: the mass itself. ``"density"`` (default): mass
+    divided by the box's share of the image, i.e. how many times more attention the box holds than a
+    uniform map would give it (1 = uniform). Raw mass grows with box size, so with mass a whole-lung
+    box outscores the zone or costophrenic angle the attention actually points at; density compares
+    boxes of different sizes fairly and leaves the choice to the priors when the map is uniform.
+    """
+    if mode == "mass":
+        return dict(masses)
+    if mode != "density":
+        raise ValueError(f"region evidence mode must be 'density' or 'mass', got {mode!r}")
+    out = {}
+    for name, (x0, y0, x1, y1) in boxes.items():
+        area = max(min(x1, 1.0) - max(x0, 0.0), 0.0) * max(min(y1, 1.0) - max(y0, 0.0), 0.0)
+        out[name] = masses[name] / area if area > 0 else 0.0
+    return out
+
+
 def assign_regions(
-    finding: FindingEntry, masses: dict[str, float], bilateral_ratio: float = 0.6
+    finding: FindingEntry, evidence: dict[str, float], bilateral_ratio: float = 0.6
 ) -> tuple[tuple[str, ...], dict[str, float]]:
-    """Regions of a finding: the best of ``mass x prior``, plus its mirror region when comparable.
+    """Regions of a finding: the best of ``evidence x prior``, plus its mirror region when comparable.
 
     Args:
         finding: dictionary entry (its ``priors`` restrict and weight the candidate regions).
-        masses: region -> attention mass (:func:`box_masses`).
+        evidence: region -> attention evidence (:func:`region_evidence`: density or mass).
         bilateral_ratio: the contralateral region is added when its score is at least this share of
             the best score (both lower zones -> written "bibasilar").
 
     Returns:
-        (assigned regions, sorted; empty when no candidate region has attention mass) and the score of
+        (assigned regions, sorted; empty when no candidate region has attention) and the score of
         every candidate region.
     """
-    scores = {r: masses[r] * p for r, p in finding.priors.items() if r in masses}
+    scores = {r: evidence[r] * p for r, p in finding.priors.items() if r in evidence}
     if not scores or max(scores.values()) <= 0:
         return (), scores
     best = max(scores, key=lambda r: (scores[r], r))

@@ -5,12 +5,14 @@ written (the image's own 17 anatomy boxes from ``OUT/synthetic/ground_truth.json
 finding that is truly drawn (and that the dictionary locates) is checked:
 
 - ``region_hit``: an assigned region is one of the regions the finding was drawn in;
-- ``side_hit``: the assigned side (right / left) is a side it was drawn on (lateral findings only);
+- ``side_hit``: the assigned sides (right / left / both) are exactly the sides it was drawn on, so a
+  bilateral statement about a one-sided finding is a miss;
 - ``ellipse_hit``: the centre of a REFLACX ellipse drawn for that finding on that image lies in an
   assigned region box (readings of the image that have ellipses for it).
 
 The same is computed with a uniform attention map (``prior_only``: regions from the dictionary priors
-and box sizes alone), so the contribution of the model's attention is visible.
+alone), so the contribution of the model's attention is visible, and with raw attention mass instead
+of density as region evidence (``attention_mass``, see :func:`gazecxr.report.regions.region_evidence`).
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ def score_report(
                 "regions": list(f.regions),
                 "true_regions": sorted(true_regions),
                 "region_hit": bool(set(f.regions) & true_regions) if true_regions else None,
-                "side_hit": bool(got_sides & true_sides) if true_sides and got_sides else None,
+                "side_hit": got_sides == true_sides if true_sides and got_sides else None,
                 "ellipse_hit": any(in_box) if centres else None,
             }
         )
@@ -157,7 +159,8 @@ def evaluate_regions(
         reports_path: optional JSONL file receiving every report (``dicom_id``, text, findings).
 
     Returns:
-        summary with ``attention`` and ``prior_only`` rates, per-finding rates, counts.
+        summary with ``attention``, ``prior_only`` and ``attention_mass`` rates, per-finding rates
+        (``attention``), counts.
     """
     from gazecxr.train.predict import Predictor
 
@@ -171,7 +174,12 @@ def evaluate_regions(
     if not records:
         raise ValueError(f"{root}: no frontal images in split {split!r}")
     locate = {n: f.locate for n, f in dictionary_for(cfg).findings.items()}
-    rows: dict[str, list[dict[str, Any]]] = {"attention": [], "prior_only": []}
+    variants = {
+        "attention": cfg,
+        "prior_only": cfg,
+        "attention_mass": cfg.model_copy(update={"region_evidence": "mass"}),
+    }
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     out_lines = []
     for rec in records:
         h, w = rec["image_size"]
@@ -200,8 +208,8 @@ def evaluate_regions(
             "dataset",
             pred.image_path,
         )
-        for name, p in (("attention", pred), ("prior_only", uniform)):
-            report = generate_report(p, cfg)
+        for name, variant_cfg in variants.items():
+            report = generate_report(uniform if name == "prior_only" else pred, variant_cfg)
             scored = score_report(report, rec, boxes, ellipses, locate)
             rows[name] += scored
             if name == "attention":
@@ -225,7 +233,6 @@ def evaluate_regions(
         "split": split,
         "n_images": len(records),
         "n_reports": len(out_lines),
-        "attention": _rates(rows["attention"]),
-        "prior_only": _rates(rows["prior_only"]),
+        **{name: _rates(r) for name, r in rows.items()},
         "per_finding": per_finding,
     }
