@@ -208,7 +208,7 @@ def markdown(table: dict[str, Any], title: str) -> str:
     lines = [
         f"# {title}",
         "",
-        f"{table['seeds']} seeds per variant; cells are mean ± sd over seeds on the test split. "
+        f"{table['seeds']} seed(s) per variant; cells are mean ± sd over seeds on the test split. "
         f"Δ = variant − {table['baseline']}, {round(table['ci_level'] * 100)}% paired patient-bootstrap CI "
         f"({table['bootstrap']} resamples; {table['paired_method']}); * = CI above 0.",
         "",
