@@ -36,7 +36,7 @@ TINY_PAPER = [
 @pytest.mark.slow
 def test_paper_config_runs_on_a_tiny_synthetic_cohort(tmp_path: Path) -> None:
     root = tmp_path / "cohort"
-    write_cohort(root, SynthConfig(studies=24, seed=3, image_size=128, render_size=128), workers=1)
+    write_cohort(root, SynthConfig(studies=40, seed=3, image_size=128, render_size=128), workers=1)
     cfg = load_config(REPO / "configs" / "mimic-eye-paper.yaml", TINY_PAPER)
     assert cfg.model.backbone == "vit" and cfg.model.vit.attention_map == "rollout"
     assert cfg.data.label_set == "paper8" and cfg.data.split.mode == "patient" and cfg.data.augment
