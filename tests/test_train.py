@@ -157,9 +157,11 @@ def test_new_run_refuses_existing_directory_and_resume_checks_config(cli_run: Pa
     other = load_config(REPO / "configs" / "synthetic.yaml", [*TINY, "train.lr=0.5"])
     with pytest.raises(ConfigError, match="train.lr"):
         train_run(other, tree, cli_run, resume=True)
-    # A finished run resumes as a no-op.
+    # A finished run resumes as a no-op; the CLI finds the data root in run.json.
     before = (cli_run / "checkpoint_last.safetensors").stat().st_mtime_ns
     train_run(cfg, tree, cli_run, resume=True)
+    result = CliRunner().invoke(main, ["-q", "train", "--resume", str(cli_run)])
+    assert result.exit_code == 0, result.output
     assert (cli_run / "checkpoint_last.safetensors").stat().st_mtime_ns == before
 
 

@@ -20,7 +20,8 @@ def _fail(message: str) -> None:
     "--data",
     "data_root",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Dataset root (MIMIC-Eye, REFLACX, EGD-CXR or a synthetic tree); default: data.root.",
+    help="Dataset root (MIMIC-Eye, REFLACX, EGD-CXR or a synthetic tree); default: data.root, "
+    "or with --resume the run's own data root.",
 )
 @click.option(
     "--config",
@@ -57,6 +58,10 @@ def train(
         _fail("--config FILE is required for a new run")
     cfg = load_config(config_file or run / "config.yaml", overrides)
     root = data_root if data_root is not None else cfg.data.root
+    if root is None and resume is not None and (resume / "run.json").is_file():
+        root = json.loads((resume / "run.json").read_text(encoding="utf-8")).get(
+            "data_root"
+        )  # the run's own data
     if root is None:
         _fail("no dataset: pass --data ROOT or set data.root in the config")
     argv = [
