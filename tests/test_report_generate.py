@@ -267,3 +267,15 @@ def test_density_evidence_does_not_favour_large_boxes():
     assert assign_regions(effusion, region_evidence(masses, boxes, "mass"))[0] == ("left lung", "right lung")
     with pytest.raises(ValueError, match="density' or 'mass"):
         region_evidence(masses, boxes, "area")
+
+
+def test_positive_decision_is_never_phrased_as_an_absence():
+    # Decision thresholds chosen on validation can be far below the "possibly" cut-point.
+    pred = _prediction({"Pleural abnormality": 0.17, "Pneumothorax": 0.05}, ["right costophrenic angle"])
+    pred.thresholds = np.array([0.13 if n == "Pleural abnormality" else 0.5 for n in pred.labels])
+    report = generate_report(pred, ReportConfig())
+    stated = {f["name"]: f for f in report.to_dict()["findings"]}
+    assert stated["Pleural abnormality"]["certainty"] == "possibly"
+    assert stated["Pleural abnormality"]["probability"] == pytest.approx(0.17)
+    assert "unlikely" not in report.text.lower() and "less likely" not in report.text.lower()
+    assert "Pneumothorax" not in stated  # below threshold and below every cut-point: not stated

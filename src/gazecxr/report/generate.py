@@ -121,8 +121,11 @@ def plan_from_prediction(
 
     A finding is stated when its probability reaches its threshold or the certainty level
     ``cfg.mention_min_certainty``; its certainty phrase is the level of its probability on the
-    (calibrated) scale, never raised to meet the threshold (below the lowest cut-point: the lowest
-    level). A finding is a confident negative when its probability is below ``cfg.negative_below``.
+    (calibrated) scale. A finding at or above its decision threshold is phrased at least at
+    ``cfg.mention_min_certainty`` ("possibly" by default, the lowest level REFLACX counts as
+    present), so the report never calls "unlikely" what the classifier calls positive; its
+    probability is kept unchanged in the plan. A finding is a confident negative when its
+    probability is below ``cfg.negative_below``.
 
     Returns:
         the plan and the labels the dictionary does not know (skipped).
@@ -134,7 +137,7 @@ def plan_from_prediction(
             f"prediction has {len(prediction.labels)} labels but probabilities {probs.shape} "
             f"and thresholds {thresholds.shape}"
         )
-    mention_rank = dictionary.level(cfg.mention_min_certainty).rank
+    floor = dictionary.level(cfg.mention_min_certainty)
     stated: list[StatedFinding] = []
     negatives: list[str] = []
     skipped: list[str] = []
@@ -146,15 +149,13 @@ def plan_from_prediction(
             continue
         known.append(name)
         level = dictionary.certainty_for(float(p))
-        if p >= t or (level is not None and level.rank >= mention_rank):
+        if p >= t and (level is None or level.rank < floor.rank):
+            level = floor  # positive decision: never phrased as an absence
+        if p >= t or (level is not None and level.rank >= floor.rank):
             regions, scores = (
                 assign_regions(entry, evidence, cfg.bilateral_ratio) if entry.locate else ((), {})
             )
-            stated.append(
-                StatedFinding(
-                    name, (level or dictionary.certainty[0]).name, regions, float(p), float(t), scores
-                )
-            )
+            stated.append(StatedFinding(name, level.name, regions, float(p), float(t), scores))
         elif p < cfg.negative_below:
             negatives.append(name)
     stated.sort(key=lambda f: -(f.probability or 0.0))
