@@ -276,6 +276,7 @@ def study_rows(runs: dict[str, Path], data_root: Path, n: int, on_item: Callable
     from gazecxr.data import build_datasets
     from gazecxr.data.images import load_image
     from gazecxr.report import generate_report
+    from gazecxr.report.calibrate import CUTPOINTS_FILE, calibrate_run, run_report_config
     from gazecxr.train.predict import Predictor
 
     predictors = {name: Predictor.from_run(run) for name, run in runs.items()}
@@ -287,6 +288,10 @@ def study_rows(runs: dict[str, Path], data_root: Path, n: int, on_item: Callable
         s = dataset[i]
         s["positive"] = positive_labels(s, labels)
         samples.append(s)
+    gaze_run = runs[GAZE_VARIANT]
+    if not (gaze_run / CUTPOINTS_FILE).is_file():  # certainty phrases calibrated on validation, once
+        calibrate_run(gaze_run, data_root)
+    report_cfg = run_report_config(gaze_run, gaze_pred.cfg.report)
     rows = []
     for i in select_studies(samples, n):
         s = samples[i]
@@ -297,7 +302,7 @@ def study_rows(runs: dict[str, Path], data_root: Path, n: int, on_item: Callable
         image = load_image(meta["image_path"])
         main = preds[GAZE_VARIANT]
         attach_boxes(main, image, s["anatomy_boxes"])
-        report = generate_report(main, gaze_pred.cfg.report, image=image)
+        report = generate_report(main, report_cfg, image=image)
         rows.append(
             StudyRow(
                 study_id=str(meta["reading_id"]),

@@ -72,7 +72,10 @@ class RunAnalyzer:
         cfg = load_config(self.run_dir / "config.yaml")
         if writer is not None:
             cfg.report.writer = writer
-        self.report_cfg = cfg.report
+        from gazecxr.report.calibrate import run_report_config
+
+        # The run's calibrated certainty cut-points (report_cutpoints.json) when it has them.
+        self.report_cfg = run_report_config(self.run_dir, cfg.report)
         self.writer = cfg.report.writer
         self.name = self.run_dir.name
         self.trained_on_synthetic = trained_on_synthetic(self.run_dir)
