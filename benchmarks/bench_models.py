@@ -12,6 +12,11 @@ Measures in one run (so the ratios share the machine's state):
   default backbone, with the variants interleaved step by step (target <= 1.15x);
 - image-only inference latency (batch 1, model forward -> probabilities + attention).
 
+Runs single-threaded by default (``--threads``): on a shared, oversubscribed CPU, OpenMP
+threads spin at every parallel region's barrier while a sibling thread is descheduled, which made
+2-thread steps 10-40x slower and bimodal (measured here: 9.6 s vs 0.21 s of CPU per step of
+EfficientNet-Lite0 at 128 px, batch 8), so only single-thread figures are comparable.
+
 Writes ``benchmarks/results/models.json``. ``--quick`` for a smoke run. The load average is
 recorded: on a shared machine the absolute numbers move, the interleaved ratios much less.
 """
@@ -202,7 +207,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few steps (smoke run; numbers are noisy)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1: see the module docstring)"
+    )
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     steps = 2 if args.quick else 8
     load_before = os.getloadavg()
     peak = matmul_peak_gflops()
