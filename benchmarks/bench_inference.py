@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -77,6 +78,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),
+        "load_average_1min_before": os.getloadavg()[0],  # other work on the machine inflates latency
     }
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -89,6 +91,7 @@ def main() -> None:
             print(f"{name}: median {results[name]['median_s'] * 1000:.1f} ms", flush=True)  # type: ignore[index]
     default = results["efficientnet_lite0_224px_default"]["median_s"]  # type: ignore[index]
     results["meets_target"] = bool(default < TARGET_S)
+    results["load_average_1min_after"] = os.getloadavg()[0]
     out = HERE / "results" / "inference.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
