@@ -160,9 +160,12 @@ class GazeCXRDataset(Dataset):
                 self.cache.state[self.cache.slot[path]] = FAILED
             raise
         if self.cache is not None:
+            # The first read returns the same float16-rounded values as every later cached read,
+            # so a sample does not depend on whether it was cached (needed for exact resume).
             slot = self.cache.slot[path]
             self.cache.data[slot] = arr.to(torch.float16)
             self.cache.state[slot] = FILLED
+            return self.cache.data[slot].float()
         return arr
 
     def details(self, i: int) -> dict[str, Any]:
