@@ -60,15 +60,17 @@ def reference_full(r: dict[str, np.ndarray], window: float | None) -> np.ndarray
         if window is not None:
             x0, x1 = max(x0, int(r["x"][k] - window * s)), min(x1, int(r["x"][k] + window * s))
             y0, y1 = max(y0, int(r["y"][k] - window * s)), min(y1, int(r["y"][k] + window * s))
-        gx = np.exp(-((xs[x0:x1 + 1] - r["x"][k]) ** 2) / (2 * s * s))
-        gy = np.exp(-((ys[y0:y1 + 1] - r["y"][k]) ** 2) / (2 * s * s))
+        gx = np.exp(-((xs[x0 : x1 + 1] - r["x"][k]) ** 2) / (2 * s * s))
+        gy = np.exp(-((ys[y0 : y1 + 1] - r["y"][k]) ** 2) / (2 * s * s))
         if window is None:  # the straightforward way: a full 2-D Gaussian per fixation
             g = np.zeros(IMAGE, dtype=np.float32)
-            g[y0:y1 + 1, x0:x1 + 1] = np.outer(gy, gx)
+            g[y0 : y1 + 1, x0 : x1 + 1] = np.outer(gy, gx)
             full += r["w"][k] * g
         else:
-            full[y0:y1 + 1, x0:x1 + 1] += r["w"][k] * np.outer(gy, gx)
-    small = np.asarray(Image.fromarray(full, mode="F").resize(GRID[::-1], Image.Resampling.BOX), dtype=np.float64)
+            full[y0 : y1 + 1, x0 : x1 + 1] += r["w"][k] * np.outer(gy, gx)
+    small = np.asarray(
+        Image.fromarray(full, mode="F").resize(GRID[::-1], Image.Resampling.BOX), dtype=np.float64
+    )
     return small / small.sum()
 
 
@@ -101,7 +103,9 @@ def main() -> None:
     r_a = [float(np.corrcoef(m.ravel(), a.ravel())[0, 1]) for m, a in zip(maps, ref_a, strict=True)]
     r_b = [float(np.corrcoef(m.ravel(), b.ravel())[0, 1]) for m, b in zip(maps, ref_b, strict=True)]
     result = {
-        "image_size_hw": IMAGE, "grid_hw": GRID, "readings": n,
+        "image_size_hw": IMAGE,
+        "grid_hw": GRID,
+        "readings": n,
         "fixations_per_reading": [int(len(r["x"])) for r in items],
         "ms_per_map_ours": 1e3 * t_ours,
         "ms_per_map_reference_full": 1e3 * t_a,

@@ -30,8 +30,22 @@ def ensure_tree(tree: Path, studies: int, image_size: int, workers: int) -> floa
     if tree.is_dir() and any(tree.glob("patient_*")):
         return None
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "gazecxr.cli", "-q", "synth", str(tree), "--studies", str(studies),
-           "--seed", "0", "--image-size", str(image_size), "--workers", str(workers)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gazecxr.cli",
+        "-q",
+        "synth",
+        str(tree),
+        "--studies",
+        str(studies),
+        "--seed",
+        "0",
+        "--image-size",
+        str(image_size),
+        "--workers",
+        str(workers),
+    ]
     subprocess.run(cmd, check=True)
     return time.perf_counter() - t0
 
@@ -65,11 +79,19 @@ def main() -> None:
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     result = {
-        "tree": str(args.tree), "generated_now_s": generated, "files": n_files,
-        "readings": stats["readings"], "images": stats["images"], "patients": stats["patients"],
-        "fixations_total": stats["fixations_total"], "problems": stats["problems"],
-        "fingerprint_s": t_fp, "cold_build_s": t_cold, "cached_reopen_s_best": min(reopen),
-        "cached_reopen_s_all": reopen, "cold_over_cached": t_cold / min(reopen),
+        "tree": str(args.tree),
+        "generated_now_s": generated,
+        "files": n_files,
+        "readings": stats["readings"],
+        "images": stats["images"],
+        "patients": stats["patients"],
+        "fixations_total": stats["fixations_total"],
+        "problems": stats["problems"],
+        "fingerprint_s": t_fp,
+        "cold_build_s": t_cold,
+        "cached_reopen_s_best": min(reopen),
+        "cached_reopen_s_all": reopen,
+        "cold_over_cached": t_cold / min(reopen),
         "load_average_1min": os.getloadavg()[0],
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)

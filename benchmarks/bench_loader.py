@@ -37,13 +37,36 @@ OUT = Path(__file__).resolve().parent / "results" / "loader.json"
 def ensure_tree(tree: Path, studies: int, image_size: int) -> None:
     if tree.is_dir() and any(tree.glob("patient_*")):
         return
-    subprocess.run([sys.executable, "-m", "gazecxr.cli", "-q", "synth", str(tree), "--studies", str(studies),
-                    "--seed", "0", "--image-size", str(image_size), "--workers", "2"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gazecxr.cli",
+            "-q",
+            "synth",
+            str(tree),
+            "--studies",
+            str(studies),
+            "--seed",
+            "0",
+            "--image-size",
+            str(image_size),
+            "--workers",
+            "2",
+        ],
+        check=True,
+    )
 
 
 def loader_rate(dataset, workers: int, batch: int, epochs: int) -> tuple[float, int]:
-    loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, collate_fn=collate,
-                        persistent_workers=workers > 0)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        collate_fn=collate,
+        persistent_workers=workers > 0,
+    )
     next(iter(loader))  # start the workers before timing
     n, t0 = 0, time.perf_counter()
     for _ in range(epochs):
@@ -79,7 +102,9 @@ def train_rate(size: int, labels: int, batch: int, steps: int) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tree", type=Path, default=Path(tempfile.gettempdir()) / "gazecxr-bench-tree-fullres")
+    parser.add_argument(
+        "--tree", type=Path, default=Path(tempfile.gettempdir()) / "gazecxr-bench-tree-fullres"
+    )
     parser.add_argument("--studies", type=int, default=120)
     parser.add_argument("--image-size", type=int, default=3000, help="long side of the synthetic radiographs")
     parser.add_argument("--workers", type=int, default=2)
@@ -87,8 +112,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="timed training steps")
     args = parser.parse_args()
     ensure_tree(args.tree, args.studies, args.image_size)
-    common = [f"data.root={args.tree}", "data.image_size=224", "data.split.test_fraction=0.05",
-              "data.split.val_fraction=0.05"]
+    common = [
+        f"data.root={args.tree}",
+        "data.image_size=224",
+        "data.split.test_fraction=0.05",
+        "data.split.val_fraction=0.05",
+    ]
     cold = build_datasets(load_config(None, [*common, "data.cache_images=false"]))["train"]
     rate_cold, n_cold = loader_rate(cold, args.workers, args.batch, epochs=1)
     cached = build_datasets(load_config(None, [*common, "data.cache_images=true"]))["train"]
@@ -97,14 +126,19 @@ def main() -> None:
     rate_train = train_rate(224, len(cold.label_names), args.batch, args.steps)
     h, w = int(cold.index["height"].median()), int(cold.index["width"].median())
     result = {
-        "tree": str(args.tree), "image_hw_median": [h, w], "train_readings": len(cold),
-        "workers": args.workers, "batch": args.batch,
-        "loader_images_per_s_cache_off": rate_cold, "loader_images_per_s_cache_warm": rate_warm,
+        "tree": str(args.tree),
+        "image_hw_median": [h, w],
+        "train_readings": len(cold),
+        "workers": args.workers,
+        "batch": args.batch,
+        "loader_images_per_s_cache_off": rate_cold,
+        "loader_images_per_s_cache_warm": rate_warm,
         "items_timed": [n_cold, n_warm],
         "train_images_per_s_default_model": rate_train,
         "loader_over_train_cache_off": rate_cold / rate_train if rate_train else None,
         "loader_over_train_cache_warm": rate_warm / rate_train if rate_train else None,
-        "torch_threads": torch.get_num_threads(), "load_average_1min": os.getloadavg()[0],
+        "torch_threads": torch.get_num_threads(),
+        "load_average_1min": os.getloadavg()[0],
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2))

@@ -23,32 +23,99 @@ from gazecxr.data.labels import CHEXPERT_COLUMNS, REFLACX_PHASE1_LABELS, REFLACX
 SCREEN = (1920, 1080)
 PADS = (40, 40, 300, 300)  # top, bottom, left, right (screen pixels)
 FIX_COLS = [
-    "timestamp_start_fixation", "timestamp_end_fixation", "x_position", "y_position", "pupil_area_normalized",
-    "angular_resolution_x_pixels_per_degree", "angular_resolution_y_pixels_per_degree", "window_width",
-    "window_level", "xmin_shown_from_image", "ymin_shown_from_image", "xmax_shown_from_image",
-    "ymax_shown_from_image", "xmin_in_screen_coordinates", "ymin_in_screen_coordinates",
-    "xmax_in_screen_coordinates", "ymax_in_screen_coordinates",
+    "timestamp_start_fixation",
+    "timestamp_end_fixation",
+    "x_position",
+    "y_position",
+    "pupil_area_normalized",
+    "angular_resolution_x_pixels_per_degree",
+    "angular_resolution_y_pixels_per_degree",
+    "window_width",
+    "window_level",
+    "xmin_shown_from_image",
+    "ymin_shown_from_image",
+    "xmax_shown_from_image",
+    "ymax_shown_from_image",
+    "xmin_in_screen_coordinates",
+    "ymin_in_screen_coordinates",
+    "xmax_in_screen_coordinates",
+    "ymax_in_screen_coordinates",
 ]
 EG_COLS = [
-    "SESSION_ID", "MEDIA_ID", "DICOM_ID", "CNT", "Time (in secs)", "TIMETICK(f=10000000)", "FPOGX", "FPOGY",
-    "FPOGS", "FPOGD", "FPOGID", "FPOGV", "BPOGX", "BPOGY", "BPOGV", "LPCX", "LPCY", "LPD", "LPS", "LPV", "RPCX",
-    "RPCY", "RPD", "RPS", "RPV", "BKID", "BKDUR", "BKPMIN", "LPMM", "LPMMV", "RPMM", "RPMMV", "SACCADE_MAG",
-    "SACCADE_DIR", "VID_FRAME", "X_ORIGINAL", "Y_ORIGINAL",
+    "SESSION_ID",
+    "MEDIA_ID",
+    "DICOM_ID",
+    "CNT",
+    "Time (in secs)",
+    "TIMETICK(f=10000000)",
+    "FPOGX",
+    "FPOGY",
+    "FPOGS",
+    "FPOGD",
+    "FPOGID",
+    "FPOGV",
+    "BPOGX",
+    "BPOGY",
+    "BPOGV",
+    "LPCX",
+    "LPCY",
+    "LPD",
+    "LPS",
+    "LPV",
+    "RPCX",
+    "RPCY",
+    "RPD",
+    "RPS",
+    "RPV",
+    "BKID",
+    "BKDUR",
+    "BKPMIN",
+    "LPMM",
+    "LPMMV",
+    "RPMM",
+    "RPMMV",
+    "SACCADE_MAG",
+    "SACCADE_DIR",
+    "VID_FRAME",
+    "X_ORIGINAL",
+    "Y_ORIGINAL",
 ]
 META_COLS = [
-    "dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition", "Rows", "Columns",
-    "StudyDate", "StudyTime", "ProcedureCodeSequence_CodeMeaning", "ViewCodeSequence_CodeMeaning",
-    "PatientOrientationCodeSequence_CodeMeaning", "in_eye_gaze", "in_reflacx", "StudyDateTime", "stay_id",
+    "dicom_id",
+    "subject_id",
+    "study_id",
+    "PerformedProcedureStepDescription",
+    "ViewPosition",
+    "Rows",
+    "Columns",
+    "StudyDate",
+    "StudyTime",
+    "ProcedureCodeSequence_CodeMeaning",
+    "ViewCodeSequence_CodeMeaning",
+    "PatientOrientationCodeSequence_CodeMeaning",
+    "in_eye_gaze",
+    "in_reflacx",
+    "StudyDateTime",
+    "stay_id",
 ]
 GRANULAR = [
-    "consolidation", "enlarged_cardiac_silhouette", "linear__patchy_atelectasis", "lobar__segmental_collapse",
-    "not_otherwise_specified_opacity___pleural__parenchymal_opacity__", "pleural_effusion_or_thickening",
-    "pulmonary_edema__hazy_opacity", "normal_anatomically", "elevated_hemidiaphragm", "hyperaeration",
+    "consolidation",
+    "enlarged_cardiac_silhouette",
+    "linear__patchy_atelectasis",
+    "lobar__segmental_collapse",
+    "not_otherwise_specified_opacity___pleural__parenchymal_opacity__",
+    "pleural_effusion_or_thickening",
+    "pulmonary_edema__hazy_opacity",
+    "normal_anatomically",
+    "elevated_hemidiaphragm",
+    "hyperaeration",
     "vascular_redistribution",
 ]
 
 
-def write_csv(path: Path, header: list[str], rows: list[list], *, index_col: bool = False, crlf: bool = False) -> None:
+def write_csv(
+    path: Path, header: list[str], rows: list[list], *, index_col: bool = False, crlf: bool = False
+) -> None:
     """Write a CSV; ``index_col`` adds MIMIC-Eye's leading unnamed index column."""
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
@@ -86,7 +153,9 @@ class Tree:
 def _image(path: Path, height: int, width: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width]
-    arr = 60 + 120 * np.exp(-(((xx - width / 2) / (width / 3)) ** 2 + ((yy - height / 2) / (height / 2.5)) ** 2))
+    arr = 60 + 120 * np.exp(
+        -(((xx - width / 2) / (width / 3)) ** 2 + ((yy - height / 2) / (height / 2.5)) ** 2)
+    )
     arr = np.clip(arr + rng.normal(0, 5, arr.shape), 0, 255).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr, mode="L").save(path, quality=90)
@@ -105,29 +174,81 @@ def _reflacx_reading(tree: Tree, folder: Path, rid: str, fix: np.ndarray, phase:
     main = folder / "main_data" / rid
     t, rows = 0.5, []
     for x, y, d in fix:
-        rows.append([round(t, 3), round(t + d, 3), int(x), int(y), 0.5, 12, 12, 1.0, 0.5, 0, 0, w, h,
-                     0, 0, 3840, 2160])
+        rows.append(
+            [
+                round(t, 3),
+                round(t + d, 3),
+                int(x),
+                int(y),
+                0.5,
+                12,
+                12,
+                1.0,
+                0.5,
+                0,
+                0,
+                w,
+                h,
+                0,
+                0,
+                3840,
+                2160,
+            ]
+        )
         t += d + 0.05
     write_csv(main / "fixations.csv", FIX_COLS, rows, crlf=True)
-    write_csv(main / "chest_bounding_box.csv", ["xmin", "ymin", "xmax", "ymax"],
-              [[int(0.1 * w), int(0.1 * h), int(0.9 * w), int(0.9 * h)]], crlf=True)
+    write_csv(
+        main / "chest_bounding_box.csv",
+        ["xmin", "ymin", "xmax", "ymax"],
+        [[int(0.1 * w), int(0.1 * h), int(0.9 * w), int(0.9 * h)]],
+        crlf=True,
+    )
     names = list(REFLACX_PHASE1_LABELS if phase == 1 else REFLACX_PHASE23_LABELS)
-    ell_labels = [n == ("Mass" if phase == 1 else "Lung nodule or mass") for n in names if n not in ("Other",)]
-    write_csv(main / "anomaly_location_ellipses.csv", ["xmin", "ymin", "xmax", "ymax", "certainty"]
-              + [n for n in names if n != "Other"],
-              [[int(0.2 * w), int(0.3 * h), int(0.4 * w), int(0.5 * h), 4, *ell_labels]], crlf=True)
-    words = [["the", 3.0, 3.2], ["lungs", 3.3, 3.6], ["show", 4.0, 4.2], ["a", 4.3, 4.4], ["nodule", 4.5, 4.9],
-             [".", 4.9, 4.9]]
-    write_csv(main / "timestamps_transcription.csv", ["word", "timestamp_start_word", "timestamp_end_word"],
-              words, crlf=True)
+    ell_labels = [
+        n == ("Mass" if phase == 1 else "Lung nodule or mass") for n in names if n not in ("Other",)
+    ]
+    write_csv(
+        main / "anomaly_location_ellipses.csv",
+        ["xmin", "ymin", "xmax", "ymax", "certainty"] + [n for n in names if n != "Other"],
+        [[int(0.2 * w), int(0.3 * h), int(0.4 * w), int(0.5 * h), 4, *ell_labels]],
+        crlf=True,
+    )
+    words = [
+        ["the", 3.0, 3.2],
+        ["lungs", 3.3, 3.6],
+        ["show", 4.0, 4.2],
+        ["a", 4.3, 4.4],
+        ["nodule", 4.5, 4.9],
+        [".", 4.9, 4.9],
+    ]
+    write_csv(
+        main / "timestamps_transcription.csv",
+        ["word", "timestamp_start_word", "timestamp_end_word"],
+        words,
+        crlf=True,
+    )
     (main / "transcription.txt").write_bytes(b"the lungs show a nodule.\r\n")
-    samples = [[0.01 * k, int(w / 2), int(h / 2), 0.5, 12, 12, 1, 0.5, 0, 0, w, h, 0, 0, 3840, 2160]
-               for k in range(20)]
+    samples = [
+        [0.01 * k, int(w / 2), int(h / 2), 0.5, 12, 12, 1, 0.5, 0, 0, w, h, 0, 0, 3840, 2160]
+        for k in range(20)
+    ]
     samples[5][1:4] = ["", "", ""]  # a blink
-    write_csv(folder / "gaze_data" / rid / "gaze.csv",
-              ["timestamp_sample", "x_position", "y_position", "pupil_area_normalized",
-               "angular_resolution_x_pixels_per_degree", "angular_resolution_y_pixels_per_degree",
-               "window_width", "window_level", *FIX_COLS[9:]], samples, crlf=True)
+    write_csv(
+        folder / "gaze_data" / rid / "gaze.csv",
+        [
+            "timestamp_sample",
+            "x_position",
+            "y_position",
+            "pupil_area_normalized",
+            "angular_resolution_x_pixels_per_degree",
+            "angular_resolution_y_pixels_per_degree",
+            "window_width",
+            "window_level",
+            *FIX_COLS[9:],
+        ],
+        samples,
+        crlf=True,
+    )
     # Metadata label cells: the nodule at certainty 4, edema at certainty 2 (below threshold),
     # support devices True; the other phase's columns stay empty.
     p1 = {n: "" for n in REFLACX_PHASE1_LABELS}
@@ -149,17 +270,36 @@ def reflacx_label_header() -> list[str]:
     return seen
 
 
-def _meta_row(rid: str, dicom: str, subject: str, study: str, tree: Tree, cells: list[dict], discarded: bool) -> list:
+def _meta_row(
+    rid: str, dicom: str, subject: str, study: str, tree: Tree, cells: list[dict], discarded: bool
+) -> list:
     merged: dict[str, object] = {}
     for n in reflacx_label_header():
         vals = [c[n] for c in cells if n in c and c[n] != ""]
         merged[n] = vals[0] if vals else ""
-    return [rid, "train", str(discarded), f"physionet.org/files/mimic-cxr/2.0.0/files/p{subject[:2]}/p{subject}/s{study}/{dicom}.dcm",
-            dicom, subject, tree.width, tree.height, *[merged[n] for n in reflacx_label_header()]]
+    return [
+        rid,
+        "train",
+        str(discarded),
+        f"physionet.org/files/mimic-cxr/2.0.0/files/p{subject[:2]}/p{subject}/s{study}/{dicom}.dcm",
+        dicom,
+        subject,
+        tree.width,
+        tree.height,
+        *[merged[n] for n in reflacx_label_header()],
+    ]
 
 
-REFLACX_META_HEADER = ["id", "split", "eye_tracking_data_discarded", "image", "dicom_id", "subject_id",
-                       "image_size_x", "image_size_y"]
+REFLACX_META_HEADER = [
+    "id",
+    "split",
+    "eye_tracking_data_discarded",
+    "image",
+    "dicom_id",
+    "subject_id",
+    "image_size_x",
+    "image_size_y",
+]
 
 
 def _eyegaze_rows(tree: Tree, dicom: str, fix: np.ndarray) -> list[list]:
@@ -170,9 +310,23 @@ def _eyegaze_rows(tree: Tree, dicom: str, fix: np.ndarray) -> list[list]:
         fx = (x * (SCREEN[0] - left - right) / w + left) / SCREEN[0]
         fy = (y * (SCREEN[1] - top - bottom) / h + top) / SCREEN[1]
         row = {c: 0 for c in EG_COLS}
-        row.update({"SESSION_ID": 1, "MEDIA_ID": 1, "DICOM_ID": dicom, "CNT": k, "Time (in secs)": round(t, 3),
-                    "FPOGX": round(fx, 6), "FPOGY": round(fy, 6), "FPOGS": round(t, 3), "FPOGD": round(d, 3),
-                    "FPOGID": k, "FPOGV": 1, "X_ORIGINAL": int(x), "Y_ORIGINAL": int(y)})
+        row.update(
+            {
+                "SESSION_ID": 1,
+                "MEDIA_ID": 1,
+                "DICOM_ID": dicom,
+                "CNT": k,
+                "Time (in secs)": round(t, 3),
+                "FPOGX": round(fx, 6),
+                "FPOGY": round(fy, 6),
+                "FPOGS": round(t, 3),
+                "FPOGD": round(d, 3),
+                "FPOGID": k,
+                "FPOGV": 1,
+                "X_ORIGINAL": int(x),
+                "Y_ORIGINAL": int(y),
+            }
+        )
         rows.append([row[c] for c in EG_COLS])
         t += d + 0.05
     return rows
@@ -180,10 +334,19 @@ def _eyegaze_rows(tree: Tree, dicom: str, fix: np.ndarray) -> list[list]:
 
 def _master_row(tree: Tree, dicom: str, subject: str, study: str, cls: str) -> dict[str, object]:
     top, bottom, left, right = PADS
-    row: dict[str, object] = {"dicom_id": dicom, "path": f"files/p{subject[:2]}/p{subject}/s{study}/{dicom}.dcm",
-                              "study_id": study, "patient_id": subject, "stay_id": "", "gender": "F",
-                              "anchor_age": "60 - 70", "image_top_pad": top, "image_bottom_pad": bottom,
-                              "image_left_pad": left, "image_right_pad": right}
+    row: dict[str, object] = {
+        "dicom_id": dicom,
+        "path": f"files/p{subject[:2]}/p{subject}/s{study}/{dicom}.dcm",
+        "study_id": study,
+        "patient_id": subject,
+        "stay_id": "",
+        "gender": "F",
+        "anchor_age": "60 - 70",
+        "image_top_pad": top,
+        "image_bottom_pad": bottom,
+        "image_left_pad": left,
+        "image_right_pad": right,
+    }
     for k in range(1, 10):
         row[f"dx{k}"], row[f"dx{k}_icd"] = "", ""
     row["normal_reports"] = "lungs are clear,\nno effusion" if cls == "Normal" else ""
@@ -198,7 +361,9 @@ def _master_row(tree: Tree, dicom: str, subject: str, study: str, cls: str) -> d
     return row
 
 
-def write_mimic_eye(root: Path, n_patients: int = 6, height: int = 120, width: int = 100, seed: int = 0) -> Tree:
+def write_mimic_eye(
+    root: Path, n_patients: int = 6, height: int = 120, width: int = 100, seed: int = 0
+) -> Tree:
     """A MIMIC-Eye tree: patients 0, 2, 4, ... have REFLACX readings (two for patient 0, the first
     in phase 1), patients 1, 3, ... an EyeGaze image; patient 2's second reading is discarded."""
     rng = np.random.default_rng(seed)
@@ -213,21 +378,53 @@ def write_mimic_eye(root: Path, n_patients: int = 6, height: int = 120, width: i
         jpg = pdir / "CXR-JPG"
         _image(jpg / f"s{study}" / f"{dicom}.jpg", height, width, seed + p)
         eyegaze = p % 2 == 1
-        write_csv(jpg / "cxr_meta.csv", META_COLS,
-                  [[dicom, subject, study, "CHEST (PA AND LAT)", "PA", height, width, 21800101, 92717.109,
-                    "CHEST (PA AND LAT)", "postero-anterior", "Erect", eyegaze, not eyegaze,
-                    "2180-01-01 09:27:17", ""]], index_col=True)
-        chx = [subject, study] + [("1.0" if c == "Cardiomegaly" and p % 3 == 0 else ("-1.0" if c == "Edema" else ""))
-                                  for c in CHEXPERT_COLUMNS]
-        write_csv(jpg / "cxr_chexpert.csv", ["subject_id", "study_id", *CHEXPERT_COLUMNS], [chx], index_col=True)
-        write_csv(jpg / "cxr_negbio.csv", ["subject_id", "study_id", *CHEXPERT_COLUMNS], [chx], index_col=True)
-        write_csv(jpg / "cxr_split.csv", ["dicom_id", "study_id", "subject_id", "split"],
-                  [[dicom, study, subject, ["train", "validate", "test"][p % 3]]], index_col=True)
+        write_csv(
+            jpg / "cxr_meta.csv",
+            META_COLS,
+            [
+                [
+                    dicom,
+                    subject,
+                    study,
+                    "CHEST (PA AND LAT)",
+                    "PA",
+                    height,
+                    width,
+                    21800101,
+                    92717.109,
+                    "CHEST (PA AND LAT)",
+                    "postero-anterior",
+                    "Erect",
+                    eyegaze,
+                    not eyegaze,
+                    "2180-01-01 09:27:17",
+                    "",
+                ]
+            ],
+            index_col=True,
+        )
+        chx = [subject, study] + [
+            ("1.0" if c == "Cardiomegaly" and p % 3 == 0 else ("-1.0" if c == "Edema" else ""))
+            for c in CHEXPERT_COLUMNS
+        ]
+        write_csv(
+            jpg / "cxr_chexpert.csv", ["subject_id", "study_id", *CHEXPERT_COLUMNS], [chx], index_col=True
+        )
+        write_csv(
+            jpg / "cxr_negbio.csv", ["subject_id", "study_id", *CHEXPERT_COLUMNS], [chx], index_col=True
+        )
+        write_csv(
+            jpg / "cxr_split.csv",
+            ["dicom_id", "study_id", "subject_id", "split"],
+            [[dicom, study, subject, ["train", "validate", "test"][p % 3]]],
+            index_col=True,
+        )
         (pdir / "CXR-DICOM").mkdir(parents=True)
         (pdir / "CXR-DICOM" / f"s{study}.txt").write_text(
             "                                 FINAL REPORT\n EXAMINATION:  CHEST (PA AND LAT)\n\n"
             " INDICATION:  ___ with dyspnea\n\n FINDINGS:  The lungs are clear. No effusion.\n\n"
-            " IMPRESSION:  No acute process.\n")
+            " IMPRESSION:  No acute process.\n"
+        )
         if not eyegaze:
             folder = pdir / "REFLACX"
             meta_rows = []
@@ -245,7 +442,12 @@ def write_mimic_eye(root: Path, n_patients: int = 6, height: int = 120, width: i
                 else:
                     tree.reflacx.append(Reading(rid, subject, study, dicom, fix))
                 meta_rows.append(_meta_row(rid, dicom, subject, study, tree, cells, discarded))
-            write_csv(folder / "metadata.csv", REFLACX_META_HEADER + reflacx_label_header(), meta_rows, index_col=True)
+            write_csv(
+                folder / "metadata.csv",
+                REFLACX_META_HEADER + reflacx_label_header(),
+                meta_rows,
+                index_col=True,
+            )
         else:
             folder = pdir / "EyeGaze"
             fix = _fixations(rng, height, width, 25, off_image=0)
@@ -255,14 +457,25 @@ def write_mimic_eye(root: Path, n_patients: int = 6, height: int = 120, width: i
             master = _master_row(tree, dicom, subject, study, classes[p % 3])
             write_csv(folder / "master_sheet.csv", list(master), [list(master.values())], index_col=True)
             boxes = [[dicom, name, 5 + k, 50 + k, 10 + k, 80 + k] for k, name in enumerate(REGIONS)]
-            write_csv(folder / "bounding_boxes.csv", ["dicom_id", "bbox_name", "x1", "x2", "y1", "y2"], boxes,
-                      index_col=True)
+            write_csv(
+                folder / "bounding_boxes.csv",
+                ["dicom_id", "bbox_name", "x1", "x2", "y1", "y2"],
+                boxes,
+                index_col=True,
+            )
             tdir = folder / "audio_segmentation_transcripts" / dicom
             tdir.mkdir(parents=True)
-            (tdir / "transcript.json").write_text(json.dumps({
-                "full_text": "heart is enlarged", "time_stamped_text": [
-                    {"phrase": "heart is", "begin_time": 4.0, "end_time": 4.6},
-                    {"phrase": "enlarged", "begin_time": 4.7, "end_time": 5.2}]}))
+            (tdir / "transcript.json").write_text(
+                json.dumps(
+                    {
+                        "full_text": "heart is enlarged",
+                        "time_stamped_text": [
+                            {"phrase": "heart is", "begin_time": 4.0, "end_time": 4.6},
+                            {"phrase": "enlarged", "begin_time": 4.7, "end_time": 5.2},
+                        ],
+                    }
+                )
+            )
     return tree
 
 
@@ -288,7 +501,11 @@ def write_standalone(tree: Tree, out: Path) -> tuple[Path, Path, Path]:
     meta, chex, split = [], [], []
     meta_rows: list[list[str]] = []
     master_rows: list[list[str]] = []
-    eg_tables: dict[str, list[list[str]]] = {"fixations.csv": [], "eye_gaze.csv": [], "bounding_boxes.csv": []}
+    eg_tables: dict[str, list[list[str]]] = {
+        "fixations.csv": [],
+        "eye_gaze.csv": [],
+        "bounding_boxes.csv": [],
+    }
     eg_headers: dict[str, list[str]] = {}
     meta_header: list[str] = []
     master_header: list[str] = []
@@ -315,10 +532,16 @@ def write_standalone(tree: Tree, out: Path) -> tuple[Path, Path, Path]:
             for name in eg_tables:
                 eg_headers[name], rows = _rows(pdir / "EyeGaze" / name)
                 eg_tables[name] += rows
-            shutil.copytree(pdir / "EyeGaze" / "audio_segmentation_transcripts",
-                            egd / "audio_segmentation_transcripts", dirs_exist_ok=True)
-    for name, acc in (("mimic-cxr-2.0.0-metadata.csv", meta), ("mimic-cxr-2.0.0-chexpert.csv", chex),
-                      ("mimic-cxr-2.0.0-split.csv", split)):
+            shutil.copytree(
+                pdir / "EyeGaze" / "audio_segmentation_transcripts",
+                egd / "audio_segmentation_transcripts",
+                dirs_exist_ok=True,
+            )
+    for name, acc in (
+        ("mimic-cxr-2.0.0-metadata.csv", meta),
+        ("mimic-cxr-2.0.0-chexpert.csv", chex),
+        ("mimic-cxr-2.0.0-split.csv", split),
+    ):
         write_csv(cxr / name, acc[0][0], [r for _, rows in acc for r in rows])
     # REFLACX ships one metadata file per phase, each with only its own label columns.
     for phase, labels in ((1, REFLACX_PHASE1_LABELS), (2, REFLACX_PHASE23_LABELS)):

@@ -10,8 +10,17 @@ from click.testing import CliRunner
 from data_fixtures import write_mimic_eye
 from gazecxr.cli import main
 
-REQUIRED_KEYS = {"patients", "images", "reflacx_readings", "reflacx_readings_with_fixations", "eyegaze_images",
-                 "eyegaze_images_with_fixations", "fixations_total", "fixations_outside_image", "problems"}
+REQUIRED_KEYS = {
+    "patients",
+    "images",
+    "reflacx_readings",
+    "reflacx_readings_with_fixations",
+    "eyegaze_images",
+    "eyegaze_images_with_fixations",
+    "fixations_total",
+    "fixations_outside_image",
+    "problems",
+}
 
 
 def test_check_writes_json_and_lists_problems(tmp_path: Path) -> None:
@@ -26,8 +35,15 @@ def test_check_writes_json_and_lists_problems(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert REQUIRED_KEYS <= set(report)
-    assert (report["patients"], report["images"], report["reflacx_readings"], report["eyegaze_images"]) == (6, 6, 5, 3)
-    assert report["fixations_outside_image"] == len(tree.reflacx) and report["gaze_blink_samples"] == len(tree.reflacx)
+    assert (report["patients"], report["images"], report["reflacx_readings"], report["eyegaze_images"]) == (
+        6,
+        6,
+        5,
+        3,
+    )
+    assert report["fixations_outside_image"] == len(tree.reflacx) and report["gaze_blink_samples"] == len(
+        tree.reflacx
+    )
     assert report["images_unreadable"] == 1
     (problem,) = report["problems"]
     assert problem["kind"] == "unreadable_image" and problem["path"] == img.relative_to(tree.root).as_posix()

@@ -19,8 +19,20 @@ from gazecxr.data import build_datasets, collate
 from gazecxr.data.config import AugmentConfig
 from gazecxr.data.splits import write_splits
 
-SAMPLE_KEYS = {"image", "labels", "label_mask", "gaze_heatmap", "gaze_valid", "fixations", "trust", "text",
-               "anatomy_boxes", "ellipses", "chest_box", "meta"}
+SAMPLE_KEYS = {
+    "image",
+    "labels",
+    "label_mask",
+    "gaze_heatmap",
+    "gaze_valid",
+    "fixations",
+    "trust",
+    "text",
+    "anatomy_boxes",
+    "ellipses",
+    "chest_box",
+    "meta",
+}
 META_KEYS = {"reading_id", "dicom_id", "subject_id", "study_id", "source", "image_path", "split", "view"}
 
 
@@ -30,8 +42,16 @@ def tree(tmp_path: Path) -> Tree:
 
 
 def datasets(root: Path, *overrides: str) -> dict[str, D.GazeCXRDataset]:
-    cfg = load_config(None, [f"data.root={root}", "data.image_size=32", "data.split.val_fraction=0.25",
-                             "data.split.test_fraction=0.25", *overrides])
+    cfg = load_config(
+        None,
+        [
+            f"data.root={root}",
+            "data.image_size=32",
+            "data.split.val_fraction=0.25",
+            "data.split.test_fraction=0.25",
+            *overrides,
+        ],
+    )
     return build_datasets(cfg)
 
 
@@ -61,13 +81,16 @@ def test_sample_contract(tree: Tree) -> None:
         for box in [*s["anatomy_boxes"].values(), *[e["box"] for e in s["ellipses"]]]:
             assert len(box) == 4 and 0 <= box[0] <= box[2] <= 1 and 0 <= box[1] <= box[3] <= 1
     discarded = [s for s in items if s["meta"]["reading_id"].endswith("R100021")]
-    assert len(discarded) == 1 and not discarded[0]["gaze_valid"] and discarded[0]["fixations"].shape == (0, 4)
+    assert (
+        len(discarded) == 1 and not discarded[0]["gaze_valid"] and discarded[0]["fixations"].shape == (0, 4)
+    )
     assert discarded[0]["trust"] == 0 and discarded[0]["labels"].sum() > 0
     eyegaze = next(s for s in items if s["meta"]["source"] == "eyegaze")
     assert len(eyegaze["anatomy_boxes"]) == 17 and eyegaze["chest_box"] is None
     reflacx = next(s for s in items if s["meta"]["source"] == "reflacx" and s["ellipses"])
-    assert reflacx["ellipses"][0]["labels"] == ["Lung nodule or mass"] and reflacx["chest_box"] == pytest.approx(
-        (0.1, 0.1, 0.9, 0.9))
+    assert reflacx["ellipses"][0]["labels"] == ["Lung nodule or mass"] and reflacx[
+        "chest_box"
+    ] == pytest.approx((0.1, 0.1, 0.9, 0.9))
 
 
 def test_label_mask_marks_unknown(tree: Tree) -> None:
@@ -98,7 +121,9 @@ def test_collate_pads_fixations(tree: Tree) -> None:
 def test_warp_moves_pixels_like_points() -> None:
     img = torch.zeros(1, 64, 64)
     img[0, 19:22, 39:42] = 1.0  # blob centred on pixel (x=40, y=20)
-    forward = D.random_affine(AugmentConfig(rotate_deg=20, scale=0.1, translate=0.1), torch.Generator().manual_seed(3))
+    forward = D.random_affine(
+        AugmentConfig(rotate_deg=20, scale=0.1, translate=0.1), torch.Generator().manual_seed(3)
+    )
     moved = D.warp(img, forward)[0]
     yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
     com = np.array([(moved * xx).sum() / moved.sum(), (moved * yy).sum() / moved.sum()])
@@ -108,8 +133,13 @@ def test_warp_moves_pixels_like_points() -> None:
 
 def test_augmentation_moves_image_heatmap_fixations_boxes_identically(tree: Tree, monkeypatch) -> None:
     plain = datasets(tree.root, "data.augment=false")["train"]
-    aug = datasets(tree.root, "data.augmentation.brightness=0", "data.augmentation.contrast=0",
-                   "data.augmentation.rotate_deg=15", "data.augmentation.translate=0.08")["train"]
+    aug = datasets(
+        tree.root,
+        "data.augmentation.brightness=0",
+        "data.augmentation.contrast=0",
+        "data.augmentation.rotate_deg=15",
+        "data.augmentation.translate=0.08",
+    )["train"]
     assert not plain.augment and aug.augment
     drawn: list[np.ndarray] = []
 

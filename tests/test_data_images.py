@@ -21,9 +21,11 @@ def test_siim_dicoms_are_exact_negatives(shared_data: Path) -> None:
 
 
 def test_real_png_and_jpg_load_in_unit_range(shared_data: Path) -> None:
-    files = [shared_data / "real_cxr/nih/00000001_000.png",
-             *sorted((shared_data / "real_cxr/images").glob("*.png")),
-             sorted((shared_data / "real_cxr/images").glob("*.jpg"))[0]]
+    files = [
+        shared_data / "real_cxr/nih/00000001_000.png",
+        *sorted((shared_data / "real_cxr/images").glob("*.png")),
+        sorted((shared_data / "real_cxr/images").glob("*.jpg"))[0],
+    ]
     for path in files:
         arr = load_image(path)
         with Image.open(path) as img:
@@ -34,7 +36,7 @@ def test_real_png_and_jpg_load_in_unit_range(shared_data: Path) -> None:
 
 
 def test_16bit_png_and_rgb_stored_grayscale(tmp_path: Path) -> None:
-    ramp = (np.arange(64 * 32, dtype=np.uint16).reshape(32, 64) * 32)
+    ramp = np.arange(64 * 32, dtype=np.uint16).reshape(32, 64) * 32
     Image.fromarray(ramp).save(tmp_path / "a16.png")
     arr = load_image(tmp_path / "a16.png")
     np.testing.assert_allclose(arr, ramp / 65535.0, atol=1e-6)
@@ -43,16 +45,21 @@ def test_16bit_png_and_rgb_stored_grayscale(tmp_path: Path) -> None:
     np.testing.assert_allclose(load_image(tmp_path / "rgb.png"), gray / 255.0, atol=1e-6)
 
 
-@pytest.mark.parametrize("content, reason", [
-    (None, "file not found"),
-    (b"not an image at all", "UnidentifiedImageError"),
-    ("truncated", "truncated"),
-    (b"\0" * 128 + b"DICM" + b"\x02\x00", "DICOM"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (None, "file not found"),
+        (b"not an image at all", "UnidentifiedImageError"),
+        ("truncated", "truncated"),
+        (b"\0" * 128 + b"DICM" + b"\x02\x00", "DICOM"),
+    ],
+)
 def test_bad_files_raise_with_path_and_reason(tmp_path: Path, content, reason: str) -> None:
     path = tmp_path / "bad.jpg"
     if content == "truncated":
-        Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256), dtype=np.uint8)).save(path, quality=95)
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256), dtype=np.uint8)).save(
+            path, quality=95
+        )
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     elif content is not None:
         path.write_bytes(content)

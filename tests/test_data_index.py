@@ -39,13 +39,26 @@ def test_fixture_tree_reads_cleanly(tree: Tree) -> None:
     idx = index(tree.root)
     assert idx.layout == "mimic-eye" and idx.problems == []
     st = idx.stats()
-    assert (st["patients"], st["images"], st["reflacx_readings"], st["reflacx_readings_discarded"]) == (6, 6, 5, 1)
-    assert (st["reflacx_readings_with_fixations"], st["eyegaze_images"], st["eyegaze_images_with_fixations"]) == (4, 3, 3)
+    assert (st["patients"], st["images"], st["reflacx_readings"], st["reflacx_readings_discarded"]) == (
+        6,
+        6,
+        5,
+        1,
+    )
+    assert (
+        st["reflacx_readings_with_fixations"],
+        st["eyegaze_images"],
+        st["eyegaze_images_with_fixations"],
+    ) == (4, 3, 3)
     assert st["fixations_total"] == sum(len(r.fixations) for r in tree.reflacx + tree.eyegaze)
     assert st["fixations_outside_image"] == len(tree.reflacx)  # one deliberate off-image fixation each
     for reading in tree.reflacx:
         r = row(idx, reading.reading_id)
-        assert (r["subject_id"], r["study_id"], r["dicom_id"]) == (reading.subject, reading.study, reading.dicom)
+        assert (r["subject_id"], r["study_id"], r["dicom_id"]) == (
+            reading.subject,
+            reading.study,
+            reading.dicom,
+        )
         assert (r["height"], r["width"], r["view"]) == (tree.height, tree.width, "PA")
         np.testing.assert_array_equal(idx.reading_fixations(int(r["row"]))[:, :2], reading.fixations[:, :2])
         assert r["first_word_time"] == 3.0 and r["trust"] > 0
@@ -62,7 +75,11 @@ def test_label_harmonisation_per_source(tree: Tree) -> None:
     assert math.isnan(phase1["chx:Edema"])  # CheXpert -1 (uncertain) is unknown
     assert math.isnan(phase1["egd:CHF"])
     phase2 = row(idx, tree.reflacx[1].reading_id)
-    assert phase2["phase"] == 2 and phase2["lab:Hiatal hernia"] == 0.0 and phase2["lab:Lung nodule or mass"] == 1.0
+    assert (
+        phase2["phase"] == 2
+        and phase2["lab:Hiatal hernia"] == 0.0
+        and phase2["lab:Lung nodule or mass"] == 1.0
+    )
     lowered = index(tree.root, certainty_threshold=2)
     assert row(lowered, tree.reflacx[0].reading_id)["lab:Pulmonary edema"] == 1.0
     chf = row(idx, tree.eyegaze[0].reading_id)  # patient 1: CHF, granular edema + enlarged heart
@@ -72,8 +89,15 @@ def test_label_harmonisation_per_source(tree: Tree) -> None:
 
 
 def test_reflacx_phase_merge_table() -> None:
-    rec = {"Mass": "1", "Nodule": "3", "Emphysema": "5", "Pleural thickening": "0", "Pleural effusion": "4",
-           "Lung nodule or mass": "", "Support devices": "False"}
+    rec = {
+        "Mass": "1",
+        "Nodule": "3",
+        "Emphysema": "5",
+        "Pleural thickening": "0",
+        "Pleural effusion": "4",
+        "Lung nodule or mass": "",
+        "Support devices": "False",
+    }
     got = reflacx_findings(rec, threshold=3)
     assert got["Lung nodule or mass"] == 1.0 and got["High lung volume / emphysema"] == 1.0
     assert got["Pleural abnormality"] == 1.0 and got["Support devices"] == 0.0
@@ -83,7 +107,9 @@ def test_reflacx_phase_merge_table() -> None:
 def test_side_data_ellipses_chest_box_report_anatomy(tree: Tree) -> None:
     idx = index(tree.root)
     extra = idx.extras[int(row(idx, tree.reflacx[0].reading_id)["row"])]
-    assert extra["ellipses"][0]["labels"] == ["Lung nodule or mass"] and extra["ellipses"][0]["certainty"] == 4
+    assert (
+        extra["ellipses"][0]["labels"] == ["Lung nodule or mass"] and extra["ellipses"][0]["certainty"] == 4
+    )
     assert extra["chest_box"] == [10, 12, 90, 108]
     assert extra["words"][0] == ["the", 3.0, 3.2] and extra["text"] == "the lungs show a nodule."
     assert extra["report"]["findings"] == "The lungs are clear. No effusion."
@@ -112,7 +138,13 @@ def test_cache_reused_and_invalidated_on_change(tree: Tree, tmp_path: Path) -> N
 
 
 def test_missing_side_files_are_reported(tree: Tree) -> None:
-    main = tree.root / f"patient_{tree.reflacx[0].subject}" / "REFLACX" / "main_data" / tree.reflacx[0].reading_id
+    main = (
+        tree.root
+        / f"patient_{tree.reflacx[0].subject}"
+        / "REFLACX"
+        / "main_data"
+        / tree.reflacx[0].reading_id
+    )
     (main / "chest_bounding_box.csv").unlink()
     (main / "transcription.txt").unlink()
     ell = main / "anomaly_location_ellipses.csv"
@@ -127,7 +159,10 @@ def test_missing_side_files_are_reported(tree: Tree) -> None:
     r = row(idx, tree.reflacx[0].reading_id)
     assert r["fix_count"] == 30 and idx.extras[int(r["row"])]["chest_box"] is None
     assert idx.extras[int(r["row"])]["ellipses"] == [] and "ellipse" in kinds(idx)["bad_value"][0]
-    assert row(idx, eg.reading_id)["report_path"] == "" and idx.extras[int(row(idx, eg.reading_id)["row"])]["report"] == {}
+    assert (
+        row(idx, eg.reading_id)["report_path"] == ""
+        and idx.extras[int(row(idx, eg.reading_id)["row"])]["report"] == {}
+    )
 
 
 def test_discarded_reading_keeps_labels_but_no_gaze(tree: Tree) -> None:
@@ -145,7 +180,7 @@ def test_empty_and_header_only_csvs(tree: Tree) -> None:
     (base / a.reading_id / "fixations.csv").write_bytes(b"")
     header = (base / b.reading_id / "fixations.csv").read_bytes().split(b"\r\n")[0]
     (base / b.reading_id / "fixations.csv").write_bytes(header + b"\r\n")
-    ell = (base / b.reading_id / "anomaly_location_ellipses.csv")
+    ell = base / b.reading_id / "anomaly_location_ellipses.csv"
     ell.write_bytes(ell.read_bytes().split(b"\r\n")[0] + b"\r\n")  # a normal reading: no ellipse
     idx = index(tree.root)
     k = kinds(idx)
@@ -225,7 +260,13 @@ def test_standalone_reflacx_and_egd_layouts_match_mimic_eye(tree: Tree, tmp_path
         got = idx.readings.set_index("reading_id")
         want = eye[eye["source"] == source]
         assert sorted(got.index) == sorted(want.index)
-        cols = ["subject_id", "study_id", "fix_count", "official_split", *[c for c in got.columns if c.startswith("lab:")]]
+        cols = [
+            "subject_id",
+            "study_id",
+            "fix_count",
+            "official_split",
+            *[c for c in got.columns if c.startswith("lab:")],
+        ]
         assert got.loc[want.index, cols].equals(want[cols])
     with pytest.raises(DatasetRootError, match="cxr_root"):
         build_index(reflacx, DataConfig(cxr_root=str(tmp_path)), use_cache=False)
@@ -251,7 +292,10 @@ def test_invalid_and_blank_fixation_rows_are_dropped_and_counted(tree: Tree) -> 
     master = tree.root / f"patient_{eg.subject}" / "EyeGaze" / "master_sheet.csv"
     master.write_text(master.read_text().replace(",40,40,300,300,", ",,40,300,300,"))
     idx = index(tree.root)
-    assert row(idx, eg.reading_id)["fix_dropped"] == 1 and row(idx, eg.reading_id)["fix_count"] == len(eg.fixations) - 1
+    assert (
+        row(idx, eg.reading_id)["fix_dropped"] == 1
+        and row(idx, eg.reading_id)["fix_count"] == len(eg.fixations) - 1
+    )
     assert row(idx, rx.reading_id)["fix_dropped"] == 1 and row(idx, rx.reading_id)["fix_count"] == 29
     assert idx.stats()["fixations_dropped_invalid"] == 2
     k = kinds(idx)

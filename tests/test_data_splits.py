@@ -17,8 +17,14 @@ def table(n_patients: int = 400, seed: int = 0) -> pd.DataFrame:
     for p in range(n_patients):
         rare, common = rng.uniform() < 0.1, rng.uniform() < 0.5
         for r in range(int(rng.integers(1, 4))):
-            rows.append({"subject_id": f"{p:08d}", "reading_id": f"{p}-{r}",
-                         "lab:rare": float(rare and r == 0), "lab:common": float(common) if r else np.nan})
+            rows.append(
+                {
+                    "subject_id": f"{p:08d}",
+                    "reading_id": f"{p}-{r}",
+                    "lab:rare": float(rare and r == 0),
+                    "lab:common": float(common) if r else np.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -27,11 +33,16 @@ def test_patient_split_groups_and_stratifies() -> None:
     cfg = SplitConfig(val_fraction=0.15, test_fraction=0.2, seed=1)
     split = patient_split(df, ["lab:rare", "lab:common"], cfg)
     assert split.groupby(df["subject_id"]).nunique().max() == 1  # a patient is in one split only
-    patients = df.groupby("subject_id")[["lab:rare"]].max().join(split.groupby(df["subject_id"]).first().rename("s"))
+    patients = (
+        df.groupby("subject_id")[["lab:rare"]].max().join(split.groupby(df["subject_id"]).first().rename("s"))
+    )
     rare = patients[patients["lab:rare"] == 1]
     share = rare["s"].value_counts(normalize=True)
     # Systematic sampling inside the stratum: within one patient of the exact share.
-    assert abs(share["test"] - 0.2) <= 1 / len(rare) + 1e-9 and abs(share["validate"] - 0.15) <= 1 / len(rare) + 1e-9
+    assert (
+        abs(share["test"] - 0.2) <= 1 / len(rare) + 1e-9
+        and abs(share["validate"] - 0.15) <= 1 / len(rare) + 1e-9
+    )
     overall = patients["s"].value_counts(normalize=True)
     assert overall["train"] == pytest.approx(0.65, abs=0.02)
     assert split.equals(patient_split(df, ["lab:rare", "lab:common"], cfg))

@@ -20,8 +20,12 @@ from gazecxr.gaze.fixations import (
 from gazecxr.gaze.trust import trust_weight
 
 
-def fix_array(xy: list[tuple[float, float]], t0: float = 0.0, dur: float = 0.3,
-              crop: tuple[float, float, float, float] = (0, 0, 100, 80)) -> np.ndarray:
+def fix_array(
+    xy: list[tuple[float, float]],
+    t0: float = 0.0,
+    dur: float = 0.3,
+    crop: tuple[float, float, float, float] = (0, 0, 100, 80),
+) -> np.ndarray:
     """(N, 10) fixations at ``xy`` in a 80 x 100 image, consecutive, 1 degree = 10 px."""
     rows = [[x, y, t0 + k * dur, t0 + (k + 1) * dur, 10, 10, *crop] for k, (x, y) in enumerate(xy)]
     return np.asarray(rows, dtype=np.float32).reshape(-1, 10)

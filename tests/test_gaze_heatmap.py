@@ -15,7 +15,7 @@ def reference(x, y, w, image_size, out_size, sigma, crop=None) -> np.ndarray:
     yy, xx = np.mgrid[0:h_img, 0:w_img].astype(np.float64) + 0.5
     full = np.zeros(image_size)
     for k in range(len(x)):
-        g = np.exp(-((xx - x[k]) ** 2 + (yy - y[k]) ** 2) / (2 * sigma ** 2)) * w[k]
+        g = np.exp(-((xx - x[k]) ** 2 + (yy - y[k]) ** 2) / (2 * sigma**2)) * w[k]
         if crop is not None:
             x0, y0, x1, y1 = crop
             g[(xx < x0) | (xx >= x1) | (yy < y0) | (yy >= y1)] = 0
@@ -59,12 +59,15 @@ def test_peak_and_per_fixation_sigma() -> None:
     assert m2[:, :25].sum() / m2[:, 25:].sum() == pytest.approx((5 / 40) ** 2, rel=1e-2)
 
 
-@pytest.mark.parametrize("x, y, w", [
-    ([], [], []),
-    ([np.nan, 10], [5, np.nan], [1, 1]),
-    ([10, 20], [10, 20], [0, -1]),
-    ([-517, 5219], [10, 20], [1, 1]),  # centres off the image
-])
+@pytest.mark.parametrize(
+    "x, y, w",
+    [
+        ([], [], []),
+        ([np.nan, 10], [5, np.nan], [1, 1]),
+        ([10, 20], [10, 20], [0, -1]),
+        ([-517, 5219], [10, 20], [1, 1]),  # centres off the image
+    ],
+)
 def test_unusable_gives_zero_map_without_warnings(x, y, w) -> None:
     with np.errstate(all="raise"):
         m = fixation_heatmap(x, y, w, (100, 100), (8, 8), 10.0)

@@ -18,7 +18,8 @@ def test_readme_python_example_runs(repo_root: Path, tmp_path: Path) -> None:
     assert match, "README lost its tested Python example"
     shutil.copytree(repo_root / "configs", tmp_path / "configs")
     (tmp_path / "example.py").write_text(match.group(1), encoding="utf-8")
-    out = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=600)
+    out = subprocess.run(
+        [sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "FINDINGS" in out.stdout and "auroc" in out.stdout

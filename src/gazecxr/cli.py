@@ -32,8 +32,11 @@ VERBS: dict[str, tuple[str, str, str]] = {
 
 
 def _not_available(name: str, short_help: str, reason: str) -> click.Command:
-    @click.command(name=name, help=f"{short_help}\n\nNOT AVAILABLE YET: {reason}",
-                   context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    @click.command(
+        name=name,
+        help=f"{short_help}\n\nNOT AVAILABLE YET: {reason}",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
     def _cmd() -> None:
         click.echo(f"gazecxr {name}: not available yet ({reason}).", err=True)
         sys.exit(2)
@@ -60,7 +63,9 @@ class LazyGroup(click.Group):
             return _not_available(name, short_help, f"{module_name} is not implemented in this version")
         command = getattr(module, attr, None)
         if not isinstance(command, click.Command):
-            return _not_available(name, short_help, f"{module_name}.{attr} is not implemented in this version")
+            return _not_available(
+                name, short_help, f"{module_name}.{attr} is not implemented in this version"
+            )
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

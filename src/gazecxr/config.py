@@ -73,7 +73,9 @@ def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split ``a.b.c=value`` into (["a", "b", "c"], parsed value)."""
     if "=" not in text:
-        raise ConfigError(f"command-line override {text!r} is not of the form key=value (e.g. train.epochs=3)")
+        raise ConfigError(
+            f"command-line override {text!r} is not of the form key=value (e.g. train.epochs=3)"
+        )
     key, _, value = text.partition("=")
     parts = [p for p in key.strip().split(".") if p]
     if not parts:

@@ -19,7 +19,9 @@ def setup_logging(verbosity: int = 0) -> logging.Logger:
     logger.setLevel(level)
     if not any(getattr(h, "_gazecxr", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        )
         handler._gazecxr = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.propagate = False

@@ -36,14 +36,14 @@ class Prediction:
 
     @property
     def positive(self) -> list[str]:
-        return [n for n, p, t in zip(self.labels, self.probabilities, self.thresholds) if p >= t]
+        return [n for n, p, t in zip(self.labels, self.probabilities, self.thresholds, strict=True) if p >= t]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "image_path": self.image_path,
             "image_size": list(self.image_size),
-            "probabilities": {n: float(p) for n, p in zip(self.labels, self.probabilities)},
-            "thresholds": {n: float(t) for n, t in zip(self.labels, self.thresholds)},
+            "probabilities": {n: float(p) for n, p in zip(self.labels, self.probabilities, strict=True)},
+            "thresholds": {n: float(t) for n, t in zip(self.labels, self.thresholds, strict=True)},
             "positive": self.positive,
             "anatomy_source": self.anatomy_source,
             "anatomy_boxes": {k: [float(v) for v in b] for k, b in self.anatomy_boxes.items()},

@@ -22,7 +22,17 @@ from pydantic import BaseModel
 
 from gazecxr.config import save_config
 
-TRACKED_PACKAGES = ("gazecxr", "torch", "numpy", "pandas", "scipy", "scikit-learn", "monai", "pydicom", "pillow")
+TRACKED_PACKAGES = (
+    "gazecxr",
+    "torch",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "monai",
+    "pydicom",
+    "pillow",
+)
 
 
 def package_versions(names: Sequence[str] = TRACKED_PACKAGES) -> dict[str, str | None]:
@@ -42,8 +52,13 @@ def git_revision(path: str | Path | None = None) -> str | None:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
         if rev.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -71,8 +86,13 @@ def run_record(seed: int, argv: Sequence[str] | None = None, extra: Mapping[str,
     }
 
 
-def init_run_dir(out: str | Path, cfg: BaseModel, seed: int, argv: Sequence[str] | None = None,
-                 extra: Mapping[str, Any] | None = None) -> Path:
+def init_run_dir(
+    out: str | Path,
+    cfg: BaseModel,
+    seed: int,
+    argv: Sequence[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
     """Create ``out`` and write ``config.yaml`` + ``run.json`` into it. Returns the directory."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

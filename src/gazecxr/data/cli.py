@@ -37,8 +37,11 @@ def deep_check(index: DatasetIndex) -> tuple[list[dict[str, str]], dict[str, int
             unreadable += 1
             problems.add(path, "unreadable_image", exc.reason)
     samples = blinks = 0
-    for path in tqdm(sorted({p for p in index.readings["gaze_path"] if p and Path(p).name == "gaze.csv"}),
-                     desc="raw gaze", disable=progress_disabled()):
+    for path in tqdm(
+        sorted({p for p in index.readings["gaze_path"] if p and Path(p).name == "gaze.csv"}),
+        desc="raw gaze",
+        disable=progress_disabled(),
+    ):
         table = read_table(Path(path), problems, allow_empty=False)
         if table is None:
             continue
@@ -72,15 +75,30 @@ def data() -> None:
 
 @data.command("check")
 @click.argument("root", type=click.Path(path_type=Path))
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the summary and problems as JSON to FILE.")
-@click.option("--layout", type=click.Choice(["auto", "mimic-eye", "reflacx", "egd"]), default="auto",
-              show_default=True, help="Dataset layout.")
-@click.option("--cxr-root", type=click.Path(path_type=Path), default=None,
-              help="MIMIC-CXR-JPG folder for the reflacx / egd layouts (default: searched).")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the summary and problems as JSON to FILE.",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", "mimic-eye", "reflacx", "egd"]),
+    default="auto",
+    show_default=True,
+    help="Dataset layout.",
+)
+@click.option(
+    "--cxr-root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="MIMIC-CXR-JPG folder for the reflacx / egd layouts (default: searched).",
+)
 @click.option("--deep", is_flag=True, help="Also decode every image and parse every raw gaze file (slow).")
 @click.option("--no-cache", is_flag=True, help="Rebuild the index without reading or writing the cache.")
-def check(root: Path, json_path: Path | None, layout: str, cxr_root: Path | None, deep: bool, no_cache: bool) -> None:
+def check(
+    root: Path, json_path: Path | None, layout: str, cxr_root: Path | None, deep: bool, no_cache: bool
+) -> None:
     """Validate the dataset tree at ROOT: print a summary and every problem found.
 
     Exit status 0 when the tree could be read (problems are listed, not fatal); non-zero with a

@@ -90,8 +90,12 @@ def random_affine(cfg: AugmentConfig, generator: torch.Generator | None = None) 
     angle = math.radians(cfg.rotate_deg * r[0])
     scale = 1.0 + cfg.scale * r[1]
     c, s = math.cos(angle), math.sin(angle)
-    return np.array([[scale * c, -scale * s, 2.0 * cfg.translate * r[2]],
-                     [scale * s, scale * c, 2.0 * cfg.translate * r[3]]])
+    return np.array(
+        [
+            [scale * c, -scale * s, 2.0 * cfg.translate * r[2]],
+            [scale * s, scale * c, 2.0 * cfg.translate * r[3]],
+        ]
+    )
 
 
 def apply_affine_points(forward: np.ndarray, xy01: np.ndarray) -> np.ndarray:
@@ -121,8 +125,15 @@ class GazeCXRDataset(Dataset):
         failed: image paths that could not be read *in this process* (workers log their own).
     """
 
-    def __init__(self, source: DatasetIndex, rows: pd.DataFrame, cfg: DataConfig, gaze_cfg: GazeConfig,
-                 train: bool = False, cache: SharedImageCache | None = None) -> None:
+    def __init__(
+        self,
+        source: DatasetIndex,
+        rows: pd.DataFrame,
+        cfg: DataConfig,
+        gaze_cfg: GazeConfig,
+        train: bool = False,
+        cache: SharedImageCache | None = None,
+    ) -> None:
         self.source = source
         self.index = rows.reset_index(drop=True)
         self.cfg, self.gaze_cfg = cfg, gaze_cfg
@@ -136,8 +147,9 @@ class GazeCXRDataset(Dataset):
         self.failed: set[str] = set()
         self._rows: list[dict[str, Any]] = self.index.to_dict("records")  # fast per-item access
         # Fixations selected once (phase, off-image policy); heatmaps are made per item.
-        self.fixations: list[np.ndarray] = [source.selected_fixations(int(r), gaze_cfg)[0]
-                                            for r in self.index["row"]]
+        self.fixations: list[np.ndarray] = [
+            source.selected_fixations(int(r), gaze_cfg)[0] for r in self.index["row"]
+        ]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -184,11 +196,16 @@ class GazeCXRDataset(Dataset):
                 path = str(self._rows[j]["image_path"])
                 if path not in self.failed:
                     self.failed.add(path)
-                    log.warning("%s; reading %s skipped (another reading served instead)", exc,
-                                self._rows[j]["reading_id"])
+                    log.warning(
+                        "%s; reading %s skipped (another reading served instead)",
+                        exc,
+                        self._rows[j]["reading_id"],
+                    )
                 continue
             return self._sample(j, image)
-        raise RuntimeError(f"no image of the {n} readings of this split could be read; see the warnings above")
+        raise RuntimeError(
+            f"no image of the {n} readings of this split could be read; see the warnings above"
+        )
 
     def _sample(self, i: int, image: torch.Tensor) -> dict[str, Any]:
         r = self._rows[i]
@@ -199,10 +216,20 @@ class GazeCXRDataset(Dataset):
         fix = fix[: self.gaze_cfg.max_fixations]
         xy = np.stack([fix[:, 0] / w, fix[:, 1] / h], axis=1).astype(np.float64)
         scale = np.array([w, h, w, h], dtype=np.float64)
-        anatomy = {k: tuple(float(v) for v in np.asarray(b) / scale) for k, b in extra["anatomy_boxes"].items()}
-        ellipses = [{"box": tuple(float(v) for v in np.asarray(e["box"]) / scale), "labels": list(e["labels"]),
-                     "certainty": e["certainty"]} for e in extra["ellipses"]]
-        chest = tuple(float(v) for v in np.asarray(extra["chest_box"]) / scale) if extra["chest_box"] else None
+        anatomy = {
+            k: tuple(float(v) for v in np.asarray(b) / scale) for k, b in extra["anatomy_boxes"].items()
+        }
+        ellipses = [
+            {
+                "box": tuple(float(v) for v in np.asarray(e["box"]) / scale),
+                "labels": list(e["labels"]),
+                "certainty": e["certainty"],
+            }
+            for e in extra["ellipses"]
+        ]
+        chest = (
+            tuple(float(v) for v in np.asarray(extra["chest_box"]) / scale) if extra["chest_box"] else None
+        )
         if self.augment:
             forward = random_affine(self.cfg.augmentation)
             moved = warp(torch.stack([image, heat]), forward)
@@ -217,7 +244,9 @@ class GazeCXRDataset(Dataset):
             a = self.cfg.augmentation
             jitter = torch.rand(2, dtype=torch.float64).numpy() * 2.0 - 1.0
             mean = image.mean()
-            image = ((image - mean) * (1.0 + a.contrast * jitter[0]) + mean + a.brightness * jitter[1]).clamp(0, 1)
+            image = ((image - mean) * (1.0 + a.contrast * jitter[0]) + mean + a.brightness * jitter[1]).clamp(
+                0, 1
+            )
         valid = bool(heat.sum() > 0)
         t0 = float(fix[:, 2].min()) if len(fix) else 0.0
         span = float(fix[:, 3].max()) - t0 if len(fix) else 0.0
@@ -239,8 +268,19 @@ class GazeCXRDataset(Dataset):
             "anatomy_boxes": anatomy,
             "ellipses": ellipses,
             "chest_box": chest,
-            "meta": {k: str(r[k]) for k in ("reading_id", "dicom_id", "subject_id", "study_id", "source",
-                                            "image_path", "split", "view")},
+            "meta": {
+                k: str(r[k])
+                for k in (
+                    "reading_id",
+                    "dicom_id",
+                    "subject_id",
+                    "study_id",
+                    "source",
+                    "image_path",
+                    "split",
+                    "view",
+                )
+            },
         }
 
 
@@ -302,18 +342,34 @@ def build_datasets(cfg: ExperimentConfig, root: str | Path | None = None) -> dic
     label_cols = L.label_columns(data_cfg.label_set)
     known = df[label_cols].notna().any(axis=1)
     if (~known).any():
-        log.info("%d reading(s) have no known label of set %r and are left out", int((~known).sum()),
-                 data_cfg.label_set)
+        log.info(
+            "%d reading(s) have no known label of set %r and are left out",
+            int((~known).sum()),
+            data_cfg.label_set,
+        )
     df = df[known]
     if df.empty:
-        raise ValueError(f"{index.root}: no reading with a known label of set {data_cfg.label_set!r} "
-                         f"(sources {data_cfg.sources}); run `gazecxr data check {index.root}`")
+        raise ValueError(
+            f"{index.root}: no reading with a known label of set {data_cfg.label_set!r} "
+            f"(sources {data_cfg.sources}); run `gazecxr data check {index.root}`"
+        )
     df["split"] = assign_splits(df, label_cols, data_cfg.split)
     paths = df.loc[df["split"] != "", "image_path"].tolist()
     n_images = len(set(paths))
-    cache = SharedImageCache(paths, data_cfg.image_size) if paths and _want_cache(data_cfg, n_images) else None
-    out = {name: GazeCXRDataset(index, df[df["split"] == name], data_cfg, cfg.gaze, train=name == "train",
-                                cache=cache) for name in SPLITS}
-    log.info("dataset %s: %s readings (train/validate/test), %d patients, image cache %s", index.root,
-             "/".join(str(len(out[s])) for s in SPLITS), df["subject_id"].nunique(), "on" if cache else "off")
+    cache = (
+        SharedImageCache(paths, data_cfg.image_size) if paths and _want_cache(data_cfg, n_images) else None
+    )
+    out = {
+        name: GazeCXRDataset(
+            index, df[df["split"] == name], data_cfg, cfg.gaze, train=name == "train", cache=cache
+        )
+        for name in SPLITS
+    }
+    log.info(
+        "dataset %s: %s readings (train/validate/test), %d patients, image cache %s",
+        index.root,
+        "/".join(str(len(out[s])) for s in SPLITS),
+        df["subject_id"].nunique(),
+        "on" if cache else "off",
+    )
     return out

@@ -50,7 +50,9 @@ def _pil_to_array(img: Image.Image) -> np.ndarray:
         lo, hi = float(arr.min()), float(arr.max())
         return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
     if img.mode not in ("L", "RGB"):
-        img = img.convert("RGB") if img.mode in ("RGBA", "P", "CMYK", "YCbCr", "LA", "PA") else img.convert("L")
+        img = (
+            img.convert("RGB") if img.mode in ("RGBA", "P", "CMYK", "YCbCr", "LA", "PA") else img.convert("L")
+        )
     arr = np.asarray(img, dtype=np.float32) / 255.0
     return arr.mean(axis=2) if arr.ndim == 3 else arr
 
@@ -98,7 +100,9 @@ def _read_dicom(path: Path) -> np.ndarray:
         lo, hi = centre - width / 2.0, centre + width / 2.0
     else:
         lo, hi = float(pixels.min()), float(pixels.max())
-    arr = (np.clip((pixels - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(pixels)).astype(np.float32)
+    arr = (np.clip((pixels - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(pixels)).astype(
+        np.float32
+    )
     if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).strip().upper() == "MONOCHROME1":
         arr = np.float32(1.0) - arr  # in float32, so the two photometric variants are exact negatives
     return arr

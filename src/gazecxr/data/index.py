@@ -52,11 +52,31 @@ EYEGAZE_MASTER_REQUIRED = ("dicom_id", "study_id", "patient_id")
 PAD_COLUMNS = ("image_top_pad", "image_bottom_pad", "image_left_pad", "image_right_pad")
 # Columns of every row (label columns lab:*, chx:*, egd:* follow).
 ROW_COLUMNS = (
-    "reading_id", "source", "subject_id", "study_id", "dicom_id", "image_path", "height", "width",
-    "view", "official_split", "phase", "discarded", "fix_offset", "fix_count", "fix_dropped", "first_word_time",
-    "display_scale_x", "display_scale_y",
-    "fixations_path", "gaze_path", "ellipses_path", "chest_box_path", "transcript_path",
-    "report_path", "anatomy_path",
+    "reading_id",
+    "source",
+    "subject_id",
+    "study_id",
+    "dicom_id",
+    "image_path",
+    "height",
+    "width",
+    "view",
+    "official_split",
+    "phase",
+    "discarded",
+    "fix_offset",
+    "fix_count",
+    "fix_dropped",
+    "first_word_time",
+    "display_scale_x",
+    "display_scale_y",
+    "fixations_path",
+    "gaze_path",
+    "ellipses_path",
+    "chest_box_path",
+    "transcript_path",
+    "report_path",
+    "anatomy_path",
 )
 
 
@@ -93,14 +113,22 @@ class DatasetIndex:
     @cached_property
     def _geometry(self) -> dict[str, np.ndarray]:
         """Per-row numeric columns as arrays (row access through pandas costs ~0.3 ms each)."""
-        cols = ("fix_offset", "fix_count", "height", "width", "display_scale_x", "display_scale_y", "first_word_time")
+        cols = (
+            "fix_offset",
+            "fix_count",
+            "height",
+            "width",
+            "display_scale_x",
+            "display_scale_y",
+            "first_word_time",
+        )
         return {c: self.readings[c].to_numpy() for c in cols}
 
     def reading_fixations(self, row: int) -> np.ndarray:
         """(N, 10) raw fixations of the reading at position ``row``."""
         g = self._geometry
         start = int(g["fix_offset"][row])
-        return self.fixations[start:start + int(g["fix_count"][row])]
+        return self.fixations[start : start + int(g["fix_count"][row])]
 
     def selected_fixations(self, row: int, gaze_cfg: GazeConfig) -> tuple[np.ndarray, F.SelectionStats]:
         """(M, 10) fixations of the reading at position ``row`` after the ``gaze_cfg`` policy
@@ -112,8 +140,9 @@ class DatasetIndex:
         if raw.shape[0] and np.isfinite(sx) and gaze_cfg.eyegaze_screen_px_per_deg is not None:
             raw = F.with_angular_resolution(raw, (sx, sy), gaze_cfg.eyegaze_screen_px_per_deg)
         fwt = float(g["first_word_time"][row])
-        return F.select_fixations(raw, (int(g["height"][row]), int(g["width"][row])), gaze_cfg,
-                                  None if np.isnan(fwt) else fwt)
+        return F.select_fixations(
+            raw, (int(g["height"][row]), int(g["width"][row])), gaze_cfg, None if np.isnan(fwt) else fwt
+        )
 
     def add_gaze_columns(self, gaze_cfg: GazeConfig) -> None:
         """Set ``fix_used`` (fixations kept by the gaze policy) and ``trust`` of every row."""
@@ -122,7 +151,9 @@ class DatasetIndex:
             sel, st = self.selected_fixations(int(i), gaze_cfg)
             extra = self.extras[i]
             used[i] = st.used
-            trust[i] = trust_weight(sel, chest_region(extra), [e["certainty"] for e in extra["ellipses"]], gaze_cfg)
+            trust[i] = trust_weight(
+                sel, chest_region(extra), [e["certainty"] for e in extra["ellipses"]], gaze_cfg
+            )
         self.readings["fix_used"] = used
         self.readings["trust"] = trust
 
@@ -132,7 +163,9 @@ class DatasetIndex:
         reflacx = df[df["source"] == "reflacx"]
         eyegaze = df[df["source"] == "eyegaze"]
         gaze_rows = df[df["fix_count"] > 0]
-        sizes = np.repeat(df[["height", "width"]].to_numpy(dtype=np.float64), df["fix_count"].to_numpy(), axis=0)
+        sizes = np.repeat(
+            df[["height", "width"]].to_numpy(dtype=np.float64), df["fix_count"].to_numpy(), axis=0
+        )
         fx = self.fixations
         x, y = fx[:, 0], fx[:, 1]
         outside = (x < 0) | (y < 0) | (x >= sizes[:, 1]) | (y >= sizes[:, 0])  # as F.outside_masks
@@ -164,13 +197,16 @@ def detect_layout(root: Path) -> str:
         raise DatasetRootError(f"{root}: not a directory")
     if any(p.is_dir() for p in root.glob("patient_*")):
         return "mimic-eye"
-    if (root / "main_data").is_dir() and (list(root.glob("metadata_phase_*.csv")) or (root / "metadata.csv").is_file()):
+    if (root / "main_data").is_dir() and (
+        list(root.glob("metadata_phase_*.csv")) or (root / "metadata.csv").is_file()
+    ):
         return "reflacx"
     if (root / "master_sheet.csv").is_file() and (root / "fixations.csv").is_file():
         return "egd"
     raise DatasetRootError(
         f"{root}: not a dataset root (no patient_* folders [MIMIC-Eye], no main_data/ + metadata_phase_*.csv "
-        "[REFLACX], no master_sheet.csv + fixations.csv [EGD-CXR])")
+        "[REFLACX], no master_sheet.csv + fixations.csv [EGD-CXR])"
+    )
 
 
 def _id(text: str | None) -> str:
@@ -220,7 +256,11 @@ class CxrTables:
             return self.patient_dir / "CXR-DICOM" / f"s{study}.txt"
         assert self.cxr_root is not None
         rel = Path(f"p{subject[:2]}") / f"p{subject}" / f"s{study}.txt"
-        for base in (self.cxr_root / "files", self.cxr_root / "reports" / "files", self.cxr_root.parent / "files"):
+        for base in (
+            self.cxr_root / "files",
+            self.cxr_root / "reports" / "files",
+            self.cxr_root.parent / "files",
+        ):
             if (base / rel).is_file():
                 return base / rel
         return self.cxr_root / "files" / rel
@@ -245,14 +285,18 @@ def find_cxr_root(root: Path, configured: str | None) -> Path:
             return cand
     raise DatasetRootError(
         f"{root}: MIMIC-CXR-JPG not found (no files/ folder in ROOT, its sub-folders or next to it); "
-        "set data.cxr_root")
+        "set data.cxr_root"
+    )
 
 
 def _read_cxr_root(cxr_root: Path, problems: ProblemLog) -> CxrTables:
     tables = CxrTables(cxr_root=cxr_root)
     parts = []
-    for pattern, required in (("*metadata", ("dicom_id", "study_id")), ("*chexpert", ("study_id",)),
-                              ("*split", ("dicom_id", "split"))):
+    for pattern, required in (
+        ("*metadata", ("dicom_id", "study_id")),
+        ("*chexpert", ("study_id",)),
+        ("*split", ("dicom_id", "split")),
+    ):
         path = _find_csv(cxr_root, pattern)
         if path is None:
             problems.add(cxr_root / f"{pattern}.csv", "missing_file", "MIMIC-CXR-JPG table not found")
@@ -312,7 +356,9 @@ class _Builder:
         self.extras.append(extra)
 
 
-def _label_columns(findings: dict[str, float], chexpert: dict[str, float], egd: dict[str, float]) -> dict[str, float]:
+def _label_columns(
+    findings: dict[str, float], chexpert: dict[str, float], egd: dict[str, float]
+) -> dict[str, float]:
     out = {L.FAMILY_PREFIX["finding"] + k: v for k, v in findings.items()}
     out.update({L.FAMILY_PREFIX["chexpert"] + k: v for k, v in chexpert.items()})
     out.update({L.FAMILY_PREFIX["egd"] + k: v for k, v in egd.items()})
@@ -347,20 +393,29 @@ def _chest_box(table: Table | None, problems: ProblemLog) -> list[float] | None:
     return box
 
 
-def _reflacx_reading(b: _Builder, rec: dict[str, str], main_root: Path, gaze_root: Path,
-                     cxr: CxrTables, meta_path: Path) -> None:
+def _reflacx_reading(
+    b: _Builder, rec: dict[str, str], main_root: Path, gaze_root: Path, cxr: CxrTables, meta_path: Path
+) -> None:
     rid = rec["id"].strip()
     dicom = rec["dicom_id"].strip()
     cxr_meta = cxr.meta.get(dicom)
     if cxr_meta is None:
-        b.problems.add(meta_path, "dicom_id_mismatch", f"reading {rid}: dicom_id {dicom} is not in the CXR metadata table")
+        b.problems.add(
+            meta_path,
+            "dicom_id_mismatch",
+            f"reading {rid}: dicom_id {dicom} is not in the CXR metadata table",
+        )
     subject = _id(rec.get("subject_id")) or (_id(cxr_meta.get("subject_id")) if cxr_meta else "")
     study = _id(cxr_meta.get("study_id")) if cxr_meta else ""
     if not study:
         m = re.search(r"/s(\d+)/", rec.get("image", "").replace("\\", "/"))
         study = m.group(1) if m else ""
     if not subject or not study:
-        b.problems.add(meta_path, "missing_ids", f"reading {rid}: subject or study of dicom_id {dicom} unknown; reading skipped")
+        b.problems.add(
+            meta_path,
+            "missing_ids",
+            f"reading {rid}: subject or study of dicom_id {dicom} unknown; reading skipped",
+        )
         return
     img = cxr.image_path(subject, study, dicom)
     hint = (_float(rec.get("image_size_y")), _float(rec.get("image_size_x")))
@@ -371,9 +426,15 @@ def _reflacx_reading(b: _Builder, rec: dict[str, str], main_root: Path, gaze_roo
         return
     discarded = L.parse_value(rec.get("eye_tracking_data_discarded")) == 1.0
     main = main_root / rid
-    ell_t = read_table(main / "anomaly_location_ellipses.csv", b.problems, required=("xmin", "ymin", "xmax", "ymax"))
-    chest_t = read_table(main / "chest_bounding_box.csv", b.problems, required=("xmin", "ymin", "xmax", "ymax"),
-                         allow_empty=False)
+    ell_t = read_table(
+        main / "anomaly_location_ellipses.csv", b.problems, required=("xmin", "ymin", "xmax", "ymax")
+    )
+    chest_t = read_table(
+        main / "chest_bounding_box.csv",
+        b.problems,
+        required=("xmin", "ymin", "xmax", "ymax"),
+        allow_empty=False,
+    )
     fix = F.empty()
     blank = 0
     words: list[list[Any]] = []
@@ -400,8 +461,15 @@ def _reflacx_reading(b: _Builder, rec: dict[str, str], main_root: Path, gaze_roo
         ts = read_table(ts_path, b.problems, required=("word", "timestamp_start_word", "timestamp_end_word"))
         if ts is not None:
             paths["transcript_path"] = str(ts_path)
-            words = [[w, s, e] for w, s, e in zip(ts.col("word"), ts.num("timestamp_start_word").tolist(),
-                                                   ts.num("timestamp_end_word").tolist(), strict=True)]
+            words = [
+                [w, s, e]
+                for w, s, e in zip(
+                    ts.col("word"),
+                    ts.num("timestamp_start_word").tolist(),
+                    ts.num("timestamp_end_word").tolist(),
+                    strict=True,
+                )
+            ]
         txt = main / "transcription.txt"
         if txt.is_file():
             text = txt.read_text(encoding="utf-8", errors="replace").strip()
@@ -410,21 +478,41 @@ def _reflacx_reading(b: _Builder, rec: dict[str, str], main_root: Path, gaze_roo
     starts = [w[1] for w in words if w[1] == w[1]]
     report_path = cxr.report_path(subject, study)
     row = {
-        "reading_id": rid, "source": "reflacx", "subject_id": subject, "study_id": study, "dicom_id": dicom,
-        "image_path": str(img), "height": size[0], "width": size[1],
+        "reading_id": rid,
+        "source": "reflacx",
+        "subject_id": subject,
+        "study_id": study,
+        "dicom_id": dicom,
+        "image_path": str(img),
+        "height": size[0],
+        "width": size[1],
         "view": (cxr_meta or {}).get("ViewPosition", "").strip(),
         "official_split": cxr.split.get(dicom, ""),  # MIMIC-CXR's, not REFLACX's own split column
         "phase": int(rid[1]) if len(rid) > 1 and rid[1].isdigit() else 0,
-        "discarded": discarded, "fix_dropped": blank, "first_word_time": min(starts) if starts else float("nan"),
-        "display_scale_x": float("nan"), "display_scale_y": float("nan"),  # REFLACX records angular resolution
+        "discarded": discarded,
+        "fix_dropped": blank,
+        "first_word_time": min(starts) if starts else float("nan"),
+        "display_scale_x": float("nan"),
+        "display_scale_y": float("nan"),  # REFLACX records angular resolution
         "ellipses_path": str(main / "anomaly_location_ellipses.csv") if ell_t is not None else "",
         "chest_box_path": str(main / "chest_bounding_box.csv") if chest_t is not None else "",
-        "report_path": str(report_path) if report_path.is_file() else "", "anatomy_path": "", **paths,
-        **_label_columns(L.reflacx_findings(rec, b.cfg.certainty_threshold),
-                         L.chexpert_labels(cxr.chexpert.get(study)), L.egd_classes(None)),
+        "report_path": str(report_path) if report_path.is_file() else "",
+        "anatomy_path": "",
+        **paths,
+        **_label_columns(
+            L.reflacx_findings(rec, b.cfg.certainty_threshold),
+            L.chexpert_labels(cxr.chexpert.get(study)),
+            L.egd_classes(None),
+        ),
     }
-    extra = {"ellipses": _ellipses(ell_t, b.problems), "chest_box": _chest_box(chest_t, b.problems), "anatomy_boxes": {},
-             "text": text, "words": words, "report": b.report(report_path)}
+    extra = {
+        "ellipses": _ellipses(ell_t, b.problems),
+        "chest_box": _chest_box(chest_t, b.problems),
+        "anatomy_boxes": {},
+        "text": text,
+        "words": words,
+        "report": b.report(report_path),
+    }
     b.add(row, extra, fix)
 
 
@@ -457,9 +545,15 @@ def _repair_ids(ids: list[str], known: set[str], path: Path, problems: ProblemLo
             mapping[raw] = hits[0]
             problems.add(path, "truncated_dicom_id", f"DICOM_ID {raw} repaired to {hits[0]} (unique prefix)")
         elif hits:
-            problems.add(path, "truncated_dicom_id", f"DICOM_ID {raw} is a prefix of {len(hits)} images; rows dropped")
+            problems.add(
+                path, "truncated_dicom_id", f"DICOM_ID {raw} is a prefix of {len(hits)} images; rows dropped"
+            )
         else:
-            problems.add(path, "dicom_id_mismatch", f"DICOM_ID {raw} ({ids.count(raw)} rows) matches no image of the master sheet")
+            problems.add(
+                path,
+                "dicom_id_mismatch",
+                f"DICOM_ID {raw} ({ids.count(raw)} rows) matches no image of the master sheet",
+            )
     return mapping
 
 
@@ -469,13 +563,19 @@ def _eyegaze_block(b: _Builder, folder: Path, master_name: str, cxr: CxrTables) 
     if master is None:
         return
     fix_t = read_table(folder / "fixations.csv", b.problems, required=("DICOM_ID",), allow_empty=False)
-    box_t = read_table(folder / "bounding_boxes.csv", b.problems,
-                       required=("dicom_id", "bbox_name", "x1", "x2", "y1", "y2"), allow_empty=False)
+    box_t = read_table(
+        folder / "bounding_boxes.csv",
+        b.problems,
+        required=("dicom_id", "bbox_name", "x1", "x2", "y1", "y2"),
+        allow_empty=False,
+    )
     records = {}
     for rec in master.records():
         dicom = rec["dicom_id"].strip()
         if dicom in records:
-            b.problems.add(master.path, "duplicate_reading", f"dicom_id {dicom} listed more than once; first kept")
+            b.problems.add(
+                master.path, "duplicate_reading", f"dicom_id {dicom} listed more than once; first kept"
+            )
         elif dicom:
             records[dicom] = rec
     known = set(records)
@@ -494,14 +594,20 @@ def _eyegaze_block(b: _Builder, folder: Path, master_name: str, cxr: CxrTables) 
                 b.anatomy.setdefault(dicom.strip(), {})[name.strip()] = box
                 b.anatomy_paths[dicom.strip()] = str(box_t.path)
             else:
-                b.problems.add(box_t.path, "bad_value", f"box {name!r} of {dicom} has a non-numeric coordinate")
+                b.problems.add(
+                    box_t.path, "bad_value", f"box {name!r} of {dicom} has a non-numeric coordinate"
+                )
     for dicom, rec in records.items():
         subject, study = _id(rec["patient_id"]), _id(rec["study_id"])
         img = cxr.image_path(subject, study, dicom)
         cxr_meta = cxr.meta.get(dicom, {})
         if not cxr_meta:
-            b.problems.add(master.path, "dicom_id_mismatch", f"dicom_id {dicom} is not in the CXR metadata table")
-        size = b.image(img, (_float(cxr_meta.get("Rows")), _float(cxr_meta.get("Columns"))), f"EyeGaze image {dicom}")
+            b.problems.add(
+                master.path, "dicom_id_mismatch", f"dicom_id {dicom} is not in the CXR metadata table"
+            )
+        size = b.image(
+            img, (_float(cxr_meta.get("Rows")), _float(cxr_meta.get("Columns"))), f"EyeGaze image {dicom}"
+        )
         if size is None:
             continue
         fix = F.empty()
@@ -518,14 +624,22 @@ def _eyegaze_block(b: _Builder, folder: Path, master_name: str, cxr: CxrTables) 
             except KeyError as exc:
                 b.problems.add(fix_t.path, "missing_columns", str(exc))
         elif fix_t is not None:
-            b.problems.add(fix_t.path, "no_fixations", f"image {dicom} of the master sheet has no fixation rows")
+            b.problems.add(
+                fix_t.path, "no_fixations", f"image {dicom} of the master sheet has no fixation rows"
+            )
         tr_path = folder / "audio_segmentation_transcripts" / dicom / "transcript.json"
         text, words = "", []
         try:
             tr = json.loads(tr_path.read_text(encoding="utf-8"))
             text = str(tr.get("full_text", "")).strip()
-            words = [[str(p.get("phrase", "")), float(p.get("begin_time", np.nan)), float(p.get("end_time", np.nan))]
-                     for p in tr.get("time_stamped_text", [])]
+            words = [
+                [
+                    str(p.get("phrase", "")),
+                    float(p.get("begin_time", np.nan)),
+                    float(p.get("end_time", np.nan)),
+                ]
+                for p in tr.get("time_stamped_text", [])
+            ]
         except FileNotFoundError:
             b.problems.add(tr_path, "missing_file", "transcript of the EyeGaze image is absent")
         except (OSError, ValueError, TypeError, AttributeError) as exc:
@@ -535,38 +649,62 @@ def _eyegaze_block(b: _Builder, folder: Path, master_name: str, cxr: CxrTables) 
         chexpert = L.chexpert_labels(chx_rec) if chx_rec else L.chexpert_labels(rec, suffix="__chx")
         report_path = cxr.report_path(subject, study)
         row = {
-            "reading_id": f"EG_{dicom}", "source": "eyegaze", "subject_id": subject, "study_id": study,
-            "dicom_id": dicom, "image_path": str(img), "height": size[0], "width": size[1],
-            "view": cxr_meta.get("ViewPosition", "").strip(), "official_split": cxr.split.get(dicom, ""),
-            "phase": 0, "discarded": False, "fix_dropped": invalid,
+            "reading_id": f"EG_{dicom}",
+            "source": "eyegaze",
+            "subject_id": subject,
+            "study_id": study,
+            "dicom_id": dicom,
+            "image_path": str(img),
+            "height": size[0],
+            "width": size[1],
+            "view": cxr_meta.get("ViewPosition", "").strip(),
+            "official_split": cxr.split.get(dicom, ""),
+            "phase": 0,
+            "discarded": False,
+            "fix_dropped": invalid,
             "first_word_time": min(starts) if starts else float("nan"),
-            "display_scale_x": scale[0], "display_scale_y": scale[1],
+            "display_scale_x": scale[0],
+            "display_scale_y": scale[1],
             "fixations_path": str(fix_t.path) if fix.shape[0] and fix_t is not None else "",
             "gaze_path": str(folder / "eye_gaze.csv") if (folder / "eye_gaze.csv").is_file() else "",
-            "ellipses_path": "", "chest_box_path": "",
+            "ellipses_path": "",
+            "chest_box_path": "",
             "transcript_path": str(tr_path) if words else "",
-            "report_path": str(report_path) if report_path.is_file() else "", "anatomy_path": "",
+            "report_path": str(report_path) if report_path.is_file() else "",
+            "anatomy_path": "",
             **_label_columns(L.eyegaze_findings(rec, chexpert), chexpert, L.egd_classes(rec)),
         }
-        extra = {"ellipses": [], "chest_box": None, "anatomy_boxes": {}, "text": text, "words": words,
-                 "report": b.report(report_path)}
+        extra = {
+            "ellipses": [],
+            "chest_box": None,
+            "anatomy_boxes": {},
+            "text": text,
+            "words": words,
+            "report": b.report(report_path),
+        }
         b.add(row, extra, fix)
 
 
 def _read_mimic_eye(b: _Builder) -> None:
     for pdir in sorted(p for p in b.root.glob("patient_*") if p.is_dir()):
-        subject = pdir.name[len("patient_"):]
+        subject = pdir.name[len("patient_") :]
         if not subject.isdigit():
             b.problems.add(pdir, "bad_folder_name", "patient folder name is not patient_<digits>; skipped")
             continue
         cxr = CxrTables(patient_dir=pdir)
         jpg = pdir / "CXR-JPG"
-        cxr.fill(read_table(jpg / "cxr_meta.csv", b.problems, required=("dicom_id", "study_id")),
-                 read_table(jpg / "cxr_chexpert.csv", b.problems, required=("study_id",)),
-                 read_table(jpg / "cxr_split.csv", b.problems, required=("dicom_id", "split")))
+        cxr.fill(
+            read_table(jpg / "cxr_meta.csv", b.problems, required=("dicom_id", "study_id")),
+            read_table(jpg / "cxr_chexpert.csv", b.problems, required=("study_id",)),
+            read_table(jpg / "cxr_split.csv", b.problems, required=("dicom_id", "split")),
+        )
         if "reflacx" in b.cfg.sources and (pdir / "REFLACX").is_dir():
-            meta = read_table(pdir / "REFLACX" / "metadata.csv", b.problems, required=REFLACX_META_REQUIRED,
-                              allow_empty=False)
+            meta = read_table(
+                pdir / "REFLACX" / "metadata.csv",
+                b.problems,
+                required=REFLACX_META_REQUIRED,
+                allow_empty=False,
+            )
             if meta is not None:
                 _reflacx_block(b, meta, pdir / "REFLACX" / "main_data", pdir / "REFLACX" / "gaze_data", cxr)
         if "eyegaze" in b.cfg.sources and (pdir / "EyeGaze").is_dir():
@@ -576,7 +714,9 @@ def _read_mimic_eye(b: _Builder) -> None:
 def _read_reflacx(b: _Builder) -> None:
     cxr = _read_cxr_root(find_cxr_root(b.root, b.cfg.cxr_root), b.problems)
     files = sorted(b.root.glob("metadata_phase_*.csv")) or [b.root / "metadata.csv"]
-    tables = [t for f in files if (t := read_table(f, b.problems, required=REFLACX_META_REQUIRED)) is not None]
+    tables = [
+        t for f in files if (t := read_table(f, b.problems, required=REFLACX_META_REQUIRED)) is not None
+    ]
     if "reflacx" in b.cfg.sources:
         for table in tables:
             _reflacx_block(b, table, b.root / "main_data", b.root / "gaze_data", cxr)
@@ -631,12 +771,20 @@ def cache_dir_for(root: Path, cfg: DataConfig) -> Path:
 
 
 def _cache_key(root: Path, layout: str, cfg: DataConfig) -> str:
-    parts = {"version": INDEX_VERSION, "layout": layout, "sources": sorted(cfg.sources),
-             "threshold": cfg.certainty_threshold, "cxr_root": cfg.cxr_root, "tree": tree_fingerprint(root)}
+    parts = {
+        "version": INDEX_VERSION,
+        "layout": layout,
+        "sources": sorted(cfg.sources),
+        "threshold": cfg.certainty_threshold,
+        "cxr_root": cfg.cxr_root,
+        "tree": tree_fingerprint(root),
+    }
     if layout != "mimic-eye":
         # The MIMIC-CXR-JPG tables (not its 377k images) are inputs of the index too.
         cxr = find_cxr_root(root, cfg.cxr_root)
-        parts["cxr_tables"] = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in cxr.glob("*.csv*"))
+        parts["cxr_tables"] = sorted(
+            (p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in cxr.glob("*.csv*")
+        )
     return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -658,7 +806,9 @@ def _load_cache(folder: Path, key: str) -> tuple[pd.DataFrame, np.ndarray, list,
     return df, fix, data["extras"], problems
 
 
-def _save_cache(folder: Path, key: str, df: pd.DataFrame, fix: np.ndarray, extras: list, problems: list[Problem]) -> None:
+def _save_cache(
+    folder: Path, key: str, df: pd.DataFrame, fix: np.ndarray, extras: list, problems: list[Problem]
+) -> None:
     """Write the cache atomically (process-unique temporary names, then rename), so concurrent
     builders (e.g. several DDP ranks) never leave or read half a file. The fixations file is
     named by the key and written first; ``index.json`` (which names the key) commits it."""
@@ -669,8 +819,12 @@ def _save_cache(folder: Path, key: str, df: pd.DataFrame, fix: np.ndarray, extra
         np.save(tmp_fix, fix, allow_pickle=False)
         os.replace(tmp_fix, fix_path)
         tmp = folder / f".index-{os.getpid()}.json"
-        payload = {"key": key, "rows": df.to_dict(orient="list"), "extras": extras,
-                   "problems": [p.as_dict() for p in problems]}
+        payload = {
+            "key": key,
+            "rows": df.to_dict(orient="list"),
+            "extras": extras,
+            "problems": [p.as_dict() for p in problems],
+        }
         tmp.write_text(json.dumps(payload), encoding="utf-8")
         os.replace(tmp, folder / "index.json")
         for old in folder.glob("fixations-*.npy"):
@@ -694,8 +848,12 @@ def chest_region(extra: dict[str, Any]) -> list[float] | None:
     return [float(arr[:, 0].min()), float(arr[:, 1].min()), float(arr[:, 2].max()), float(arr[:, 3].max())]
 
 
-def build_index(root: str | Path, cfg: DataConfig | None = None, gaze_cfg: GazeConfig | None = None,
-                use_cache: bool = True) -> DatasetIndex:
+def build_index(
+    root: str | Path,
+    cfg: DataConfig | None = None,
+    gaze_cfg: GazeConfig | None = None,
+    use_cache: bool = True,
+) -> DatasetIndex:
     """Index of every reading under ``root`` (cached; rebuilt when any file changes).
 
     Args:
@@ -735,13 +893,23 @@ def build_index(root: str | Path, cfg: DataConfig | None = None, gaze_cfg: GazeC
         from_cache = False
         if use_cache:
             _save_cache(folder, key, df, fix, extras, problems)
-    df = df.astype({"height": np.int64, "width": np.int64, "phase": np.int64, "fix_offset": np.int64,
-                    "fix_count": np.int64, "fix_dropped": np.int64, "discarded": bool, "first_word_time": np.float64,
-                    "display_scale_x": np.float64, "display_scale_y": np.float64})
+    df = df.astype(
+        {
+            "height": np.int64,
+            "width": np.int64,
+            "phase": np.int64,
+            "fix_offset": np.int64,
+            "fix_count": np.int64,
+            "fix_dropped": np.int64,
+            "discarded": bool,
+            "first_word_time": np.float64,
+            "display_scale_x": np.float64,
+            "display_scale_y": np.float64,
+        }
+    )
     for col in ("subject_id", "study_id", "dicom_id", "reading_id"):
         df[col] = df[col].astype(str)
     df["row"] = np.arange(len(df))
     index = DatasetIndex(root, layout, df, fix, extras, problems, from_cache, folder if use_cache else None)
     index.add_gaze_columns(gaze_cfg)
     return index
-

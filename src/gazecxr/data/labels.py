@@ -47,16 +47,42 @@ REFLACX_PHASE1_TO_CANONICAL: dict[str, str] = {
 }
 
 REFLACX_PHASE1_LABELS: tuple[str, ...] = (
-    "Airway wall thickening", "Atelectasis", "Consolidation", "Emphysema", "Enlarged cardiac silhouette",
-    "Fibrosis", "Fracture", "Groundglass opacity", "Mass", "Nodule", "Other", "Pleural effusion",
-    "Pleural thickening", "Pneumothorax", "Pulmonary edema", "Quality issue", "Support devices",
+    "Airway wall thickening",
+    "Atelectasis",
+    "Consolidation",
+    "Emphysema",
+    "Enlarged cardiac silhouette",
+    "Fibrosis",
+    "Fracture",
+    "Groundglass opacity",
+    "Mass",
+    "Nodule",
+    "Other",
+    "Pleural effusion",
+    "Pleural thickening",
+    "Pneumothorax",
+    "Pulmonary edema",
+    "Quality issue",
+    "Support devices",
     "Wide mediastinum",
 )
 REFLACX_PHASE23_LABELS: tuple[str, ...] = (
-    "Abnormal mediastinal contour", "Acute fracture", "Atelectasis", "Consolidation",
-    "Enlarged cardiac silhouette", "Enlarged hilum", "Groundglass opacity", "Hiatal hernia",
-    "High lung volume / emphysema", "Interstitial lung disease", "Lung nodule or mass", "Other",
-    "Pleural abnormality", "Pneumothorax", "Pulmonary edema", "Support devices",
+    "Abnormal mediastinal contour",
+    "Acute fracture",
+    "Atelectasis",
+    "Consolidation",
+    "Enlarged cardiac silhouette",
+    "Enlarged hilum",
+    "Groundglass opacity",
+    "Hiatal hernia",
+    "High lung volume / emphysema",
+    "Interstitial lung disease",
+    "Lung nodule or mass",
+    "Other",
+    "Pleural abnormality",
+    "Pneumothorax",
+    "Pulmonary edema",
+    "Support devices",
 )
 # REFLACX boolean (not certainty-valued) columns.
 REFLACX_BOOLEAN_LABELS: frozenset[str] = frozenset({"Support devices", "Quality issue"})
@@ -76,9 +102,20 @@ CHEXPERT_TO_CANONICAL: dict[str, str] = {
     "Support Devices": "Support devices",
 }
 CHEXPERT_COLUMNS: tuple[str, ...] = (
-    "Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Enlarged Cardiomediastinum", "Fracture",
-    "Lung Lesion", "Lung Opacity", "No Finding", "Pleural Effusion", "Pleural Other", "Pneumonia",
-    "Pneumothorax", "Support Devices",
+    "Atelectasis",
+    "Cardiomegaly",
+    "Consolidation",
+    "Edema",
+    "Enlarged Cardiomediastinum",
+    "Fracture",
+    "Lung Lesion",
+    "Lung Opacity",
+    "No Finding",
+    "Pleural Effusion",
+    "Pleural Other",
+    "Pneumonia",
+    "Pneumothorax",
+    "Support Devices",
 )
 
 # EyeGaze master-sheet granular column -> canonical finding.
@@ -97,13 +134,25 @@ LABEL_SETS: dict[str, tuple[str, ...]] = {
     # Our reading of the paper's "8 most frequent classes" (it does not list them): the eight most
     # frequent harmonised REFLACX findings.
     "paper8": (
-        "Atelectasis", "Consolidation", "Enlarged cardiac silhouette", "Groundglass opacity",
-        "Lung nodule or mass", "Pleural abnormality", "Pulmonary edema", "Support devices",
+        "Atelectasis",
+        "Consolidation",
+        "Enlarged cardiac silhouette",
+        "Groundglass opacity",
+        "Lung nodule or mass",
+        "Pleural abnormality",
+        "Pulmonary edema",
+        "Support devices",
     ),
     # The findings the synthetic cohort draws (gazecxr.synth).
     "synthetic8": (
-        "Atelectasis", "Consolidation", "Enlarged cardiac silhouette", "Lung nodule or mass",
-        "Pleural abnormality", "Pneumothorax", "Pulmonary edema", "Support devices",
+        "Atelectasis",
+        "Consolidation",
+        "Enlarged cardiac silhouette",
+        "Lung nodule or mass",
+        "Pleural abnormality",
+        "Pneumothorax",
+        "Pulmonary edema",
+        "Support devices",
     ),
     "reflacx-all": FINDINGS,
     # CheXpert-14 in canonical names where a counterpart exists (see CHEXPERT_TO_CANONICAL).
@@ -133,7 +182,9 @@ LABEL_SET_SOURCE: dict[str, str] = {
 # Index column prefix of each family (one float column per label: 1 present, 0 absent, NaN unknown).
 FAMILY_PREFIX: dict[str, str] = {"finding": "lab:", "chexpert": "chx:", "egd": "egd:"}
 FAMILY_LABELS: dict[str, tuple[str, ...]] = {
-    "finding": FINDINGS, "chexpert": CHEXPERT_COLUMNS, "egd": EYEGAZE_CLASSES,
+    "finding": FINDINGS,
+    "chexpert": CHEXPERT_COLUMNS,
+    "egd": EYEGAZE_CLASSES,
 }
 
 
@@ -142,7 +193,9 @@ def label_columns(label_set: str) -> list[str]:
     names = get_label_set(label_set)
     family = LABEL_SET_SOURCE.get(label_set)
     if family is None:
-        raise KeyError(f"label set {label_set!r} has no entry in LABEL_SET_SOURCE (which table gives its labels)")
+        raise KeyError(
+            f"label set {label_set!r} has no entry in LABEL_SET_SOURCE (which table gives its labels)"
+        )
     unknown = [n for n in names if n not in FAMILY_LABELS[family]]
     if unknown:
         raise KeyError(f"label set {label_set!r}: {unknown} are not {family} labels")

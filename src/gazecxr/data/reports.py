@@ -25,7 +25,7 @@ def parse_report(text: str) -> dict[str, str]:
         sections["preamble"] = head
     for k, m in enumerate(matches):
         end = matches[k + 1].start() if k + 1 < len(matches) else len(text)
-        body = re.sub(r"\s+", " ", text[m.end():end]).strip()
+        body = re.sub(r"\s+", " ", text[m.end() : end]).strip()
         name = m.group(1).strip().lower()
         sections[name] = f"{sections[name]} {body}".strip() if name in sections else body
     return sections

@@ -37,8 +37,14 @@ def patient_split(readings: pd.DataFrame, label_cols: list[str], cfg: SplitConfi
         cfg: fractions and seed.
     """
     if cfg.val_fraction + cfg.test_fraction >= 1:
-        raise SplitError(f"val_fraction + test_fraction = {cfg.val_fraction + cfg.test_fraction} leaves no training data")
-    positives = (readings[label_cols].fillna(0.0).to_numpy() > 0.5) if label_cols else np.zeros((len(readings), 0), bool)
+        raise SplitError(
+            f"val_fraction + test_fraction = {cfg.val_fraction + cfg.test_fraction} leaves no training data"
+        )
+    positives = (
+        (readings[label_cols].fillna(0.0).to_numpy() > 0.5)
+        if label_cols
+        else np.zeros((len(readings), 0), bool)
+    )
     per_patient = pd.DataFrame(positives, columns=label_cols).groupby(readings["subject_id"].to_numpy()).any()
     prevalence = per_patient.sum(axis=0)
     order = sorted(label_cols, key=lambda c: (prevalence[c], c))  # rarest first
@@ -55,8 +61,11 @@ def patient_split(readings: pd.DataFrame, label_cols: list[str], cfg: SplitConfi
         # Systematic sampling: position k of n falls at (k + u) / n in [0, 1).
         pos = (np.arange(len(patients)) + rng.uniform()) / len(patients)
         for pid, q in zip(patients, pos, strict=True):
-            assignment[pid] = "test" if q < cfg.test_fraction else (
-                "validate" if q < cfg.test_fraction + cfg.val_fraction else "train")
+            assignment[pid] = (
+                "test"
+                if q < cfg.test_fraction
+                else ("validate" if q < cfg.test_fraction + cfg.val_fraction else "train")
+            )
     return readings["subject_id"].map(assignment)
 
 
@@ -67,8 +76,10 @@ def official_split(readings: pd.DataFrame) -> pd.Series:
     per_patient = split[split != ""].groupby(readings["subject_id"][split != ""]).nunique()
     mixed = per_patient[per_patient > 1]
     if len(mixed):
-        raise SplitError(f"official split puts {len(mixed)} patient(s) in several splits "
-                         f"(e.g. {mixed.index[0]}); use data.split.mode=patient")
+        raise SplitError(
+            f"official split puts {len(mixed)} patient(s) in several splits "
+            f"(e.g. {mixed.index[0]}); use data.split.mode=patient"
+        )
     return split
 
 

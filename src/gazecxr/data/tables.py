@@ -85,8 +85,14 @@ class Table:
         return Table(self.path, self.columns, [self.rows[i] for i in keep])
 
 
-def read_table(path: Path, problems: ProblemLog, *, required: Iterable[str] = (),
-               allow_empty: bool = True, report_missing: bool = True) -> Table | None:
+def read_table(
+    path: Path,
+    problems: ProblemLog,
+    *,
+    required: Iterable[str] = (),
+    allow_empty: bool = True,
+    report_missing: bool = True,
+) -> Table | None:
     """Read a CSV (or ``.csv.gz``) leniently.
 
     Returns ``None`` (with a recorded problem) when the file is missing, empty (no header),
@@ -127,7 +133,9 @@ def read_table(path: Path, problems: ProblemLog, *, required: Iterable[str] = ()
             r = (r + [""] * width)[:width]
         out_rows.append(r)
     if ragged:
-        problems.add(path, "ragged_rows", f"{ragged} row(s) with a field count different from the header ({width})")
+        problems.add(
+            path, "ragged_rows", f"{ragged} row(s) with a field count different from the header ({width})"
+        )
     table = Table(path, header, out_rows)
     missing = table.missing(required)
     if missing:

@@ -24,18 +24,31 @@ from gazecxr.gaze.config import GazeConfig
 from gazecxr.gaze.heatmap import fixation_heatmap
 
 FIX_COLUMNS: tuple[str, ...] = (
-    "x", "y",  # original-image pixels
-    "t_start", "t_end",  # seconds on the dictation clock
-    "angres_x", "angres_y",  # image pixels per degree of visual angle (NaN: unknown)
-    "crop_x0", "crop_y0", "crop_x1", "crop_y1",  # shown region [x0, x1) x [y0, y1), image pixels
+    "x",
+    "y",  # original-image pixels
+    "t_start",
+    "t_end",  # seconds on the dictation clock
+    "angres_x",
+    "angres_y",  # image pixels per degree of visual angle (NaN: unknown)
+    "crop_x0",
+    "crop_y0",
+    "crop_x1",
+    "crop_y1",  # shown region [x0, x1) x [y0, y1), image pixels
 )
 N_COLS = len(FIX_COLUMNS)
 EYEGAZE_SCREEN = (1920, 1080)
 
 REFLACX_FIXATION_COLUMNS = (
-    "timestamp_start_fixation", "timestamp_end_fixation", "x_position", "y_position",
-    "angular_resolution_x_pixels_per_degree", "angular_resolution_y_pixels_per_degree",
-    "xmin_shown_from_image", "ymin_shown_from_image", "xmax_shown_from_image", "ymax_shown_from_image",
+    "timestamp_start_fixation",
+    "timestamp_end_fixation",
+    "x_position",
+    "y_position",
+    "angular_resolution_x_pixels_per_degree",
+    "angular_resolution_y_pixels_per_degree",
+    "xmin_shown_from_image",
+    "ymin_shown_from_image",
+    "xmax_shown_from_image",
+    "ymax_shown_from_image",
 )
 EYEGAZE_FIXATION_COLUMNS = ("DICOM_ID", "FPOGX", "FPOGY", "FPOGS", "FPOGD", "FPOGV")
 
@@ -67,8 +80,9 @@ def reflacx_fixations(table: Columns) -> tuple[np.ndarray, int]:
     return arr[keep].astype(np.float32), int((~keep).sum())
 
 
-def eyegaze_fixations(table: Columns, image_size: tuple[int, int],
-                      pads: tuple[float, float, float, float]) -> tuple[np.ndarray, int]:
+def eyegaze_fixations(
+    table: Columns, image_size: tuple[int, int], pads: tuple[float, float, float, float]
+) -> tuple[np.ndarray, int]:
     """EyeGaze fixation rows of one image -> (fixations (N, 10), invalid rows dropped).
 
     Args:
@@ -113,14 +127,18 @@ def raw_gaze_samples(table: Columns) -> tuple[np.ndarray, int]:
     return arr[keep], int((~keep).sum())
 
 
-def display_scale(image_size: tuple[int, int], pads: tuple[float, float, float, float]) -> tuple[float, float]:
+def display_scale(
+    image_size: tuple[int, int], pads: tuple[float, float, float, float]
+) -> tuple[float, float]:
     """EyeGaze image pixels per screen pixel (x, y) for master-sheet pads (top, bottom, left, right)."""
     height, width = image_size
     top, bottom, left, right = pads
     return width / (EYEGAZE_SCREEN[0] - left - right), height / (EYEGAZE_SCREEN[1] - top - bottom)
 
 
-def with_angular_resolution(fix: np.ndarray, scale: tuple[float, float], screen_px_per_deg: float) -> np.ndarray:
+def with_angular_resolution(
+    fix: np.ndarray, scale: tuple[float, float], screen_px_per_deg: float
+) -> np.ndarray:
     """Copy of ``fix`` whose unknown (NaN) angular resolution is ``scale * screen_px_per_deg``
     image pixels per degree (EyeGaze: the screen's pixels per degree times the display scale)."""
     out = fix.copy()
@@ -154,8 +172,9 @@ def outside_masks(fix: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndar
     return out_img, out_crop
 
 
-def select_fixations(fix: np.ndarray, image_size: tuple[int, int], cfg: GazeConfig,
-                     first_word_time: float | None) -> tuple[np.ndarray, SelectionStats]:
+def select_fixations(
+    fix: np.ndarray, image_size: tuple[int, int], cfg: GazeConfig, first_word_time: float | None
+) -> tuple[np.ndarray, SelectionStats]:
     """Apply the phase and off-image / off-crop policy of ``cfg`` to one reading.
 
     Args:
@@ -189,7 +208,9 @@ def select_fixations(fix: np.ndarray, image_size: tuple[int, int], cfg: GazeConf
         hi_x, hi_y = hi_x - 1.0, hi_y - 1.0  # exclusive bound -> last pixel inside
         fix[:, 0] = np.clip(fix[:, 0], lo_x, np.maximum(lo_x, hi_x))
         fix[:, 1] = np.clip(fix[:, 1], lo_y, np.maximum(lo_y, hi_y))
-    return fix.astype(np.float32, copy=False), SelectionStats(total, phase_excluded, n_img, n_crop, fix.shape[0])
+    return fix.astype(np.float32, copy=False), SelectionStats(
+        total, phase_excluded, n_img, n_crop, fix.shape[0]
+    )
 
 
 def fixation_weights(fix: np.ndarray, cfg: GazeConfig) -> np.ndarray:
@@ -210,9 +231,17 @@ def fixation_sigmas(fix: np.ndarray, cfg: GazeConfig) -> np.ndarray:
     return sig
 
 
-def reading_heatmap(fix: np.ndarray, image_size: tuple[int, int], out_size: tuple[int, int],
-                    cfg: GazeConfig) -> np.ndarray:
+def reading_heatmap(
+    fix: np.ndarray, image_size: tuple[int, int], out_size: tuple[int, int], cfg: GazeConfig
+) -> np.ndarray:
     """Heatmap (h, w) float32 summing to 1 (or zeros) of already selected fixations."""
     crop = fix[:, 6:10] if cfg.use_crop and fix.shape[0] else None
-    return fixation_heatmap(fix[:, 0], fix[:, 1], fixation_weights(fix, cfg), image_size, out_size,
-                            fixation_sigmas(fix, cfg), crop=crop)
+    return fixation_heatmap(
+        fix[:, 0],
+        fix[:, 1],
+        fixation_weights(fix, cfg),
+        image_size,
+        out_size,
+        fixation_sigmas(fix, cfg),
+        crop=crop,
+    )

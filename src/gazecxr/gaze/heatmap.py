@@ -26,8 +26,9 @@ _SQRT2 = math.sqrt(2.0)
 _HALF_SQRT_2PI = math.sqrt(math.pi / 2.0)
 
 
-def _per_fixation(value: float | Sequence[float] | np.ndarray, n: int, width: int, name: str,
-                  row_vector: bool) -> np.ndarray:
+def _per_fixation(
+    value: float | Sequence[float] | np.ndarray, n: int, width: int, name: str, row_vector: bool
+) -> np.ndarray:
     """Broadcast a scalar / 1-D / (N, width) argument to shape (N, width) float64.
 
     A 1-D argument is one row shared by all fixations when ``row_vector`` (crop boxes), else
@@ -46,8 +47,9 @@ def _per_fixation(value: float | Sequence[float] | np.ndarray, n: int, width: in
     raise ValueError(f"{name}: expected {expected} values, got shape {arr.shape}")
 
 
-def _cell_integrals(centre: np.ndarray, sigma: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                    extent: float, cells: int) -> np.ndarray:
+def _cell_integrals(
+    centre: np.ndarray, sigma: np.ndarray, lo: np.ndarray, hi: np.ndarray, extent: float, cells: int
+) -> np.ndarray:
     """1-D integrals of unit-peak Gaussians over each output cell, restricted to [lo, hi].
 
     Clipping the cell edges to [lo, hi] and differencing the Gaussian CDF at the clipped edges
@@ -113,16 +115,27 @@ def fixation_heatmap(
     sig = _per_fixation(sigma, n, 2, "sigma", row_vector=False)
     full = np.tile([0.0, 0.0, float(width), float(height)], (n, 1))
     # An unknown (NaN) crop bound means the image edge.
-    box = full if crop is None else np.where(np.isnan(b := _per_fixation(crop, n, 4, "crop", row_vector=True)), full, b)
+    box = (
+        full
+        if crop is None
+        else np.where(np.isnan(b := _per_fixation(crop, n, 4, "crop", row_vector=True)), full, b)
+    )
     # The crop intersected with the image.
     x0, x1 = np.clip(box[:, 0], 0, width), np.clip(box[:, 2], 0, width)
     y0, y1 = np.clip(box[:, 1], 0, height), np.clip(box[:, 3], 0, height)
     cx, cy = xs, ys
     with np.errstate(invalid="ignore"):
         usable = (
-            np.isfinite(cx) & np.isfinite(cy) & np.isfinite(w) & (w > 0)
-            & np.all(np.isfinite(sig), axis=1) & np.all(sig > 0, axis=1)
-            & (cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1)
+            np.isfinite(cx)
+            & np.isfinite(cy)
+            & np.isfinite(w)
+            & (w > 0)
+            & np.all(np.isfinite(sig), axis=1)
+            & np.all(sig > 0, axis=1)
+            & (cx >= x0)
+            & (cx < x1)
+            & (cy >= y0)
+            & (cy < y1)
         )
     if not usable.any():
         return out
