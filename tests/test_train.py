@@ -15,6 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
@@ -117,6 +118,10 @@ def test_train_cli_writes_a_complete_run(cli_run: Path) -> None:
     assert 0.0 <= metrics["best_val_macro_auroc"] <= 1.0
     run = json.loads((cli_run / "run.json").read_text())
     assert run["seed"] == 0 and "train" in run["command"]
+    # The split is recorded, grouped by patient (no patient in two splits).
+    splits = pd.read_csv(cli_run / "splits.csv", dtype=str)
+    assert set(splits["split"]) == {"train", "validate", "test"}
+    assert (splits.groupby("subject_id")["split"].nunique() == 1).all()
 
 
 def test_every_loss_term_is_logged(cli_run: Path) -> None:

@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from gazecxr.config import ConfigError, load_config, to_dict
+from gazecxr.data.splits import write_splits
 from gazecxr.experiment import ExperimentConfig
 from gazecxr.log import LOGGER_NAME, progress_disabled
 from gazecxr.runinfo import init_run_dir, write_metrics
@@ -588,6 +590,8 @@ def train_run(
                     "labels": trainer.label_names,
                 },
             )
+            # The patient-grouped split of every reading, so a table can be traced to its test set.
+            write_splits(pd.concat([d.index for d in trainer.datasets.values()]), out)
         D.barrier(trainer.dist)
         timing = trainer.fit()
         if trainer.dist.is_main:
