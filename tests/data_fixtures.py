@@ -18,99 +18,15 @@ import numpy as np
 from PIL import Image
 
 from gazecxr.data.anatomy import REGIONS
+from gazecxr.data.format import CXR_META_COLUMNS as META_COLS
+from gazecxr.data.format import EYEGAZE_GAZE_COLUMNS as EG_COLS
+from gazecxr.data.format import EYEGAZE_GRANULAR as GRANULAR
+from gazecxr.data.format import REFLACX_FIXATION_COLUMNS as FIX_COLS
+from gazecxr.data.format import REFLACX_GAZE_COLUMNS
 from gazecxr.data.labels import CHEXPERT_COLUMNS, REFLACX_PHASE1_LABELS, REFLACX_PHASE23_LABELS
 
 SCREEN = (1920, 1080)
 PADS = (40, 40, 300, 300)  # top, bottom, left, right (screen pixels)
-FIX_COLS = [
-    "timestamp_start_fixation",
-    "timestamp_end_fixation",
-    "x_position",
-    "y_position",
-    "pupil_area_normalized",
-    "angular_resolution_x_pixels_per_degree",
-    "angular_resolution_y_pixels_per_degree",
-    "window_width",
-    "window_level",
-    "xmin_shown_from_image",
-    "ymin_shown_from_image",
-    "xmax_shown_from_image",
-    "ymax_shown_from_image",
-    "xmin_in_screen_coordinates",
-    "ymin_in_screen_coordinates",
-    "xmax_in_screen_coordinates",
-    "ymax_in_screen_coordinates",
-]
-EG_COLS = [
-    "SESSION_ID",
-    "MEDIA_ID",
-    "DICOM_ID",
-    "CNT",
-    "Time (in secs)",
-    "TIMETICK(f=10000000)",
-    "FPOGX",
-    "FPOGY",
-    "FPOGS",
-    "FPOGD",
-    "FPOGID",
-    "FPOGV",
-    "BPOGX",
-    "BPOGY",
-    "BPOGV",
-    "LPCX",
-    "LPCY",
-    "LPD",
-    "LPS",
-    "LPV",
-    "RPCX",
-    "RPCY",
-    "RPD",
-    "RPS",
-    "RPV",
-    "BKID",
-    "BKDUR",
-    "BKPMIN",
-    "LPMM",
-    "LPMMV",
-    "RPMM",
-    "RPMMV",
-    "SACCADE_MAG",
-    "SACCADE_DIR",
-    "VID_FRAME",
-    "X_ORIGINAL",
-    "Y_ORIGINAL",
-]
-META_COLS = [
-    "dicom_id",
-    "subject_id",
-    "study_id",
-    "PerformedProcedureStepDescription",
-    "ViewPosition",
-    "Rows",
-    "Columns",
-    "StudyDate",
-    "StudyTime",
-    "ProcedureCodeSequence_CodeMeaning",
-    "ViewCodeSequence_CodeMeaning",
-    "PatientOrientationCodeSequence_CodeMeaning",
-    "in_eye_gaze",
-    "in_reflacx",
-    "StudyDateTime",
-    "stay_id",
-]
-GRANULAR = [
-    "consolidation",
-    "enlarged_cardiac_silhouette",
-    "linear__patchy_atelectasis",
-    "lobar__segmental_collapse",
-    "not_otherwise_specified_opacity___pleural__parenchymal_opacity__",
-    "pleural_effusion_or_thickening",
-    "pulmonary_edema__hazy_opacity",
-    "normal_anatomically",
-    "elevated_hemidiaphragm",
-    "hyperaeration",
-    "vascular_redistribution",
-]
 
 
 def write_csv(
@@ -235,17 +151,7 @@ def _reflacx_reading(tree: Tree, folder: Path, rid: str, fix: np.ndarray, phase:
     samples[5][1:4] = ["", "", ""]  # a blink
     write_csv(
         folder / "gaze_data" / rid / "gaze.csv",
-        [
-            "timestamp_sample",
-            "x_position",
-            "y_position",
-            "pupil_area_normalized",
-            "angular_resolution_x_pixels_per_degree",
-            "angular_resolution_y_pixels_per_degree",
-            "window_width",
-            "window_level",
-            *FIX_COLS[9:],
-        ],
+        REFLACX_GAZE_COLUMNS,
         samples,
         crlf=True,
     )

@@ -16,14 +16,14 @@ from PIL import Image
 from gazecxr.cli import main
 from gazecxr.config import load_config
 from gazecxr.data.anatomy import REGIONS
-from gazecxr.synth import SynthConfig, write_cohort
-from gazecxr.synth.tables import (
+from gazecxr.data.format import (
     CXR_META_COLUMNS,
     EYEGAZE_GAZE_COLUMNS,
     MASTER_COLUMNS,
     REFLACX_FIXATION_COLUMNS,
     REFLACX_GAZE_COLUMNS,
 )
+from gazecxr.synth import SynthConfig, write_cohort
 
 FORMAT_DOC = Path(__file__).resolve().parents[2] / "shared" / "docs" / "mimic-eye-format.md"
 # Small, but with enough discarded, zoomed and phase-1 readings that every code path occurs.
