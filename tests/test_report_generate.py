@@ -136,7 +136,8 @@ def test_generate_report_end_to_end():
     assert names["Atelectasis"]["certainty"] == "consistent with"
     assert names["Atelectasis"]["regions"] == ["left lower lung zone", "right lower lung zone"]
     assert "bibasilar atelectasis" in rep.findings_text.lower()
-    assert names["Pleural abnormality"]["certainty"] == "possibly"  # below threshold but stated as possible
+    # 0.45 < threshold 0.5: the classifier calls it negative, so neither stated nor negated
+    assert "Pleural abnormality" not in names and "Pleural abnormality" not in d["negatives"]
     assert 0 < sum(names["Atelectasis"]["region_mass"].values())
     assert set(d["negatives"]) == {"Pneumothorax", "Enlarged cardiac silhouette"}
     assert (
@@ -279,3 +280,14 @@ def test_positive_decision_is_never_phrased_as_an_absence():
     assert stated["Pleural abnormality"]["probability"] == pytest.approx(0.17)
     assert "unlikely" not in report.text.lower() and "less likely" not in report.text.lower()
     assert "Pneumothorax" not in stated  # below threshold and below every cut-point: not stated
+
+
+def test_finding_below_its_threshold_is_not_stated_even_at_a_possible_level():
+    # Calibrated cut-points can put "possibly" below a validation (F1) threshold: the report must
+    # still agree with the classifier's negative call.
+    pred = _prediction({"Pneumothorax": 0.45, "Atelectasis": 0.93}, ["right upper lung zone"])
+    pred.thresholds = np.array([0.6 if n == "Pneumothorax" else 0.5 for n in pred.labels])
+    report = generate_report(pred, ReportConfig(cutpoints={"unlikely": 0.05, "less likely": 0.1, "possibly": 0.2}))
+    stated = {f["name"] for f in report.to_dict()["findings"]}
+    assert stated == set(pred.positive) == {"Atelectasis"}
+    assert "pneumothorax" not in report.text.lower()

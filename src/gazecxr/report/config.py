@@ -28,7 +28,7 @@ class ReportConfig(Section):
         description="certainty level -> probability cut-point (from calibrate_cutpoints); default: dictionary",
     )
     mention_min_certainty: str = Field(
-        "possibly", description="findings at or above this level are stated even below their threshold"
+        "possibly", description="lowest certainty phrase of a stated (decision-positive) finding"
     )
     region_evidence: Literal["density", "mass"] = Field(
         "density", description="attention per box: mass / box area share (default) or raw mass"

@@ -119,13 +119,13 @@ def plan_from_prediction(
 ) -> tuple[ReportPlan, list[str]]:
     """Keywords of a prediction: stated findings with certainty and regions, confident negatives.
 
-    A finding is stated when its probability reaches its threshold or the certainty level
-    ``cfg.mention_min_certainty``; its certainty phrase is the level of its probability on the
-    (calibrated) scale. A finding at or above its decision threshold is phrased at least at
-    ``cfg.mention_min_certainty`` ("possibly" by default, the lowest level REFLACX counts as
-    present), so the report never calls "unlikely" what the classifier calls positive; its
-    probability is kept unchanged in the plan. A finding is a confident negative when its
-    probability is below ``cfg.negative_below``.
+    The report follows the classifier's decision: a finding is stated exactly when its
+    probability reaches its decision threshold (chosen on validation), so the report, the
+    ``positive`` list and the viewer's calls agree. Its certainty phrase is the level of its
+    probability on the (calibrated) scale, raised to at least ``cfg.mention_min_certainty``
+    ("possibly" by default, the lowest level REFLACX counts as present) so that a positive call is
+    never phrased as an absence; the probability itself is kept unchanged in the plan. A finding
+    is a confident negative when its probability is below ``cfg.negative_below``.
 
     Returns:
         the plan and the labels the dictionary does not know (skipped).
@@ -148,10 +148,10 @@ def plan_from_prediction(
             skipped.append(name)
             continue
         known.append(name)
-        level = dictionary.certainty_for(float(p))
-        if p >= t and (level is None or level.rank < floor.rank):
-            level = floor  # positive decision: never phrased as an absence
-        if p >= t or (level is not None and level.rank >= floor.rank):
+        if p >= t:
+            level = dictionary.certainty_for(float(p))
+            if level is None or level.rank < floor.rank:
+                level = floor  # positive decision: never phrased as an absence
             regions, scores = (
                 assign_regions(entry, evidence, cfg.bilateral_ratio) if entry.locate else ((), {})
             )
