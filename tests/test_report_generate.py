@@ -287,7 +287,9 @@ def test_finding_below_its_threshold_is_not_stated_even_at_a_possible_level():
     # still agree with the classifier's negative call.
     pred = _prediction({"Pneumothorax": 0.45, "Atelectasis": 0.93}, ["right upper lung zone"])
     pred.thresholds = np.array([0.6 if n == "Pneumothorax" else 0.5 for n in pred.labels])
-    report = generate_report(pred, ReportConfig(cutpoints={"unlikely": 0.05, "less likely": 0.1, "possibly": 0.2}))
+    report = generate_report(
+        pred, ReportConfig(cutpoints={"unlikely": 0.05, "less likely": 0.1, "possibly": 0.2})
+    )
     stated = {f["name"] for f in report.to_dict()["findings"]}
     assert stated == set(pred.positive) == {"Atelectasis"}
     assert "pneumothorax" not in report.text.lower()
