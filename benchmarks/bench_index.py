@@ -13,41 +13,15 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _common import ensure_synthetic_tree  # benchmarks/ is on sys.path when run as a script
 from gazecxr.data.config import DataConfig
 from gazecxr.data.index import build_index, tree_fingerprint
 
 OUT = Path(__file__).resolve().parent / "results" / "index.json"
-
-
-def ensure_tree(tree: Path, studies: int, image_size: int, workers: int) -> float | None:
-    """Write the synthetic tree if absent; returns the generation time (s) or None if reused."""
-    if tree.is_dir() and any(tree.glob("patient_*")):
-        return None
-    t0 = time.perf_counter()
-    cmd = [
-        sys.executable,
-        "-m",
-        "gazecxr.cli",
-        "-q",
-        "synth",
-        str(tree),
-        "--studies",
-        str(studies),
-        "--seed",
-        "0",
-        "--image-size",
-        str(image_size),
-        "--workers",
-        str(workers),
-    ]
-    subprocess.run(cmd, check=True)
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -58,7 +32,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="cached reopens timed (best reported)")
     args = parser.parse_args()
-    generated = ensure_tree(args.tree, args.studies, args.image_size, args.workers)
+    generated = ensure_synthetic_tree(args.tree, args.studies, args.image_size, args.workers)
     n_files = sum(len(files) for d, _, files in os.walk(args.tree) if "/." not in d)  # as the fingerprint
     cache = Path(tempfile.mkdtemp(prefix="gazecxr-bench-cache-"))
     try:

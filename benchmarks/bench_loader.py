@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,34 +26,11 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from _common import ensure_synthetic_tree  # benchmarks/ is on sys.path when run as a script
 from gazecxr.config import load_config
 from gazecxr.data import build_datasets, collate
 
 OUT = Path(__file__).resolve().parent / "results" / "loader.json"
-
-
-def ensure_tree(tree: Path, studies: int, image_size: int) -> None:
-    if tree.is_dir() and any(tree.glob("patient_*")):
-        return
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gazecxr.cli",
-            "-q",
-            "synth",
-            str(tree),
-            "--studies",
-            str(studies),
-            "--seed",
-            "0",
-            "--image-size",
-            str(image_size),
-            "--workers",
-            "2",
-        ],
-        check=True,
-    )
 
 
 def loader_rate(dataset, workers: int, batch: int, epochs: int) -> tuple[float, int]:
@@ -111,7 +86,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=4, help="timed training steps")
     args = parser.parse_args()
-    ensure_tree(args.tree, args.studies, args.image_size)
+    ensure_synthetic_tree(args.tree, args.studies, args.image_size)
     common = [
         f"data.root={args.tree}",
         "data.image_size=224",
