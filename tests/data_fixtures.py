@@ -22,7 +22,7 @@ from gazecxr.data.format import CXR_META_COLUMNS as META_COLS
 from gazecxr.data.format import EYEGAZE_GAZE_COLUMNS as EG_COLS
 from gazecxr.data.format import EYEGAZE_GRANULAR as GRANULAR
 from gazecxr.data.format import REFLACX_FIXATION_COLUMNS as FIX_COLS
-from gazecxr.data.format import REFLACX_GAZE_COLUMNS
+from gazecxr.data.format import REFLACX_GAZE_COLUMNS, REFLACX_META_COLUMNS, REFLACX_META_LABELS
 from gazecxr.data.labels import CHEXPERT_COLUMNS, REFLACX_PHASE1_LABELS, REFLACX_PHASE23_LABELS
 
 SCREEN = (1920, 1080)
@@ -196,16 +196,9 @@ def _meta_row(
     ]
 
 
-REFLACX_META_HEADER = [
-    "id",
-    "split",
-    "eye_tracking_data_discarded",
-    "image",
-    "dicom_id",
-    "subject_id",
-    "image_size_x",
-    "image_size_y",
-]
+# Non-label metadata columns; the label columns are written in a different order from the synth
+# writer (phase 1 first) so that readers are tested on reading columns by name.
+REFLACX_META_HEADER = [c for c in REFLACX_META_COLUMNS if c not in REFLACX_META_LABELS]
 
 
 def _eyegaze_rows(tree: Tree, dicom: str, fix: np.ndarray) -> list[list]:
