@@ -20,7 +20,7 @@ FAST = [*TINY, "train.epochs=1", "eval.gradcam=false"]
 
 def test_shipped_ablation_file_has_every_variant_of_the_issue() -> None:
     spec, experiment = load_spec(REPO / "configs" / "ablation.yaml")
-    assert experiment == (REPO / "configs" / "synthetic.yaml").resolve()
+    assert experiment == (REPO / "configs" / "synthetic-ablation.yaml").resolve()
     assert set(spec.variants) == {
         "baseline",
         "contrastive",
@@ -84,3 +84,24 @@ def test_ablation_table_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert ablate.run_ablation(
         REPO / "configs" / "ablation.yaml", tree, out, 2, ["baseline", "full_shuffled"], FAST
     )
+
+    # --jobs: the same runs in spawned processes give the same numbers (every run is seeded).
+    parallel = tmp_path / "parallel"
+    result = CliRunner().invoke(
+        main,
+        [
+            *args[: args.index("--out")],
+            "--out",
+            str(parallel),
+            "--jobs",
+            "2",
+            *args[args.index("--out") + 2 :],
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    again = json.loads((parallel / "ablation.json").read_text())
+    for v in ("baseline", "full_shuffled"):
+        assert (
+            again["variants"][v]["metrics"]["macro_auroc"]["values"]
+            == table["variants"][v]["metrics"]["macro_auroc"]["values"]
+        )

@@ -23,6 +23,7 @@ from gazecxr.losses import (
     gaze_kl,
     gaze_mse,
     info_nce,
+    label_weighted_attention,
     masked_bce,
     resample_to_grid,
     shuffle_gaze,
@@ -342,3 +343,33 @@ def test_ellipse_prior() -> None:
     total, terms = Objective(cfg, 3)(out, batch, _Encoders(), epoch=0)
     expected = masked_bce(out.logits, batch["labels"]) - torch.log(out.attention[0, :2, :2].sum() + 1e-6)
     assert total.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_label_weighted_attention() -> None:
+    maps = torch.softmax(torch.randn(3, 4, 16), -1).view(3, 4, 4, 4)
+    labels = torch.tensor([[1.0, 0, 1, 0], [0, 0, 0, 0], [1, 1, 0, 0]])
+    mask = torch.tensor([[1.0, 1, 1, 1], [1, 1, 1, 1], [1, 0, 1, 1]])  # sample 2: label 1 unknown
+    mixed = label_weighted_attention(maps, labels, mask)
+    assert torch.allclose(mixed[0], (maps[0, 0] + maps[0, 2]) / 2)
+    assert torch.allclose(mixed[1], maps[1].mean(0))  # nothing present: every label's map
+    assert torch.allclose(mixed[2], maps[2, 0])  # an unknown label does not count as present
+    assert torch.allclose(mixed.sum((1, 2)), torch.ones(3))
+    with pytest.raises(ValueError, match="class_attention"):
+        label_weighted_attention(maps[:, :3], labels)
+
+
+def test_objective_supervises_the_maps_of_the_labels_present() -> None:
+    """With per-label maps the gaze term sees only the present labels' maps."""
+    cfg = LossConfig.model_validate({"contrastive": {"image_text": 0, "image_gaze": 0}})
+    batch, out = _batch(), _output()
+    batch["labels"] = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]])
+    maps = torch.softmax(torch.randn(4, 3, 16), -1).view(4, 3, 4, 4).requires_grad_()
+    out.class_attention = maps
+    total, terms = Objective(cfg, 3)(out, batch, _Encoders(), epoch=5.0)
+    (grad,) = torch.autograd.grad(total, maps)
+    present = batch["labels"].bool()
+    assert grad[present].abs().sum() > 0 and grad[~present].abs().sum() == 0
+    g = resample_to_grid(batch["gaze_heatmap"], (4, 4))
+    chosen = maps[torch.arange(4), batch["labels"].argmax(1)]
+    per = sum(f(chosen, g) for f in (gaze_mse, gaze_kl, gaze_cc, gaze_com))
+    assert terms["gaze"] == pytest.approx((batch["trust"] * per).mean().item(), rel=1e-5)

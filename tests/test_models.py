@@ -49,24 +49,55 @@ def test_attention_stride_choice() -> None:
     assert build_model(cfg(attention_stride=16), 3, 224).attention_grid == (14, 14)
 
 
-def test_cnn_pooling_uses_the_attention(effnet) -> None:
+def _force_cell(head: torch.nn.Module, cell: int, channels: slice = slice(None)):
+    """Hook that sets the attention scores of ``channels`` to a peak at ``cell`` (flat index)."""
+
+    def hook(module, inputs, scores):
+        forced = scores.clone()
+        flat = forced.flatten(2)
+        flat[:, channels] = torch.where(torch.arange(flat.shape[-1]).eq(cell), 50.0, 0.0)
+        return flat.view_as(scores)
+
+    return head.att.register_forward_hook(hook)
+
+
+@pytest.mark.parametrize("attention", ["per_class", "shared"])
+def test_cnn_pooling_uses_the_attention(attention) -> None:
     """Forcing the attention onto one cell makes the logits those of that cell's features."""
-    model = effnet.eval()
+    torch.manual_seed(0)
+    model = build_model(cfg(attention=attention, pretrained=True), 3, S).eval()
     x = torch.rand(2, 1, S, S)
     feats: dict[str, torch.Tensor] = {}
     h1 = model.head.cam.register_forward_hook(lambda m, i, o: feats.setdefault("x", o))
     base = model(x).logits
     h1.remove()
     cell = 5
-    hook = model.head.att.register_forward_hook(
-        lambda m, i, o: torch.where(torch.arange(o[0].numel()).view_as(o[0]).eq(cell), 50.0, 0.0).expand_as(o)
-    )
+    hook = _force_cell(model.head, cell)
     forced = model(x)
     hook.remove()
     assert forced.attention.flatten(1)[:, cell].min() > 0.99
     expected = model.head.fc(feats["x"].flatten(2)[:, :, cell])
     assert torch.allclose(forced.logits, expected, atol=1e-3)
     assert not torch.allclose(forced.logits, base, atol=1e-3)
+
+
+def test_per_class_maps_pool_only_their_label() -> None:
+    """Moving label 0's map changes label 0's logit only; the exported map is the p-weighted mixture."""
+    torch.manual_seed(0)
+    model = build_model(cfg(attention="per_class", pretrained=True), 3, S).eval()
+    x = torch.rand(2, 1, S, S)
+    base = model(x)
+    assert base.class_attention is not None and base.class_attention.shape == (2, 3, 4, 4)
+    assert torch.allclose(base.class_attention.sum((2, 3)), torch.ones(2, 3), atol=1e-5)
+    p = base.logits.sigmoid()
+    mixture = (p[:, :, None, None] * base.class_attention).sum(1) / p.sum(1)[:, None, None]
+    assert torch.allclose(base.attention, mixture, atol=1e-6)
+    hook = _force_cell(model.head, 5, slice(0, 1))
+    forced = model(x)
+    hook.remove()
+    assert not torch.allclose(forced.logits[:, 0], base.logits[:, 0], atol=1e-3)
+    assert torch.allclose(forced.logits[:, 1:], base.logits[:, 1:], atol=1e-6)
+    assert build_model(cfg(attention="shared"), 3, S).eval()(x).class_attention is None
 
 
 def test_vit_gaze_token_path() -> None:

@@ -85,13 +85,13 @@ def test_findings_co_occur_like_heart_failure() -> None:
     assert 0.05 < edema.mean() < 0.3 and 0.2 < np.mean([not s for s in sets]) < 0.5
 
 
-def test_confounder_strength_per_split() -> None:
+@pytest.mark.parametrize("target", SynthConfig().confounder.findings)
+def test_confounder_strength_per_split(target: str) -> None:
     cfg = SynthConfig.model_validate({"studies": 1500, "seed": 4})
-    target = cfg.confounder.finding
     stats: dict[str, list[tuple[bool, bool]]] = {"train": [], "validate": [], "test": []}
     for p in plan_cohort(cfg):
         for st in p.studies:
-            stats[p.split].append((any(f.name == target for f in st.findings), st.confounder))
+            stats[p.split].append((any(f.name == target for f in st.findings), target in st.confounders))
     for split, rows in stats.items():
         a = np.array(rows)
         pos, neg = a[a[:, 0], 1].mean(), a[~a[:, 0], 1].mean()
@@ -100,14 +100,18 @@ def test_confounder_strength_per_split() -> None:
         else:
             assert abs(pos - cfg.confounder.p_positive) < 0.1 and abs(neg - cfg.confounder.p_negative) < 0.06
     off = SynthConfig.model_validate({"studies": 200, "seed": 4, "confounder": {"enabled": False}})
-    assert not any(st.confounder for p in plan_cohort(off) for st in p.studies)
+    assert not any(st.confounders for p in plan_cohort(off) for st in p.studies)
 
 
 def test_unknown_finding_names_are_rejected() -> None:
     with pytest.raises(ValueError, match="Pleural effusion"):
         SynthConfig.model_validate({"findings": {"base_rate": {"Pleural effusion": 0.1}}})
     with pytest.raises(ValueError, match="Edema"):
-        SynthConfig.model_validate({"confounder": {"finding": "Edema"}})
+        SynthConfig.model_validate({"confounder": {"findings": ["Edema"]}})
+    with pytest.raises(ValueError, match="twice"):
+        SynthConfig.model_validate({"confounder": {"findings": ["Atelectasis", "Atelectasis"]}})
+    with pytest.raises(ValueError, match="2 marker places"):
+        SynthConfig.model_validate({"confounder": {"kind": "electrode"}})  # 4 findings by default
 
 
 def test_size_knob_scales_lesions() -> None:

@@ -118,6 +118,7 @@ def test_train_cli_writes_a_complete_run(cli_run: Path) -> None:
     assert 0.0 <= metrics["best_val_macro_auroc"] <= 1.0
     run = json.loads((cli_run / "run.json").read_text())
     assert run["seed"] == 0 and "train" in run["command"]
+    assert run["device"] == "cpu" and run["amp_dtype"] is None
     # The split is recorded, grouped by patient (no patient in two splits).
     splits = pd.read_csv(cli_run / "splits.csv", dtype=str)
     assert set(splits["split"]) == {"train", "validate", "test"}

@@ -28,6 +28,16 @@ def setup_logging(verbosity: int = 0) -> logging.Logger:
     return logger
 
 
+_PROGRESS_BARS = True
+
+
+def hide_progress_bars() -> None:
+    """Hide progress bars in this process (e.g. in parallel workers, whose bars would interleave)."""
+    global _PROGRESS_BARS
+    _PROGRESS_BARS = False
+
+
 def progress_disabled() -> bool:
-    """Progress bars are hidden when the logger is quieter than INFO (``--quiet``)."""
-    return logging.getLogger(LOGGER_NAME).getEffectiveLevel() > logging.INFO
+    """Progress bars are hidden when the logger is quieter than INFO (``--quiet``) or by
+    :func:`hide_progress_bars`."""
+    return not _PROGRESS_BARS or logging.getLogger(LOGGER_NAME).getEffectiveLevel() > logging.INFO

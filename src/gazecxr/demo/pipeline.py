@@ -497,7 +497,8 @@ def _confounder_text(facts: dict[str, Any]) -> str:
     if not conf.get("enabled"):
         return "none"
     return (
-        f"{conf.get('kind')} with {conf.get('finding')}: P={conf.get('p_positive')} if present / "
+        f"one {conf.get('kind')} per finding ({', '.join(conf.get('findings', []))}): "
+        f"P={conf.get('p_positive')} if the finding is present / "
         f"{conf.get('p_negative')} if absent in train+validate, {conf.get('p_test')} independent of labels in test"
     )
 

@@ -105,6 +105,37 @@ class GazeLoss(nn.Module):
         return total, terms  # type: ignore[return-value]
 
 
+def label_weighted_attention(
+    class_attention: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mixture of per-label attention maps weighted by the labels present: the map to compare with gaze.
+
+    A radiologist's gaze dwells on the findings present, so for a reading with positive labels the
+    supervised map is the mean of those labels' maps; for a reading with none (a normal study,
+    searched but with nothing to dwell on) it is the mean of all maps. Uncertain or masked labels
+    do not count as present.
+
+    Args:
+        class_attention: ``(B, C, h, w)``, each map non-negative and summing to 1.
+        labels: ``(B, C)`` in {0, 1} (other values: anything > 0.5 counts as present).
+        label_mask: ``(B, C)``, 0 where the label is unknown; None = all known.
+
+    Returns:
+        ``(B, h, w)``, each map summing to 1.
+    """
+    if class_attention.ndim != 4 or class_attention.shape[:2] != labels.shape:
+        raise ValueError(
+            f"class_attention must be (B, C, h, w) matching labels (B, C), got "
+            f"{tuple(class_attention.shape)} and {tuple(labels.shape)}"
+        )
+    present = (labels > 0.5).to(class_attention.dtype)
+    if label_mask is not None:
+        present = present * (label_mask > 0).to(class_attention.dtype)
+    weights = torch.where(present.sum(1, keepdim=True) > 0, present, torch.ones_like(present))
+    weights = weights / weights.sum(1, keepdim=True)
+    return torch.einsum("bc,bchw->bhw", weights, class_attention)
+
+
 def resample_to_grid(heatmap: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     """Image-grid gaze heatmaps ``(B, S, S)`` -> ``(B, h, w)`` by area pooling, renormalised to sum 1.
 

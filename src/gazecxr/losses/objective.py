@@ -9,7 +9,14 @@ from torch import nn
 
 from gazecxr.losses.config import LossConfig
 from gazecxr.losses.contrastive import LearnableTemperature, info_nce, masked_bce
-from gazecxr.losses.gaze import GazeLoss, curriculum_weight, resample_to_grid, trust_weights, usable_gaze
+from gazecxr.losses.gaze import (
+    GazeLoss,
+    curriculum_weight,
+    label_weighted_attention,
+    resample_to_grid,
+    trust_weights,
+    usable_gaze,
+)
 from gazecxr.losses.prior import ellipse_masks, ellipse_prior
 from gazecxr.models.output import ModelOutput
 
@@ -150,7 +157,13 @@ class Objective(nn.Module):
             logits, batch["labels"].to(dev), batch.get("label_mask", torch.ones_like(logits)).to(dev)
         )
         terms: dict[str, float] = {"cls": _f(cls)}
-        parts = [self._gaze(attention, batch, epoch, terms)]
+        supervised = attention
+        if out.class_attention is not None:  # per-label maps: supervise the labels present
+            mask = batch.get("label_mask")
+            supervised = label_weighted_attention(
+                out.class_attention.float(), batch["labels"].to(dev), None if mask is None else mask.to(dev)
+            )
+        parts = [self._gaze(supervised, batch, epoch, terms)]
         if self.temperature is not None:
             t = self.temperature()
             terms["temperature"] = _f(t)
@@ -164,7 +177,8 @@ class Objective(nn.Module):
     def _gaze(
         self, attention: torch.Tensor, batch: dict[str, Any], epoch: float, terms: dict[str, float]
     ) -> torch.Tensor | None:
-        """``lambda_gaze(t) * sum_i w_i L_gaze,i / n_usable`` (None when off or no usable gaze)."""
+        """``lambda_gaze(t) * sum_i w_i L_gaze,i / n_usable`` of the supervised ``attention (B, h, w)``
+        (None when off or no usable gaze)."""
         if self.gaze_loss is None:
             return None
         cfg, dev = self.cfg, attention.device

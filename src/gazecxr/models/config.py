@@ -29,6 +29,9 @@ class ModelConfig(Section):
     # stride-32 map is 7x7 / 4x4, too coarse to compare with gaze); the stride-32 features are
     # upsampled and fused into it, so the pooled feature still sees the deepest layer.
     attention_stride: Literal[16, 32] = 16
+    # CNNs: `per_class` pools each label through its own softmax map (the exported attention is
+    # their probability-weighted mixture); `shared` pools every label through one map.
+    attention: Literal["per_class", "shared"] = "per_class"
     head_dim: int = Field(
         256, description="channels of the fused feature map that the attention pools (CNNs)"
     )

@@ -93,11 +93,17 @@ class GazeCXRNet(nn.Module):
 
 
 class AttentionPoolHead(nn.Module):
-    """Fuses stride-16 and stride-32 features and pools them with one softmax attention map.
+    """Fuses stride-16 and stride-32 features and pools them with softmax attention maps.
 
-    The attention logits come from a small conv on the fused map; the pooled vector (the
-    attention-weighted mean of the fused features) feeds both the classifier and the embedding,
-    so the supervised map is exactly the one that decides what the classifier sees.
+    The attention logits come from a small conv on the fused map; the pooled vectors (attention-
+    weighted means of the fused features) feed the classifier and the embedding, so a supervised
+    map is exactly the one that decides what the classifier sees.
+
+    With ``per_class`` each label ``c`` has its own map ``A_c`` and logit ``w_c . pool(A_c)``:
+    pulling the attention toward a reading's gaze then moves the pooling of the labels present in
+    that reading instead of every label's (a single shared map is ``per_class=False``). The
+    exported map is the mixture ``sum_c p_c A_c / sum_c p_c`` with the predicted probabilities
+    ``p`` (detached): where the model looked for what it found.
 
     Args:
         c16, c32: channels of the stride-16 / stride-32 feature maps.
@@ -105,6 +111,7 @@ class AttentionPoolHead(nn.Module):
         num_labels, embed_dim, dropout: classifier outputs, embedding size, dropout before the classifier.
         stride: 16 (fuse both, attention on the stride-16 grid) or 32 (stride-32 features only).
         bn_momentum: BatchNorm momentum.
+        per_class: one attention map per label (True) or one shared map (False).
     """
 
     def __init__(
@@ -117,9 +124,11 @@ class AttentionPoolHead(nn.Module):
         dropout: float,
         stride: int,
         bn_momentum: float,
+        per_class: bool = True,
     ) -> None:
         super().__init__()
         self.stride = stride
+        self.per_class = per_class
 
         def lateral(c: int) -> nn.Sequential:
             return nn.Sequential(nn.Conv2d(c, dim, 1, bias=False), nn.BatchNorm2d(dim, momentum=bn_momentum))
@@ -132,7 +141,7 @@ class AttentionPoolHead(nn.Module):
             nn.Conv2d(dim, hidden, 3, padding=1, bias=False),
             nn.BatchNorm2d(hidden, momentum=bn_momentum),
             nn.SiLU(),
-            nn.Conv2d(hidden, 1, 1),
+            nn.Conv2d(hidden, num_labels if per_class else 1, 1),
         )
         # Zero-initialised scores: training starts from average pooling (uniform attention).
         nn.init.zeros_(self.att[-1].weight)
@@ -143,16 +152,23 @@ class AttentionPoolHead(nn.Module):
 
     def forward(
         self, f16: torch.Tensor, f32: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``f16 (B, c16, h, w)``, ``f32 (B, c32, h', w')`` -> logits ``(B, C)``, attention ``(B, h, w)``, embedding ``(B, E)``."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``f16 (B, c16, h, w)``, ``f32 (B, c32, h', w')`` -> logits ``(B, C)``, attention
+        ``(B, h, w)``, embedding ``(B, E)``, per-label maps ``(B, C, h, w)`` (None when shared)."""
         x = self.lat32(f32)
         if self.lat16 is not None:
             x = self.lat16(f16) + F.interpolate(x, size=f16.shape[-2:], mode="bilinear", align_corners=False)
         x = self.cam(F.silu(x))
         b, d, h, w = x.shape
-        att = torch.softmax(self.att(x).flatten(1), dim=1)  # (B, h*w)
-        pooled = torch.bmm(x.flatten(2), att[:, :, None]).squeeze(-1)  # (B, d)
-        return self.fc(self.drop(pooled)), att.view(b, h, w), self.embed(pooled)
+        att = torch.softmax(self.att(x).flatten(2), dim=-1)  # (B, M, h*w), M = C or 1
+        pooled = torch.bmm(att, x.flatten(2).transpose(1, 2))  # (B, M, d)
+        embedding = self.embed(pooled.mean(1))
+        if not self.per_class:
+            return self.fc(self.drop(pooled[:, 0])), att.view(b, h, w), embedding, None
+        logits = (self.drop(pooled) * self.fc.weight).sum(-1) + self.fc.bias
+        p = torch.sigmoid(logits.detach())
+        mixture = torch.bmm((p / p.sum(1, keepdim=True).clamp_min(1e-12))[:, None], att).view(b, h, w)
+        return logits, mixture, embedding, att.view(b, -1, h, w)
 
 
 def _efficientnet_lite0() -> nn.Module:
@@ -249,6 +265,7 @@ class AttentionPoolCNN(GazeCXRNet):
             cfg.dropout,
             cfg.attention_stride,
             cfg.bn_momentum,
+            per_class=cfg.attention == "per_class",
         )
         self.cam_layer = self.head.cam
         with torch.no_grad():
@@ -269,8 +286,8 @@ class AttentionPoolCNN(GazeCXRNet):
         """``image (B, 1, S, S)`` in [0, 1] -> :class:`ModelOutput`; fixations are not used by CNNs."""
         self._check_image(image)
         x = (image.expand(-1, 3, -1, -1) - self.mean) / self.std
-        logits, attention, embedding = self.head(*self._features(self.backbone, x))
-        return ModelOutput(logits=logits, attention=attention, embedding=embedding)
+        logits, attention, embedding, per_label = self.head(*self._features(self.backbone, x))
+        return ModelOutput(logits=logits, attention=attention, embedding=embedding, class_attention=per_label)
 
 
 def _set_bn_momentum(module: nn.Module, momentum: float) -> None:

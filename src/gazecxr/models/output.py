@@ -17,8 +17,14 @@ class ModelOutput:
             map used for pooling (CNNs) or the gaze token's attention over patches (ViT), i.e. the
             map the gaze loss supervises; ``h, w`` is the backbone's attention grid.
         embedding: ``(B, D)`` image embedding used by the contrastive terms.
+        class_attention: ``(B, C, h, w)`` one pooling map per label, each summing to 1, for heads
+            that pool every label through its own map (``model.attention = per_class``); then
+            ``attention`` is their mixture weighted by the predicted probabilities, and the gaze
+            loss supervises their mixture weighted by the labels present
+            (:func:`gazecxr.losses.gaze.label_weighted_attention`). ``None`` for a shared map.
     """
 
     logits: torch.Tensor
     attention: torch.Tensor
     embedding: torch.Tensor
+    class_attention: torch.Tensor | None = None

@@ -57,22 +57,50 @@ class FindingsConfig(Section):
         return self
 
 
+# Where each confounded finding's tag is burned (fractions of width, height of its top-left corner;
+# a negative x counts from the right edge): outside the chest, one fixed place per finding, as a
+# site- or scanner-specific marker would be.
+TAG_SLOTS: tuple[tuple[float, float], ...] = (
+    (0.03, 0.03),  # top left
+    (-0.03, 0.03),  # top right
+    (0.03, 0.90),  # bottom left
+    (-0.03, 0.90),  # bottom right
+    (0.40, 0.02),  # top centre
+    (0.40, 0.92),  # bottom centre
+)
+
+
 class ConfounderConfig(Section):
-    """A shortcut that co-occurs with one finding in train/validate and not in test."""
+    """Shortcuts: one marker per listed finding, co-occurring with it in train/validate, not in test."""
 
     enabled: bool = True
-    kind: Literal["tag", "electrode"] = "tag"  # burned-in text tag in a corner, or an ECG electrode
-    finding: str = "Consolidation"  # the finding it co-occurs with (canonical name)
-    p_positive: float = 0.9  # P(confounder | finding present), train and validate
-    p_negative: float = 0.1  # P(confounder | finding absent), train and validate
-    p_test: float = 0.5  # P(confounder) in test, independent of every label
+    # `tag`: burned-in text tag at a fixed place per finding (TAG_SLOTS); `electrode`: an ECG
+    # electrode on the lateral chest wall, right side for the first finding, left for the second.
+    kind: Literal["tag", "electrode"] = "tag"
+    findings: list[str] = Field(
+        default_factory=lambda: ["Consolidation", "Atelectasis", "Lung nodule or mass", "Pleural abnormality"]
+    )
+    p_positive: float = 0.9  # P(marker of finding f | f present), train and validate
+    p_negative: float = 0.1  # P(marker of finding f | f absent), train and validate
+    p_test: float = 0.5  # P(marker of finding f) in test, independent of every label
     size: float = 0.12  # width of the tag / diameter x 3 of the electrode, fraction of image width
     intensity: float = 0.95  # grey value in [0, 1] of the burned-in tag / electrode rim
 
     @model_validator(mode="after")
-    def _known_finding(self) -> ConfounderConfig:
-        if self.finding not in SYNTH_FINDINGS:
-            raise ValueError(f"confounder.finding {self.finding!r} is not one of {list(SYNTH_FINDINGS)}")
+    def _known_findings(self) -> ConfounderConfig:
+        unknown = [f for f in self.findings if f not in SYNTH_FINDINGS]
+        if unknown:
+            raise ValueError(f"confounder.findings {unknown} are not in {list(SYNTH_FINDINGS)}")
+        if len(set(self.findings)) != len(self.findings):
+            raise ValueError(f"confounder.findings lists a finding twice: {self.findings}")
+        slots = len(TAG_SLOTS) if self.kind == "tag" else 2
+        if len(self.findings) > slots:
+            raise ValueError(
+                f"confounder.kind={self.kind} has {slots} marker places; got {len(self.findings)} findings"
+            )
+        for name in ("p_positive", "p_negative", "p_test"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"confounder.{name} = {getattr(self, name)} is not a probability")
         return self
 
 
@@ -89,6 +117,9 @@ class ReadersConfig(Section):
     zoom_fraction: float = 0.3  # readings that zoom/pan during the reporting phase
     margin_glance_rate: float = 0.012  # P(a fixation lands on the screen margin, off the image)
     miss_rate_subtle: float = 0.3  # P(a reader misses a subtle finding)
+    # Mean number of extra silent-phase fixation targets on a noticed finding per visit of a search
+    # region that overlaps it (Poisson): how much of the search gaze dwells on what is there.
+    finding_dwell: float = Field(0.6, ge=0.0, le=20.0)
     hedge_rate_subtle: float = 0.6  # P(a detected subtle finding is hedged, certainty 3-4)
     false_mention_rate: float = 0.15  # P(a reading mentions an absent finding as unlikely, certainty 1-2)
     gaze_hz: float = Field(60.0, gt=0, le=1000)  # REFLACX gaze.csv sample rate (raw samples)

@@ -316,7 +316,9 @@ def simulate_reading(
     silent_targets: list[Box] = []
     for b in search:
         silent_targets += [b] * int(rng.integers(1, 3))
-        silent_targets += [fb for fb in noticed if _overlaps(fb, b) and rng.random() < 0.6]
+        for fb in noticed:
+            if _overlaps(fb, b):
+                silent_targets += [fb] * int(rng.poisson(cfg.finding_dwell))
     lead = rng.uniform(0.3, 0.8)
 
     fix_start, fix_end, xs, ys = [], [], [], []

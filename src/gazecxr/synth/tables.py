@@ -42,7 +42,7 @@ from gazecxr.synth.readers import GazeRecord, raw_samples
 if TYPE_CHECKING:  # only for annotations: writer imports this module
     from gazecxr.synth.writer import PatientPlan, PatientResult, RenderedStudy, StudyPlan
 
-GENERATOR_VERSION = 2  # bump when the same seed and config would give a different tree
+GENERATOR_VERSION = 3  # bump when the same seed and config would give a different tree
 DIAGNOSES = {
     "CHF": ("Congestive heart failure, unspecified", "I509"),
     "pneumonia": ("Pneumonia, unspecified organism", "J189"),
@@ -513,7 +513,6 @@ def bbox_rows(dicom_id: str, regions: dict[str, Box]) -> list[list[str]]:
 def ground_truth(plan: PatientPlan, st: StudyPlan, rs: RenderedStudy | None, kind: str) -> dict[str, Any]:
     """One ``ground_truth.jsonl`` record; ``rs`` None for the lateral image (findings not drawn)."""
     frontal = rs is not None
-    present = bool(frontal and st.confounder)
     return {
         "dicom_id": st.dicom_id if frontal else st.lateral_id,
         "subject_id": plan.subject_id,
@@ -521,11 +520,12 @@ def ground_truth(plan: PatientPlan, st: StudyPlan, rs: RenderedStudy | None, kin
         "split": plan.split,
         "view": st.view if frontal else "LATERAL",
         "image_size": [st.height, st.width],
-        "confounder": {
-            "present": present,
-            "kind": kind if present else None,
-            "box": [round(v, 1) for v in rs.confounder_box] if present else None,
-        },
+        "confounders": [
+            {"finding": f, "kind": kind, "box": [round(v, 1) for v in b]}
+            for f, b in rs.confounder_boxes.items()
+        ]
+        if frontal
+        else [],
         "findings": [f.to_json() for f in st.findings] if frontal else [],
         "regions": {k: [round(v, 1) for v in b] for k, b in rs.regions.items()} if frontal else {},
         "chest_box": [round(v, 1) for v in rs.chest_box] if frontal else None,
@@ -560,9 +560,13 @@ def write_aggregates(
     return cohort
 
 
-def _rate(records: list[dict]) -> float | None:
-    """Share of ``records`` that carry the confounder (None for an empty list)."""
-    return round(sum(g["confounder"]["present"] for g in records) / len(records), 4) if records else None
+def _marked(record: dict, finding: str) -> bool:
+    return any(c["finding"] == finding for c in record["confounders"])
+
+
+def _rate(records: list[dict], finding: str) -> float | None:
+    """Share of ``records`` that carry ``finding``'s marker (None for an empty list)."""
+    return round(sum(_marked(g, finding) for g in records) / len(records), 4) if records else None
 
 
 def cohort_stats(
@@ -579,18 +583,18 @@ def cohort_stats(
             for name in SYNTH_FINDINGS
         }
         prevalence[split]["n_images"] = len(rows)
-    conf: dict[str, dict[str, float]] = {}
-    target = cfg.confounder.finding
+    conf: dict[str, dict[str, Any]] = {}
     for split in splits:
         rows = [gt for gt in frontal if gt["split"] == split]
-        pos = [gt for gt in rows if any(f["name"] == target for f in gt["findings"])]
-        neg = [gt for gt in rows if gt not in pos]
-        conf[split] = {
-            "n_images": len(rows),
-            "with_confounder": sum(g["confounder"]["present"] for g in rows),
-            "p_given_positive": _rate(pos),
-            "p_given_negative": _rate(neg),
-        }
+        conf[split] = {"n_images": len(rows), "with_any_marker": sum(bool(g["confounders"]) for g in rows)}
+        for target in cfg.confounder.findings:
+            pos = [gt for gt in rows if any(f["name"] == target for f in gt["findings"])]
+            neg = [gt for gt in rows if not any(f["name"] == target for f in gt["findings"])]
+            conf[split][target] = {
+                "with_marker": sum(_marked(g, target) for g in rows),
+                "p_given_positive": _rate(pos, target),
+                "p_given_negative": _rate(neg, target),
+            }
     gaze = Counter()
     for res in results:
         gaze.update(res.counts)
@@ -619,7 +623,7 @@ def cohort_stats(
         "confounder": {
             "enabled": cfg.confounder.enabled,
             "kind": cfg.confounder.kind,
-            "finding": target,
+            "findings": list(cfg.confounder.findings),
             "per_split": conf,
         },
         "gaze": {

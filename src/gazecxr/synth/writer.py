@@ -26,7 +26,7 @@ from tqdm import tqdm
 from gazecxr.config import to_dict
 from gazecxr.log import progress_disabled
 from gazecxr.synth import tables
-from gazecxr.synth.config import ReadersConfig, SynthConfig
+from gazecxr.synth.config import TAG_SLOTS, ReadersConfig, SynthConfig
 from gazecxr.synth.findings import Finding, mask_box, render_frontal, sample_findings
 from gazecxr.synth.language import Mention, chexpert_row, dictation, report_text
 from gazecxr.synth.phantom import Box, region_boxes, render_lateral, sample_anatomy, to_uint8
@@ -77,7 +77,7 @@ class StudyPlan:
     findings: list[Finding]
     report: list[Mention]
     indication: str
-    confounder: bool
+    confounders: tuple[str, ...]  # findings whose marker is burned into the frontal image
     eyegaze_class: str | None  # "Normal" / "CHF" / "pneumonia" when read in EyeGaze
     readings: list[ReadingPlan] = field(default_factory=list)
     eyegaze_session: tuple[int, int] = (0, 0)  # SESSION_ID, MEDIA_ID
@@ -203,13 +203,16 @@ def plan_cohort(cfg: SynthConfig) -> list[PatientPlan]:
             aspect = srng.uniform(0.8, 0.87)
             findings = sample_findings(srng, cfg, view)
             report = report_mentions(srng, findings, rc)
-            positive = any(f.name == conf.finding for f in findings)
-            # Always drawn, so that a cohort without confounders is the same cohort minus the marker.
-            u = srng.random()
+            present = {f.name for f in findings}
+            # Always drawn, so that a cohort without confounders is the same cohort minus the markers.
+            u = srng.random(len(conf.findings))
             if split == "test":
-                confounder = conf.enabled and bool(u < conf.p_test)
+                p_marker = [conf.p_test] * len(conf.findings)
             else:
-                confounder = conf.enabled and bool(u < (conf.p_positive if positive else conf.p_negative))
+                p_marker = [conf.p_positive if f in present else conf.p_negative for f in conf.findings]
+            confounders = tuple(
+                f for f, ui, pi in zip(conf.findings, u, p_marker, strict=True) if conf.enabled and ui < pi
+            )
             day += int(srng.integers(1, 400))
             hh, mm, ss = int(srng.integers(0, 24)), int(srng.integers(0, 60)), srng.uniform(0, 60)
             st = StudyPlan(
@@ -228,7 +231,7 @@ def plan_cohort(cfg: SynthConfig) -> list[PatientPlan]:
                 findings=findings,
                 report=report,
                 indication=INDICATIONS[int(srng.integers(len(INDICATIONS)))],
-                confounder=confounder,
+                confounders=confounders,
                 eyegaze_class=None,
             )
             studies.append(st)
@@ -267,7 +270,7 @@ class RenderedStudy:
     image: np.ndarray  # uint8 (H, W)
     regions: dict[str, Box]  # image px
     chest_box: Box
-    confounder_box: Box | None
+    confounder_boxes: dict[str, Box]  # confounded finding -> its marker's box (image px)
     masks: dict[str, np.ndarray]  # EyeGaze segmentation masks, bool (H, W)
 
 
@@ -286,7 +289,10 @@ def render_study(st: StudyPlan, cfg: SynthConfig, rng: np.random.Generator) -> R
     image = to_uint8(rendering.grey, (H, W), rng, cfg.noise)
     # Its own random stream: with or without the marker, everything else is identical.
     crng = np.random.default_rng([st.seed, 1])
-    confounder_box = _burn_confounder(image, cfg, crng, an, sx, sy) if st.confounder else None
+    confounder_boxes = {
+        f: _burn_confounder(image, cfg, crng, an, sx, sy, cfg.confounder.findings.index(f))
+        for f in st.confounders
+    }
     lungs = [regions["right lung"], regions["left lung"], regions["cardiac silhouette"]]
     chest = (
         min(b[0] for b in lungs),
@@ -305,21 +311,22 @@ def render_study(st: StudyPlan, cfg: SynthConfig, rng: np.random.Generator) -> R
         k: np.asarray(Image.fromarray((v > 0.5).astype(np.uint8) * 255).resize((W, H), Image.NEAREST)) > 0
         for k, v in seg.items()
     }
-    return RenderedStudy(image, regions, chest, confounder_box, masks)
+    return RenderedStudy(image, regions, chest, confounder_boxes, masks)
 
 
 def _burn_confounder(
-    image: np.ndarray, cfg: SynthConfig, rng: np.random.Generator, an: Any, sx: float, sy: float
+    image: np.ndarray, cfg: SynthConfig, rng: np.random.Generator, an: Any, sx: float, sy: float, slot: int
 ) -> Box:
-    """Burn the shortcut into the image (in place); returns its box in image px."""
+    """Burn the marker of the ``slot``-th confounded finding into the image (in place); returns its box in image px."""
     H, W = image.shape
     c = cfg.confounder
     value = np.uint8(round(255 * c.intensity))
     if c.kind == "tag":
         tw = max(8, round(c.size * W))
         th = max(4, round(0.3 * tw))
-        x0 = round(0.03 * W) if rng.random() < 0.5 else W - round(0.03 * W) - tw
-        y0 = round(0.03 * H)
+        fx, fy = TAG_SLOTS[slot]
+        x0 = round(fx * W) if fx >= 0 else W + round(fx * W) - tw
+        y0 = min(round(fy * H), H - th)
         glyphs = rng.random((5, 4 * 4)) < 0.55  # four block "characters" of 4 x 5 cells
         glyphs[:, 3::4] = False  # spacing column between characters
         cells = (
@@ -336,7 +343,7 @@ def _burn_confounder(
         image[y0 : y0 + th, x0 : x0 + tw] = patch
         return float(x0), float(y0), float(x0 + tw), float(y0 + th)
     # ECG electrode on the lateral chest wall: bright rim, grey centre, short lead wire.
-    side = 1.0 if rng.random() < 0.5 else -1.0
+    side = 1.0 if slot == 0 else -1.0
     px, py = an.to_px(side * rng.uniform(0.65, 0.8), rng.uniform(0.0, 0.4))
     cx, cy, rad = float(px) * sx, float(py) * sy, max(3.0, c.size * W / 6)
     ys, xs = np.mgrid[0:H, 0:W]

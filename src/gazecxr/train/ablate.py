@@ -89,6 +89,49 @@ def run_one(experiment: Path, overrides: Sequence[str], data_root: str | Path, o
     return out
 
 
+def _init_worker(level: int) -> None:
+    """Logging of a spawned ablation worker: the parent's level, no progress bars."""
+    from gazecxr.log import hide_progress_bars, setup_logging
+
+    setup_logging({logging.WARNING: -1, logging.INFO: 0}.get(level, 1))
+    hide_progress_bars()
+
+
+def _run_parallel(
+    tasks: list[tuple[str, int]],
+    spec: AblationSpec,
+    experiment: Path,
+    overrides: Sequence[str],
+    data_root: str | Path,
+    out: Path,
+    jobs: int,
+) -> None:
+    """:func:`run_one` for every (variant, seed) in ``jobs`` spawned processes (CUDA-safe)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    level = logging.getLogger(LOGGER_NAME).getEffectiveLevel()
+    with ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(level,),
+    ) as pool:
+        futures = {
+            pool.submit(
+                run_one, experiment, [*spec.variants[v], *overrides], data_root, run_dir(out, v, s), s
+            ): (v, s)
+            for v, s in tasks
+        }
+        for future in as_completed(futures):
+            v, s = futures[future]
+            try:
+                future.result()
+            except Exception as exc:
+                raise RuntimeError(f"ablation run {run_dir(out, v, s)} failed: {exc}") from exc
+            log.info("ablation: variant %s, seed %d finished", v, s)
+
+
 def _mean_sd(values: list[float | None]) -> dict[str, Any]:
     vals = np.array([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
     return {
@@ -247,6 +290,7 @@ def run_ablation(
     seeds: int,
     variants: Sequence[str] | None = None,
     overrides: Sequence[str] = (),
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Run (or reuse) every requested variant x seed and write ``ablation.json`` + ``ablation.md``.
 
@@ -255,6 +299,8 @@ def run_ablation(
         variants: subset to run (default: all); the baseline is always included in the table
             when its runs exist, so that differences can be computed.
         overrides: ``key=value`` applied to every variant after its own overrides.
+        jobs: runs trained concurrently, each in a spawned process (1: in this process). Every
+            run is seeded and independent, so the results do not depend on ``jobs``.
     """
     spec, experiment = load_spec(ablation_file)
     chosen = list(variants) if variants else list(spec.variants)
@@ -266,10 +312,13 @@ def run_ablation(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # Seed-major order: an interrupted ablation has complete variant comparisons for the first seeds.
-    for s in range(seeds):
-        for v in chosen:
+    tasks = [(v, s) for s in range(seeds) for v in chosen]
+    if jobs <= 1:
+        for v, s in tasks:
             log.info("ablation: variant %s, seed %d", v, s)
             run_one(experiment, [*spec.variants[v], *overrides], data_root, run_dir(out, v, s), s)
+    else:
+        _run_parallel(tasks, spec, experiment, overrides, data_root, out, jobs)
     tabulated = [
         v
         for v in spec.variants

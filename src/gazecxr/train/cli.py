@@ -128,6 +128,13 @@ def evaluate(
 @click.option("--seeds", default=3, show_default=True, type=int)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--variants", default=None, help="Comma-separated subset of variants (default: all).")
+@click.option(
+    "--jobs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Runs trained at the same time, each in its own process (e.g. several small runs sharing one GPU).",
+)
 @click.argument("overrides", nargs=-1)
 def ablate(
     data_root: Path,
@@ -135,6 +142,7 @@ def ablate(
     seeds: int,
     out: Path,
     variants: str | None,
+    jobs: int,
     overrides: tuple[str, ...],
 ) -> None:
     """Run the ablation variants over several seeds; writes OUT/ablation.{md,json}.
@@ -145,7 +153,7 @@ def ablate(
     from gazecxr.train.ablate import run_ablation
 
     chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
-    run_ablation(ablation_file, data_root, out, seeds, chosen, overrides)
+    run_ablation(ablation_file, data_root, out, seeds, chosen, overrides, jobs=jobs)
     click.echo((out / "ablation.md").read_text(encoding="utf-8"))
 
 

@@ -163,6 +163,13 @@ def load_module_weights(
         )
 
 
+def device_description(device: torch.device) -> str:
+    """``cpu`` or ``cuda:N (<GPU name>)``: recorded in run.json next to the numbers it produced."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
 def batch_to(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     return {
         k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()
@@ -588,6 +595,8 @@ def train_run(
                     "data_root": str(root),
                     "world_size": trainer.dist.world_size,
                     "labels": trainer.label_names,
+                    "device": device_description(trainer.device),
+                    "amp_dtype": str(trainer.amp_dtype).removeprefix("torch.") if trainer.amp_dtype else None,
                 },
             )
             # The patient-grouped split of every reading, so a table can be traced to its test set.
