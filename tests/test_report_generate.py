@@ -151,6 +151,24 @@ def test_generate_report_end_to_end():
     assert generate_report(pred, ReportConfig()).text == rep.text  # deterministic
 
 
+def test_each_finding_is_placed_by_its_own_map():
+    """With per-label maps, a finding's regions come from where the model looked for it."""
+    pred = _prediction({"Atelectasis": 0.9, "Consolidation": 0.9}, ["right upper lung zone"])
+    pred.class_attention = np.stack(
+        [
+            _attention_on(_atlas(), ["left lower lung zone"]),
+            _attention_on(_atlas(), ["right upper lung zone"]),
+        ]
+    )
+    assert np.array_equal(pred.attention_for("Atelectasis"), pred.class_attention[0])
+    placed = {f["name"]: f["regions"] for f in generate_report(pred, ReportConfig()).to_dict()["findings"]}
+    assert placed["Atelectasis"] == ["left lower lung zone"]
+    assert placed["Consolidation"] == ["right upper lung zone"]
+    pred.class_attention = None  # the shared map (right upper zone) now places both
+    placed = {f["name"]: f["regions"] for f in generate_report(pred, ReportConfig()).to_dict()["findings"]}
+    assert placed["Atelectasis"] != ["left lower lung zone"]
+
+
 def test_normal_report_and_atlas_from_image():
     pred = _prediction(
         {

@@ -18,11 +18,14 @@ class Prediction:
         labels: label names of the run's label set, length C.
         probabilities: ``(C,)`` float in [0, 1].
         thresholds: ``(C,)`` decision thresholds chosen on validation data.
-        attention: ``(h, w)`` float, non-negative, sums to 1 (model attention grid).
+        attention: ``(h, w)`` float, non-negative, sums to 1 (model attention grid); with per-label
+            maps, their mixture weighted by the probabilities.
         image_size: original image (height, width) in pixels.
         anatomy_boxes: region name -> normalised box (the reading's own boxes, or an atlas fallback).
         anatomy_source: "dataset", "atlas" or "none".
         image_path: where the image came from ("" for in-memory arrays).
+        class_attention: ``(C, h, w)``, each map summing to 1: where the model looked for each label
+            (models with ``model.attention = per_class``), or None.
     """
 
     labels: list[str]
@@ -33,6 +36,14 @@ class Prediction:
     anatomy_boxes: dict[str, Box] = field(default_factory=dict)
     anatomy_source: str = "none"
     image_path: str = ""
+    class_attention: np.ndarray | None = None
+
+    def attention_for(self, label: str) -> np.ndarray:
+        """``(h, w)`` map of where the model looked for ``label``: its own map when the model has
+        per-label maps, else the shared :attr:`attention`."""
+        if self.class_attention is None:
+            return self.attention
+        return self.class_attention[self.labels.index(label)]
 
     @property
     def positive(self) -> list[str]:

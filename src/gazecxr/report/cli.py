@@ -129,8 +129,10 @@ def _cohort_regions(
         json_path.write_text(json.dumps(result, indent=2), encoding="utf-8")
         click.echo(f"wrote {json_path} and {reports_path}", err=True)
     click.echo(f"{result['n_reports']} reports for the {result['split']} images of {cohort}")
-    for name in ("attention", "prior_only", "attention_mass"):
-        r = result[name]
+    for name in ("attention", "mixture_attention", "prior_only", "attention_mass"):
+        r = result.get(name)
+        if r is None:  # mixture_attention: only for models with per-label maps
+            continue
         click.echo(
             f"{name}: {r['n_findings']} located true findings; region hit {r['region_hit_rate']}, "
             f"side hit {r['side_hit_rate']}, ellipse hit {r['ellipse_hit_rate']} (n={r['n_ellipse_hit']})"

@@ -115,7 +115,10 @@ def _lungs_clear(stated: list[str], negatives: list[str], universe: list[str], d
 
 
 def plan_from_prediction(
-    prediction: Prediction, cfg: ReportConfig, dictionary: Dictionary, evidence: dict[str, float]
+    prediction: Prediction,
+    cfg: ReportConfig,
+    dictionary: Dictionary,
+    evidence: dict[str, dict[str, float]],
 ) -> tuple[ReportPlan, list[str]]:
     """Keywords of a prediction: stated findings with certainty and regions, confident negatives.
 
@@ -126,6 +129,10 @@ def plan_from_prediction(
     ("possibly" by default, the lowest level REFLACX counts as present) so that a positive call is
     never phrased as an absence; the probability itself is kept unchanged in the plan. A finding
     is a confident negative when its probability is below ``cfg.negative_below``.
+
+    ``evidence`` maps each label to its region -> attention evidence (:func:`generate_report`
+    builds it from the label's own attention map, or from the shared map for every label); a label
+    without an entry gets its regions from the priors alone.
 
     Returns:
         the plan and the labels the dictionary does not know (skipped).
@@ -153,7 +160,7 @@ def plan_from_prediction(
             if level is None or level.rank < floor.rank:
                 level = floor  # positive decision: never phrased as an absence
             regions, scores = (
-                assign_regions(entry, evidence, cfg.bilateral_ratio) if entry.locate else ((), {})
+                assign_regions(entry, evidence.get(name, {}), cfg.bilateral_ratio) if entry.locate else ((), {})
             )
             stated.append(StatedFinding(name, level.name, regions, float(p), float(t), scores))
         elif p < cfg.negative_below:
@@ -236,7 +243,14 @@ def generate_report(
         )
         source = "none"
     masses = box_masses(prediction.attention, boxes) if boxes else {}
-    evidence = region_evidence(masses, boxes, cfg.region_evidence)
+    shared = region_evidence(masses, boxes, cfg.region_evidence)
+    # With per-label maps each finding is placed by its own map: where the model looked for *it*.
+    evidence = {
+        name: shared
+        if prediction.class_attention is None or not boxes
+        else region_evidence(box_masses(prediction.attention_for(name), boxes), boxes, cfg.region_evidence)
+        for name in prediction.labels
+    }
     plan, skipped = plan_from_prediction(prediction, cfg, d, evidence)
     if skipped:
         log.info("labels not in the report dictionary (not reported): %s", ", ".join(skipped))

@@ -21,13 +21,14 @@ import csv
 import json
 import logging
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gazecxr.data.labels import FINDINGS, REFLACX_PHASE1_TO_CANONICAL
-from gazecxr.prediction import Box, Prediction
+from gazecxr.prediction import Box
 from gazecxr.report.config import ReportConfig
 from gazecxr.report.generate import Report, dictionary_for, generate_report
 
@@ -159,8 +160,10 @@ def evaluate_regions(
         reports_path: optional JSONL file receiving every report (``dicom_id``, text, findings).
 
     Returns:
-        summary with ``attention``, ``prior_only`` and ``attention_mass`` rates, per-finding rates
-        (``attention``), counts.
+        summary with ``attention`` (each finding placed by its own map when the model has
+        per-label maps), ``mixture_attention`` (every finding placed by the probability-weighted
+        mixture; only for per-label models), ``prior_only`` and ``attention_mass`` rates,
+        per-finding rates (``attention``), counts.
     """
     from gazecxr.train.predict import Predictor
 
@@ -176,6 +179,7 @@ def evaluate_regions(
     locate = {n: f.locate for n, f in dictionary_for(cfg).findings.items()}
     variants = {
         "attention": cfg,
+        "mixture_attention": cfg,
         "prior_only": cfg,
         "attention_mass": cfg.model_copy(update={"region_evidence": "mass"}),
     }
@@ -198,18 +202,16 @@ def evaluate_regions(
             for rid in rec.get("reflacx_readings", [])
             for e in read_ellipses(root, rec["subject_id"], rid, (h, w))
         ]
-        uniform = Prediction(
-            pred.labels,
-            pred.probabilities,
-            pred.thresholds,
-            np.ones_like(pred.attention) / pred.attention.size,
-            pred.image_size,
-            boxes,
-            "dataset",
-            pred.image_path,
-        )
+        given = {
+            "prior_only": replace(
+                pred, attention=np.ones_like(pred.attention) / pred.attention.size, class_attention=None
+            ),
+            "mixture_attention": replace(pred, class_attention=None),
+        }
         for name, variant_cfg in variants.items():
-            report = generate_report(uniform if name == "prior_only" else pred, variant_cfg)
+            if name == "mixture_attention" and pred.class_attention is None:
+                continue
+            report = generate_report(given.get(name, pred), variant_cfg)
             scored = score_report(report, rec, boxes, ellipses, locate)
             rows[name] += scored
             if name == "attention":
@@ -233,6 +235,6 @@ def evaluate_regions(
         "split": split,
         "n_images": len(records),
         "n_reports": len(out_lines),
-        **{name: _rates(r) for name, r in rows.items()},
+        **{name: _rates(r) for name, r in rows.items() if r},
         "per_finding": per_finding,
     }

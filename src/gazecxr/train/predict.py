@@ -64,6 +64,12 @@ def load_run_model(
     return model.to(device).eval(), cfg, labels, thresholds
 
 
+def _normalised(maps: torch.Tensor) -> np.ndarray:
+    """``(..., h, w)`` maps -> float64 arrays, each ``(h, w)`` map rescaled to sum 1."""
+    total = maps.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+    return (maps / total).cpu().numpy().astype(np.float64)
+
+
 class Predictor:
     """A trained model plus its thresholds, ready for image-only inference."""
 
@@ -116,8 +122,8 @@ class Predictor:
             raise ValueError("image values must be finite and in [0, 1]")
         out = self.model(self.preprocess(image.astype(np.float32)))
         probs = torch.sigmoid(out.logits.float())[0].cpu().numpy().astype(np.float64)
-        attention = out.attention.float()[0]
-        attention = (attention / attention.sum().clamp_min(1e-12)).cpu().numpy().astype(np.float64)
+        attention = _normalised(out.attention.float()[0])
+        per_label = None if out.class_attention is None else _normalised(out.class_attention.float()[0])
         return Prediction(
             labels=list(self.labels),
             probabilities=probs,
@@ -125,6 +131,7 @@ class Predictor:
             attention=attention,
             image_size=tuple(image_size or image.shape),  # type: ignore[arg-type]
             image_path=image_path,
+            class_attention=per_label,
         )
 
     def predict_path(self, path: str | Path) -> Prediction:
