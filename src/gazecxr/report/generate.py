@@ -160,7 +160,9 @@ def plan_from_prediction(
             if level is None or level.rank < floor.rank:
                 level = floor  # positive decision: never phrased as an absence
             regions, scores = (
-                assign_regions(entry, evidence.get(name, {}), cfg.bilateral_ratio) if entry.locate else ((), {})
+                assign_regions(entry, evidence.get(name, {}), cfg.bilateral_ratio)
+                if entry.locate
+                else ((), {})
             )
             stated.append(StatedFinding(name, level.name, regions, float(p), float(t), scores))
         elif p < cfg.negative_below:
