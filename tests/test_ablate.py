@@ -33,6 +33,8 @@ def test_shipped_ablation_file_has_every_variant_of_the_issue() -> None:
         "full_shuffled",
         "full_no_curriculum",
         "full_no_trust",
+        "full_dictation",
+        "full_dictation_shuffled",
     }
     assert spec.baseline == "baseline"
 

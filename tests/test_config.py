@@ -75,3 +75,12 @@ def test_run_dir_records_provenance(tmp_path: Path) -> None:
     assert record["seed"] == 7 and record["command"] == ["gazecxr", "train"]
     assert record["versions"]["torch"] and "git_revision" in record
     assert yaml.safe_load((run / "config.yaml").read_text())["seed"] == 7
+
+
+def test_dictation_target_requires_its_maps_and_per_label_attention() -> None:
+    base = ["loss.gaze.target=dictation"]
+    with pytest.raises(ConfigError, match="gaze.dictation_maps=true"):
+        load_config(None, base)
+    with pytest.raises(ConfigError, match="one attention map per label"):
+        load_config(None, [*base, "gaze.dictation_maps=true", "model.attention=shared"])
+    assert load_config(None, [*base, "gaze.dictation_maps=true"]).loss.gaze.target == "dictation"

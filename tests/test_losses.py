@@ -373,3 +373,41 @@ def test_objective_supervises_the_maps_of_the_labels_present() -> None:
     chosen = maps[torch.arange(4), batch["labels"].argmax(1)]
     per = sum(f(chosen, g) for f in (gaze_mse, gaze_kl, gaze_cc, gaze_com))
     assert terms["gaze"] == pytest.approx((batch["trust"] * per).mean().item(), rel=1e-5)
+
+
+def test_dictation_target_pairs_each_present_dictated_label_with_its_own_map() -> None:
+    cfg = LossConfig.model_validate(
+        {"contrastive": {"image_text": 0, "image_gaze": 0}, "gaze": {"target": "dictation"}}
+    )
+    obj = Objective(cfg, 3)
+    assert "gaze_dictated" in obj.term_names()
+    batch, out = _batch(), _output()
+    batch["labels"] = torch.tensor([[1.0, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]])
+    label_maps = torch.rand(4, 3, 8, 8)
+    batch["gaze_label_heatmaps"] = label_maps / label_maps.sum((2, 3), keepdim=True)
+    # sample 0: labels 0 and 1 dictated; 1: label 1 present but dictated only label 0; 2: label 2; 3: none
+    batch["gaze_label_valid"] = torch.tensor([[1, 1, 0], [1, 0, 0], [0, 0, 1], [1, 1, 1]]).bool()
+    maps = torch.softmax(torch.randn(4, 3, 16), -1).view(4, 3, 4, 4).requires_grad_()
+    out.class_attention = maps
+    total, terms = obj(out, batch, _Encoders(), epoch=5.0)
+    assert terms["gaze_dictated"] == 3  # (0, 0), (0, 1), (2, 2)
+    g = resample_to_grid(batch["gaze_label_heatmaps"].flatten(0, 1), (4, 4)).view(4, 3, 4, 4)
+    reading = resample_to_grid(batch["gaze_heatmap"], (4, 4))
+
+    def loss(a: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return sum(f(a, t) for f in (gaze_mse, gaze_kl, gaze_cc, gaze_com))
+
+    per = torch.stack(
+        [
+            (loss(maps[0, :1], g[0, :1]) + loss(maps[0, 1:2], g[0, 1:2])) / 2,
+            loss(maps[1, 1:2], reading[1:2]),  # no present label dictated: the mixture vs the reading
+            loss(maps[2, 2:3], g[2, 2:3]),
+            loss(maps[3].mean(0, keepdim=True), reading[3:4]),  # normal: every map vs the reading
+        ]
+    ).flatten()
+    assert terms["gaze"] == pytest.approx((batch["trust"] * per).mean().item(), rel=1e-5)
+    (grad,) = torch.autograd.grad(total, maps)
+    assert grad[0, 2].abs().sum() == 0 and grad[2, :2].abs().sum() == 0
+    with pytest.raises(ValueError, match="dictation_maps"):
+        del batch["gaze_label_heatmaps"]
+        obj(out, batch, _Encoders(), epoch=5.0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gazecxr.config import CONFIG_VERSION, Section
 from gazecxr.data.config import DataConfig
@@ -24,3 +24,15 @@ class ExperimentConfig(Section):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     report: ReportConfig = ReportConfig()
+
+    @model_validator(mode="after")
+    def _dictation_target_needs_its_maps(self) -> ExperimentConfig:
+        if self.loss.gaze.enabled and self.loss.gaze.target == "dictation":
+            if not self.gaze.dictation_maps:
+                raise ValueError("loss.gaze.target=dictation needs gaze.dictation_maps=true")
+            if self.model.backbone == "vit" or self.model.attention != "per_class":
+                raise ValueError(
+                    "loss.gaze.target=dictation needs one attention map per label: "
+                    "model.attention=per_class with a CNN backbone (efficientnet_lite0, densenet121)"
+                )
+        return self

@@ -150,6 +150,15 @@ class GazeCXRDataset(Dataset):
         self.fixations: list[np.ndarray] = [
             source.selected_fixations(int(r), gaze_cfg)[0] for r in self.index["row"]
         ]
+        # Per-label dictation windows, labelled once (gaze.dictation_maps).
+        self.dictation: list[dict[str, list[tuple[float, float]]]] | None = None
+        if gaze_cfg.dictation_maps:
+            from gazecxr.gaze.dictation import dictated_spans
+
+            self.dictation = [
+                dictated_spans(source.extras[int(r)]["words"], self.label_names, gaze_cfg.dictation_lead_s)
+                for r in self.index["row"]
+            ]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -213,6 +222,14 @@ class GazeCXRDataset(Dataset):
         extra = self.source.extras[int(r["row"])]
         fix = self.fixations[i]
         heat = torch.from_numpy(F.reading_heatmap(fix, (h, w), (self.size, self.size), self.gaze_cfg))
+        label_maps = label_valid = None
+        if self.dictation is not None:
+            from gazecxr.gaze.dictation import dictation_heatmaps
+
+            maps, ok = dictation_heatmaps(
+                fix, self.dictation[i], self.label_names, (h, w), (self.size, self.size), self.gaze_cfg
+            )
+            label_maps, label_valid = torch.from_numpy(maps), torch.from_numpy(ok)
         fix = fix[: self.gaze_cfg.max_fixations]
         xy = np.stack([fix[:, 0] / w, fix[:, 1] / h], axis=1).astype(np.float64)
         scale = np.array([w, h, w, h], dtype=np.float64)
@@ -232,10 +249,12 @@ class GazeCXRDataset(Dataset):
         )
         if self.augment:
             forward = random_affine(self.cfg.augmentation)
-            moved = warp(torch.stack([image, heat]), forward)
-            image, heat = moved[0], moved[1].clamp_min(0)
-            total = float(heat.sum())
-            heat = heat / total if total > 1e-12 else torch.zeros_like(heat)
+            extra_maps = [] if label_maps is None else list(label_maps)
+            moved = warp(torch.stack([image, heat, *extra_maps]), forward)
+            image, heat = moved[0], _renormalised(moved[1:2])[0]
+            if label_maps is not None:
+                label_maps = _renormalised(moved[2:])
+                label_valid = label_valid & (label_maps.flatten(1).sum(1) > 0)
             xy = apply_affine_points(forward, xy)
             move = partial(apply_affine_points, forward)
             anatomy = {k: _bbox_after(_corners(b), move) for k, b in anatomy.items()}
@@ -262,6 +281,11 @@ class GazeCXRDataset(Dataset):
             "label_mask": torch.from_numpy(self.label_mask[i]),
             "gaze_heatmap": heat.contiguous(),
             "gaze_valid": torch.tensor(valid),
+            **(
+                {}
+                if label_maps is None
+                else {"gaze_label_heatmaps": label_maps.contiguous(), "gaze_label_valid": label_valid}
+            ),
             "fixations": torch.from_numpy(seq),
             "trust": torch.tensor(float(r["trust"]) if valid else 0.0, dtype=torch.float32),
             "text": text,
@@ -285,12 +309,22 @@ class GazeCXRDataset(Dataset):
 
 
 STACKED = ("image", "labels", "label_mask", "gaze_heatmap", "gaze_valid", "trust")
+# Present only with gaze.dictation_maps: (C, S, S) per-label maps and their (C,) validity.
+STACKED_OPTIONAL = ("gaze_label_heatmaps", "gaze_label_valid")
+
+
+def _renormalised(maps: torch.Tensor) -> torch.Tensor:
+    """``(K, S, S)`` warped maps -> non-negative, each summing to 1 (or all zeros)."""
+    maps = maps.clamp_min(0)
+    total = maps.flatten(1).sum(1)[:, None, None]
+    return torch.where(total > 1e-12, maps / total.clamp_min(1e-12), torch.zeros_like(maps))
 
 
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack tensors; pad ``fixations`` to (B, Tmax, 4) with zeros (Tmax >= 1) and add
     ``fixations_len`` (B,) int64; keep ``text``, boxes, ellipses and ``meta`` as lists."""
     out: dict[str, Any] = {k: torch.stack([b[k] for b in batch]) for k in STACKED}
+    out.update({k: torch.stack([b[k] for b in batch]) for k in STACKED_OPTIONAL if batch and k in batch[0]})
     lens = torch.tensor([b["fixations"].shape[0] for b in batch], dtype=torch.int64)
     padded = torch.zeros((len(batch), max(1, int(lens.max()) if len(batch) else 1), 4), dtype=torch.float32)
     for k, b in enumerate(batch):

@@ -23,3 +23,9 @@ class GazeConfig(Section):
     # Trust weight (gazecxr.gaze.trust): each factor saturates at 1 at these values.
     trust_full_fixations: int = Field(20, ge=1)  # usable fixations for full trust
     trust_full_dwell_s: float = Field(5.0, gt=0)  # total fixation dwell (s) for full trust
+    # Per-label maps from the fixations made while each label was dictated (gazecxr.gaze.dictation);
+    # needed by loss.gaze.target = dictation. The eye-voice span opens a window this long before
+    # each sentence; a label needs this many fixations in its windows to get a map.
+    dictation_maps: bool = False
+    dictation_lead_s: float = Field(1.0, ge=0.0)
+    dictation_min_fixations: int = Field(2, ge=1)

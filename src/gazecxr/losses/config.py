@@ -14,6 +14,11 @@ class GazeLossConfig(Section):
     cc: float = 1.0
     com: float = 1.0
     shuffle: bool = False  # control: supervise with the gaze of another image of the batch
+    # What the attention is compared with: `reading` = the whole reading's heatmap (the mixture of
+    # the present labels' maps with per-label attention); `dictation` = each present label's own
+    # map vs the fixations made while that label was dictated (needs gaze.dictation_maps=true and
+    # per-label attention; readings where no present label was dictated fall back to `reading`).
+    target: Literal["reading", "dictation"] = "reading"
 
 
 class CurriculumConfig(Section):

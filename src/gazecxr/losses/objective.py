@@ -28,7 +28,15 @@ def _f(x: torch.Tensor) -> float:
 
 
 SHUFFLED = "gaze_source"  # batch key set by Objective.prepare: index of the sample whose gaze is used
-GAZE_KEYS = ("gaze_heatmap", "fixations", "fixations_len", "trust", "gaze_valid")
+GAZE_KEYS = (
+    "gaze_heatmap",
+    "fixations",
+    "fixations_len",
+    "trust",
+    "gaze_valid",
+    "gaze_label_heatmaps",
+    "gaze_label_valid",
+)
 
 
 def derangement(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -68,7 +76,7 @@ def shuffle_gaze(batch: dict[str, Any], generator: torch.Generator | None = None
         i = int(idx[0])
         out["gaze_valid"] = batch["gaze_valid"].clone()
         out["gaze_valid"][i] = False
-        for key in ("trust", "fixations_len", "gaze_heatmap"):
+        for key in ("trust", "fixations_len", "gaze_heatmap", "gaze_label_valid"):
             if key in batch:
                 out[key] = batch[key].clone()
                 out[key][i] = 0
@@ -117,6 +125,8 @@ class Objective(nn.Module):
                 "trust_mean",
                 "gaze_usable",
             ]
+            if self.cfg.gaze.target == "dictation":
+                names.append("gaze_dictated")
         if self.cfg.contrastive.image_text > 0:
             names.append("nce_text")
         if self.cfg.contrastive.image_gaze > 0:
@@ -157,13 +167,7 @@ class Objective(nn.Module):
             logits, batch["labels"].to(dev), batch.get("label_mask", torch.ones_like(logits)).to(dev)
         )
         terms: dict[str, float] = {"cls": _f(cls)}
-        supervised = attention
-        if out.class_attention is not None:  # per-label maps: supervise the labels present
-            mask = batch.get("label_mask")
-            supervised = label_weighted_attention(
-                out.class_attention.float(), batch["labels"].to(dev), None if mask is None else mask.to(dev)
-            )
-        parts = [self._gaze(supervised, batch, epoch, terms)]
+        parts = [self._gaze(out, batch, epoch, terms)]
         if self.temperature is not None:
             t = self.temperature()
             terms["temperature"] = _f(t)
@@ -175,32 +179,76 @@ class Objective(nn.Module):
         return total, terms
 
     def _gaze(
-        self, attention: torch.Tensor, batch: dict[str, Any], epoch: float, terms: dict[str, float]
+        self, out: ModelOutput, batch: dict[str, Any], epoch: float, terms: dict[str, float]
     ) -> torch.Tensor | None:
-        """``lambda_gaze(t) * sum_i w_i L_gaze,i / n_usable`` of the supervised ``attention (B, h, w)``
-        (None when off or no usable gaze)."""
+        """``lambda_gaze(t) * sum_i w_i L_gaze,i / n_usable`` (None when off or no usable gaze).
+
+        ``L_gaze,i`` compares reading i's attention with its gaze: the shared map, or with per-label
+        maps the mixture of the present labels' maps (:func:`label_weighted_attention`) with the
+        reading's heatmap; with ``target = dictation`` the mean over the present, dictated labels
+        of (label's map vs the heatmap of the fixations made while it was dictated), falling back
+        to the mixture where no present label was dictated.
+        """
         if self.gaze_loss is None:
             return None
-        cfg, dev = self.cfg, attention.device
+        cfg, dev = self.cfg, out.attention.device
         lam = curriculum_weight(cfg.curriculum, epoch)
         usable = usable_gaze(batch["gaze_valid"].to(dev), batch.get("fixations_len"), cfg.trust.min_fixations)
         w = trust_weights(cfg.trust, usable, batch.get("trust"))
         n = int(usable.sum())
         terms.update(lambda_gaze=lam, gaze_usable=float(n))
+        if cfg.gaze.target == "dictation":
+            terms["gaze_dictated"] = 0.0
         if not n:
             terms.update(gaze=NAN, trust_mean=NAN, **{f"gaze_{k}": NAN for k in self.gaze_loss.weights})
             return None
         # During warm-up (lambda = 0) the terms are logged but kept out of the graph.
         with torch.set_grad_enabled(torch.is_grad_enabled() and lam > 0):
-            gaze = resample_to_grid(
-                batch["gaze_heatmap"].to(dev, attention.dtype), tuple(attention.shape[-2:])
-            )
-            per_sample, parts = self.gaze_loss(attention[usable], gaze[usable])
-            loss = (w[usable] * per_sample).sum() / n
+            per_sample, parts = self._gaze_per_sample(out, batch, usable, terms)
+            loss = (w[usable] * per_sample[usable]).sum() / n
         terms["gaze"] = _f(loss)
         terms["trust_mean"] = _f(w[usable].mean())
-        terms.update({f"gaze_{k}": _f(v.mean()) for k, v in parts.items()})
+        terms.update({f"gaze_{k}": _f(v[usable].mean()) for k, v in parts.items()})
         return lam * loss if lam > 0 else None
+
+    def _gaze_per_sample(
+        self, out: ModelOutput, batch: dict[str, Any], usable: torch.Tensor, terms: dict[str, float]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Weighted gaze loss and its terms per reading, ``(B,)`` each (see :meth:`_gaze`)."""
+        attention = out.attention.float()
+        dev, grid = attention.device, tuple(attention.shape[-2:])
+        labels = batch["labels"].to(dev)
+        mask = batch.get("label_mask")
+        mask = torch.ones_like(labels) if mask is None else mask.to(dev)
+        supervised = attention
+        if out.class_attention is not None:  # per-label maps: supervise the labels present
+            supervised = label_weighted_attention(out.class_attention.float(), labels, mask)
+        gaze = resample_to_grid(batch["gaze_heatmap"].to(dev, attention.dtype), grid)
+        per_sample, parts = self.gaze_loss(supervised, gaze)  # type: ignore[misc]
+        if self.cfg.gaze.target != "dictation":
+            return per_sample, parts
+        if out.class_attention is None or "gaze_label_heatmaps" not in batch:
+            raise ValueError(
+                "loss.gaze.target=dictation needs per-label attention (model.attention=per_class, a CNN "
+                "backbone) and per-label gaze maps (gaze.dictation_maps=true)"
+            )
+        pairs = (
+            batch["gaze_label_valid"].to(dev).bool() & (labels > 0.5) & (mask > 0) & usable[:, None]
+        )  # (B, C): present labels with a dictation map
+        b, c = pairs.nonzero(as_tuple=True)
+        terms["gaze_dictated"] = float(b.numel())
+        if not b.numel():
+            return per_sample, parts
+        label_gaze = resample_to_grid(batch["gaze_label_heatmaps"].to(dev, attention.dtype)[b, c], grid)
+        pair_loss, pair_parts = self.gaze_loss(out.class_attention.float()[b, c], label_gaze)  # type: ignore[misc]
+        count = pairs.sum(1)
+        dictated = count > 0
+
+        def per_reading(values: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
+            mean = torch.zeros_like(fallback).index_add(0, b, values) / count.clamp_min(1)
+            return torch.where(dictated, mean, fallback)
+
+        return per_reading(pair_loss, per_sample), {k: per_reading(pair_parts[k], v) for k, v in parts.items()}
 
     def _image_text(
         self,
