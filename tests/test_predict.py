@@ -102,6 +102,9 @@ def test_predict_cli_processes_good_files_and_reports_bad_ones(
     assert set(record["positive"]) <= set(LABELS)
     attention = np.load(record["attention_map"])
     assert attention.sum() == pytest.approx(1.0)
+    per_label = np.load(record["attention_per_label"])  # the default head has one map per label
+    assert per_label.shape == (len(LABELS), *attention.shape)
+    assert np.allclose(per_label.sum((1, 2)), 1.0)
     overlay = Image.open(record["overlay"])
     assert overlay.mode == "RGB" and overlay.size == (120, 150)
     failed = json.loads((out / "failed.json").read_text())

@@ -248,7 +248,9 @@ class Objective(nn.Module):
             mean = torch.zeros_like(fallback).index_add(0, b, values) / count.clamp_min(1)
             return torch.where(dictated, mean, fallback)
 
-        return per_reading(pair_loss, per_sample), {k: per_reading(pair_parts[k], v) for k, v in parts.items()}
+        return per_reading(pair_loss, per_sample), {
+            k: per_reading(pair_parts[k], v) for k, v in parts.items()
+        }
 
     def _image_text(
         self,

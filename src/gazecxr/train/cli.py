@@ -196,7 +196,11 @@ def predict(run: Path, images: tuple[Path, ...], out: Path, device: str) -> None
         att_path, overlay_path = out / f"{stem}_attention.npy", out / f"{stem}_overlay.png"
         np.save(att_path, pred.attention)
         write_overlay(overlay_source, pred.attention, overlay_path)
-        record = prediction_record(pred, att_path, overlay_path)
+        per_label_path = None
+        if pred.class_attention is not None:
+            per_label_path = out / f"{stem}_attention_per_label.npy"
+            np.save(per_label_path, pred.class_attention)
+        record = prediction_record(pred, att_path, overlay_path, per_label_path)
         (out / f"{stem}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
         click.echo(f"{path}: {', '.join(pred.positive) or 'no finding above threshold'}")
     click.echo(f"{len(images) - len(failed)} of {len(images)} images predicted into {out}")

@@ -176,10 +176,15 @@ def write_overlay(image: np.ndarray, attention: np.ndarray, path: str | Path, al
     Image.fromarray((np.clip(blend, 0, 1) * 255).astype(np.uint8)).save(path)
 
 
-def prediction_record(pred: Prediction, attention_path: Path, overlay_path: Path) -> dict[str, Any]:
+def prediction_record(
+    pred: Prediction, attention_path: Path, overlay_path: Path, per_label_path: Path | None = None
+) -> dict[str, Any]:
+    """The per-image JSON of ``gazecxr predict``; ``attention_per_label`` is the ``(C, h, w)`` .npy
+    of a model with one map per label (rows in the order of ``probabilities``), else null."""
     return {
         **pred.to_dict(),
         "attention_map": str(attention_path),
         "attention_shape": list(pred.attention.shape),
+        "attention_per_label": str(per_label_path) if per_label_path is not None else None,
         "overlay": str(overlay_path),
     }
