@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from gazecxr.config import load_config
 from gazecxr.data import build_datasets, collate
@@ -125,3 +126,23 @@ def test_dictation_maps_locate_the_dictated_finding(cohort: Path) -> None:
     assert np.mean(dictated) > 2.0 * np.mean(reading)
     batch = collate([ds[0], ds[1]])
     assert batch["gaze_label_heatmaps"].shape == (2, 8, 64, 64) and batch["gaze_label_valid"].shape == (2, 8)
+
+
+def test_dictation_maps_move_with_the_image_under_augmentation(cohort: Path) -> None:
+    overrides = [
+        f"data.root={cohort}",
+        "data.split.mode=official",
+        "data.image_size=64",
+        "gaze.dictation_maps=true",
+    ]
+    plain = build_datasets(load_config(None, overrides))["train"]
+    moved = build_datasets(load_config(None, [*overrides, "data.augment=true"]))["train"]
+    i = next(k for k in range(len(plain)) if bool(plain[k]["gaze_label_valid"].any()))
+    torch.manual_seed(0)  # the random affine draws from torch's generator
+    a, b = plain[i], moved[i]
+    c = int(a["gaze_label_valid"].nonzero()[0])
+    sums = b["gaze_label_heatmaps"].flatten(1).sum(1)
+    assert (
+        np.allclose(sums[b["gaze_label_valid"]], 1.0, atol=1e-4) and (sums[~b["gaze_label_valid"]] == 0).all()
+    )
+    assert not np.allclose(a["gaze_label_heatmaps"][c], b["gaze_label_heatmaps"][c])  # warped with the image
