@@ -103,11 +103,26 @@ def test_demo_run_works_with_predict_and_report(tiny_demo: dict[str, Any], tmp_p
     assert "IMPRESSION" in proc.stdout
 
 
-def test_demo_refuses_a_different_cohort_in_the_same_folder(tmp_path: Path) -> None:
+def test_demo_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
     (tmp_path / "cohort-tiny" / "synthetic").mkdir(parents=True)
     (tmp_path / "cohort-tiny" / "synthetic" / "cohort.json").write_text(
         json.dumps({"config": {"studies": 1}})
     )
     result = CliRunner().invoke(main, ["-q", "demo", "--tiny", "--out", str(tmp_path)])
     assert result.exit_code != 0
-    assert "holds a different synthetic cohort" in result.output and "Traceback" not in result.output
+    assert "other than a demo cohort" in result.output and "Traceback" not in result.output
+
+
+def test_demo_rewrites_its_own_cohort_from_another_generator_version(tmp_path: Path) -> None:
+    from gazecxr.demo.pipeline import ensure_cohort
+    from gazecxr.demo.profiles import PROFILES
+    from gazecxr.synth.tables import GENERATOR_VERSION
+
+    stale = tmp_path / "cohort-tiny"
+    (stale / "synthetic").mkdir(parents=True)
+    (stale / "old-file").write_text("left by an earlier version")
+    facts = {"generator": "gazecxr.synth", "generator_version": GENERATOR_VERSION - 1, "config": {}}
+    (stale / "synthetic" / "cohort.json").write_text(json.dumps(facts))
+    root, written, reused = ensure_cohort(stale, PROFILES["tiny"], seed=0)
+    assert not reused and written["generator_version"] == GENERATOR_VERSION
+    assert not (root / "old-file").exists()

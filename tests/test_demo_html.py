@@ -149,3 +149,12 @@ def test_verdict_compares_with_the_shuffled_gaze_control() -> None:
     results["full_shuffled"] = _variant("full_shuffled", 0.6, 0.1)
     lines, _ = verdict(results)
     assert "depends on each image's own gaze" in lines[-1]
+
+    # full behind the baseline: nothing to attribute to image-specific gaze
+    results = {
+        "baseline": _variant("baseline", 0.8, 0.0),
+        "full": _variant("full", 0.7, 0.6),
+        "full_shuffled": _variant("full_shuffled", 0.69, 0.6),
+    }
+    lines, _ = verdict(results)
+    assert "no gain to attribute" in lines[-1]

@@ -9,7 +9,9 @@ returns them), evaluations whose ``eval_test.json`` is newer than the checkpoint
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,9 +24,12 @@ import numpy as np
 from gazecxr.config import load_config
 from gazecxr.demo.html import Estimate, StudyReport, StudyRow, VariantResult, write
 from gazecxr.demo.profiles import DemoProfile, variant_overrides
+from gazecxr.log import LOGGER_NAME
 from gazecxr.runinfo import write_json_atomic
 from gazecxr.viewer.analyzer import attach_boxes, findings_by_region
 from gazecxr.viewer.cohort import positive_labels, reference_report
+
+log = logging.getLogger(f"{LOGGER_NAME}.demo")
 
 GAZE_VARIANT = "full"
 BASELINE_VARIANT = "baseline"
@@ -53,8 +58,11 @@ def ensure_cohort(out: Path, profile: DemoProfile, seed: int) -> tuple[Path, dic
 
     Returns (root, the cohort's ``synthetic/cohort.json``, reused?).
 
+    A cohort that this generator wrote with other settings or another generator version is the
+    demo's own cache: it is rewritten (logged), and the caller must drop runs trained on it.
+
     Raises:
-        FileExistsError: ``out`` holds another cohort, or an unfinished one (no cohort.json).
+        FileExistsError: ``out`` holds something else, or an unfinished cohort (no cohort.json).
     """
     from gazecxr.synth import write_cohort
     from gazecxr.synth.config import SynthConfig
@@ -75,10 +83,18 @@ def ensure_cohort(out: Path, profile: DemoProfile, seed: int) -> tuple[Path, dic
             same = False
         if same:
             return out, facts, True
-        raise FileExistsError(
-            f"{out} holds a different synthetic cohort (other settings or generator "
-            "version); delete it or choose another --out"
+        if facts.get("generator") != "gazecxr.synth":
+            raise FileExistsError(f"{out} holds something other than a demo cohort; choose another --out")
+        # The demo's own cohort from another version or profile: a cache, so it is rewritten.
+        log.warning(
+            "%s was written by generator version %s with other settings; rewriting it (version %s)",
+            out,
+            facts.get("generator_version"),
+            GENERATOR_VERSION,
         )
+        shutil.rmtree(out)
+        write_cohort(out, cfg)
+        return out, json.loads(facts_path.read_text(encoding="utf-8")), False
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(
             f"{out} holds an unfinished cohort (no synthetic/cohort.json); delete it and rerun"
@@ -233,6 +249,11 @@ def _control_sentence(full: VariantResult, shuffled: VariantResult, facts: dict[
     )
     if specific:
         return text + "The full model is clearly ahead of it: the gain depends on each image's own gaze."
+    if facts.get("full_ahead_auroc") is False:
+        return (
+            text
+            + "The full model is not ahead of the baseline in this run, so there is no gain to attribute."
+        )
     return text + (
         "The control is not clearly behind the full model, so in this run the gain over the baseline "
         "comes largely from a generic prior of where radiologists look (lungs, heart, mediastinum) "
@@ -370,6 +391,9 @@ def run_demo(
     progress.stage("writing the synthetic cohort")
     with timings.stage("cohort"):
         root, cohort_facts, reused = ensure_cohort(out / f"cohort-{profile.name}", profile, seed)
+        if not reused and (out / "runs" / profile.name).exists():
+            log.warning("new cohort: removing the runs trained on the previous one")
+            shutil.rmtree(out / "runs" / profile.name)
     splits = build_datasets(base_cfg, root=root)
     n_train = len(splits["train"])
     steps_per_variant = base_cfg.train.epochs * int(np.ceil(n_train / base_cfg.train.batch_size))
