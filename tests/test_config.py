@@ -83,4 +83,6 @@ def test_dictation_target_requires_its_maps_and_per_label_attention() -> None:
         load_config(None, base)
     with pytest.raises(ConfigError, match="one attention map per label"):
         load_config(None, [*base, "gaze.dictation_maps=true", "model.attention=shared"])
+    with pytest.raises(ConfigError, match="gaze.phase=silent"):
+        load_config(None, [*base, "gaze.dictation_maps=true", "gaze.phase=silent"])
     assert load_config(None, [*base, "gaze.dictation_maps=true"]).loss.gaze.target == "dictation"

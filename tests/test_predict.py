@@ -14,6 +14,7 @@ from PIL import Image
 from gazecxr.cli import main
 from gazecxr.config import load_config, save_config
 from gazecxr.data.images import load_resized
+from gazecxr.data.labels import LABEL_SETS
 from gazecxr.models import build_model
 from gazecxr.prediction import Prediction
 from gazecxr.train.checkpoint import save_checkpoint
@@ -21,16 +22,7 @@ from gazecxr.train.predict import Predictor
 from gazecxr.train.trainer import BEST, unique_state
 
 REPO = Path(__file__).resolve().parents[1]
-LABELS = [
-    "Atelectasis",
-    "Consolidation",
-    "Enlarged cardiac silhouette",
-    "Lung nodule or mass",
-    "Pleural abnormality",
-    "Pneumothorax",
-    "Pulmonary edema",
-    "Support devices",
-]
+LABELS = list(LABEL_SETS["synthetic8"])
 
 
 @pytest.fixture(scope="module")

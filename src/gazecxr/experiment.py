@@ -30,6 +30,11 @@ class ExperimentConfig(Section):
         if self.loss.gaze.enabled and self.loss.gaze.target == "dictation":
             if not self.gaze.dictation_maps:
                 raise ValueError("loss.gaze.target=dictation needs gaze.dictation_maps=true")
+            if self.gaze.phase == "silent":
+                raise ValueError(
+                    "loss.gaze.target=dictation uses the fixations made while dictating, which "
+                    "gaze.phase=silent removes; use gaze.phase=all or reporting"
+                )
             if self.model.backbone == "vit" or self.model.attention != "per_class":
                 raise ValueError(
                     "loss.gaze.target=dictation needs one attention map per label: "

@@ -31,6 +31,7 @@ from gazecxr.data.reports import report_text
 from gazecxr.data.splits import SPLITS, assign_splits
 from gazecxr.gaze import fixations as F
 from gazecxr.gaze.config import GazeConfig
+from gazecxr.gaze.dictation import dictated_spans, dictation_heatmaps
 
 if TYPE_CHECKING:
     from gazecxr.experiment import ExperimentConfig
@@ -153,8 +154,6 @@ class GazeCXRDataset(Dataset):
         # Per-label dictation windows, labelled once (gaze.dictation_maps).
         self.dictation: list[dict[str, list[tuple[float, float]]]] | None = None
         if gaze_cfg.dictation_maps:
-            from gazecxr.gaze.dictation import dictated_spans
-
             self.dictation = [
                 dictated_spans(source.extras[int(r)]["words"], self.label_names, gaze_cfg.dictation_lead_s)
                 for r in self.index["row"]
@@ -224,8 +223,6 @@ class GazeCXRDataset(Dataset):
         heat = torch.from_numpy(F.reading_heatmap(fix, (h, w), (self.size, self.size), self.gaze_cfg))
         label_maps = label_valid = None
         if self.dictation is not None:
-            from gazecxr.gaze.dictation import dictation_heatmaps
-
             maps, ok = dictation_heatmaps(
                 fix, self.dictation[i], self.label_names, (h, w), (self.size, self.size), self.gaze_cfg
             )

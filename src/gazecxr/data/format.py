@@ -19,9 +19,8 @@ CROP_COLUMNS = [
     "xmax_in_screen_coordinates",
     "ymax_in_screen_coordinates",
 ]
-REFLACX_FIXATION_COLUMNS = [
-    "timestamp_start_fixation",
-    "timestamp_end_fixation",
+# fixations.csv and gaze.csv share every column after their timestamps.
+_REFLACX_SAMPLE_COLUMNS = [
     "x_position",
     "y_position",
     "pupil_area_normalized",
@@ -31,17 +30,8 @@ REFLACX_FIXATION_COLUMNS = [
     "window_level",
     *CROP_COLUMNS,
 ]
-REFLACX_GAZE_COLUMNS = [
-    "timestamp_sample",
-    "x_position",
-    "y_position",
-    "pupil_area_normalized",
-    "angular_resolution_x_pixels_per_degree",
-    "angular_resolution_y_pixels_per_degree",
-    "window_width",
-    "window_level",
-    *CROP_COLUMNS,
-]
+REFLACX_FIXATION_COLUMNS = ["timestamp_start_fixation", "timestamp_end_fixation", *_REFLACX_SAMPLE_COLUMNS]
+REFLACX_GAZE_COLUMNS = ["timestamp_sample", *_REFLACX_SAMPLE_COLUMNS]
 # Concatenated REFLACX metadata: phase 2-3 columns, then the phase-1-only columns.
 REFLACX_META_LABELS = [
     *REFLACX_PHASE23_LABELS,

@@ -8,25 +8,6 @@ Label sets used by configs are named in :data:`LABEL_SETS`.
 
 from __future__ import annotations
 
-# Canonical findings (REFLACX phases 2-3 vocabulary, without the free-text "Other").
-FINDINGS: tuple[str, ...] = (
-    "Abnormal mediastinal contour",
-    "Acute fracture",
-    "Atelectasis",
-    "Consolidation",
-    "Enlarged cardiac silhouette",
-    "Enlarged hilum",
-    "Groundglass opacity",
-    "Hiatal hernia",
-    "High lung volume / emphysema",
-    "Interstitial lung disease",
-    "Lung nodule or mass",
-    "Pleural abnormality",
-    "Pneumothorax",
-    "Pulmonary edema",
-    "Support devices",
-)
-
 # REFLACX phase-1 column -> canonical finding (phase-2/3 columns map to themselves).
 REFLACX_PHASE1_TO_CANONICAL: dict[str, str] = {
     "Atelectasis": "Atelectasis",
@@ -84,6 +65,8 @@ REFLACX_PHASE23_LABELS: tuple[str, ...] = (
     "Pulmonary edema",
     "Support devices",
 )
+# Canonical findings: the phase-2/3 vocabulary without the free-text "Other".
+FINDINGS: tuple[str, ...] = tuple(name for name in REFLACX_PHASE23_LABELS if name != "Other")
 # REFLACX boolean (not certainty-valued) columns.
 REFLACX_BOOLEAN_LABELS: frozenset[str] = frozenset({"Support devices", "Quality issue"})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -256,15 +256,4 @@ def generate_report(
     plan, skipped = plan_from_prediction(prediction, cfg, d, evidence)
     if skipped:
         log.info("labels not in the report dictionary (not reported): %s", ", ".join(skipped))
-    w = writer or make_writer(cfg)
-    return Report(
-        plan.findings,
-        plan.negatives,
-        w.write(plan, d),
-        w.name,
-        source,
-        masses,
-        skipped,
-        d.version,
-        d.cutpoints,
-    )
+    return replace(write_report(plan, cfg, d, writer, source), region_mass=masses, skipped_labels=skipped)
