@@ -72,6 +72,12 @@ def test_outside_policy_drop_and_clip_are_counted() -> None:
     # Without the crop policy only the image bounds apply.
     nocrop, st3 = select_fixations(fix, (80, 100), GazeConfig(outside="drop", use_crop=False), None)
     assert st3.used == 3
+    # The default, REFLACX's reference: kept as they are (and counted); the heatmap takes the
+    # part of each density inside the crop.
+    assert GazeConfig().outside == "keep"
+    kept, st4 = select_fixations(fix, (80, 100), GazeConfig(), None)
+    np.testing.assert_array_equal(kept, fix)
+    assert (st4.outside_image, st4.outside_crop, st4.used) == (2, 2, 5)
 
 
 def test_phase_selection_splits_at_first_word() -> None:

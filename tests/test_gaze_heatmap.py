@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import multivariate_normal
 
 from gazecxr.gaze import fixation_heatmap
 
 
 def reference(x, y, w, image_size, out_size, sigma, crop=None) -> np.ndarray:
-    """Per-fixation full-resolution unit-peak Gaussians at pixel centres, cut to the crop, then
-    area resize (pixel i spans [i, i + 1); the crop is [x0, x1) x [y0, y1))."""
+    """REFLACX's procedure at full resolution: per fixation a unit-mass Gaussian density
+    (scipy's multivariate_normal) at pixel centres, cut to the crop, times its weight; summed,
+    area-resized and normalised (pixel i spans [i, i + 1); the crop is [x0, x1) x [y0, y1))."""
     h_img, w_img = image_size
     yy, xx = np.mgrid[0:h_img, 0:w_img].astype(np.float64) + 0.5
+    pos = np.stack([xx, yy], axis=-1)
     full = np.zeros(image_size)
     for k in range(len(x)):
-        g = np.exp(-((xx - x[k]) ** 2 + (yy - y[k]) ** 2) / (2 * sigma**2)) * w[k]
+        g = multivariate_normal([x[k], y[k]], [sigma**2, sigma**2]).pdf(pos) * w[k]
         if crop is not None:
             x0, y0, x1, y1 = crop
             g[(xx < x0) | (xx >= x1) | (yy < y0) | (yy >= y1)] = 0
@@ -54,9 +57,30 @@ def test_peak_and_per_fixation_sigma() -> None:
     assert np.unravel_index(m.argmax(), m.shape) == (10, 30)
     # sigma_y < sigma_x: the blob is wider than tall.
     assert (m[10] > 1e-4).sum() > (m[:, 30] > 1e-4).sum()
-    # Unit-peak Gaussians: a fixation's mass grows with sigma^2 (as in the full-resolution rendering).
-    m2 = fixation_heatmap([100, 400], [100, 250], [1, 1], (400, 600), (40, 60), np.array([5.0, 40.0]))
-    assert m2[:, :25].sum() / m2[:, 25:].sum() == pytest.approx((5 / 40) ** 2, rel=1e-2)
+
+
+def test_zoom_changes_sigma_not_mass() -> None:
+    """Unit-mass densities (REFLACX's reference): two groups of equal-duration fixations, one
+    at twice the sigma (2x zoom halves the pixels per degree), get equal mass. Unit-peak
+    Gaussians gave 4 : 1 here."""
+    x = np.array([150.0, 160, 140, 450, 460, 440])
+    y = np.array([200.0, 190, 210, 200, 190, 210])
+    sigma = np.array([20.0, 20, 20, 40, 40, 40])
+    m = fixation_heatmap(x, y, np.full(6, 0.3), (400, 600), (40, 60), sigma)
+    ratio = m[:, 30:].sum() / m[:, :30].sum()
+    assert ratio == pytest.approx(1.0, abs=0.05)
+    # A per-axis sigma too: an anisotropic density still has unit mass.
+    m2 = fixation_heatmap([150, 450], [200, 200], [1, 1], (400, 600), (40, 60), np.array([[10, 30], [40, 20]]))
+    assert m2[:, 30:].sum() / m2[:, :30].sum() == pytest.approx(1.0, abs=0.01)
+
+
+def test_fixation_outside_crop_adds_its_inside_part() -> None:
+    """As in the reference, a fixation centred just outside the crop adds the part of its
+    density inside (it is not dropped); one far outside adds nothing."""
+    near = fixation_heatmap([95], [50], None, (100, 200), (10, 20), 10.0, crop=(100, 0, 200, 100))
+    assert near.sum() == pytest.approx(1.0) and near[:, :10].max() == 0.0 and near[:, 10].sum() > 0.5
+    far = fixation_heatmap([-517], [50], None, (100, 200), (10, 20), 10.0, crop=(100, 0, 200, 100))
+    assert not far.any()
 
 
 @pytest.mark.parametrize(
@@ -65,7 +89,7 @@ def test_peak_and_per_fixation_sigma() -> None:
         ([], [], []),
         ([np.nan, 10], [5, np.nan], [1, 1]),
         ([10, 20], [10, 20], [0, -1]),
-        ([-517, 5219], [10, 20], [1, 1]),  # centres off the image
+        ([-517, 5219], [10, 20], [1, 1]),  # centres far off the image: no mass inside
     ],
 )
 def test_unusable_gives_zero_map_without_warnings(x, y, w) -> None:

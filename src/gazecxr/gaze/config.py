@@ -18,7 +18,10 @@ class GazeConfig(Section):
     phase: Literal["all", "silent", "reporting"] = "all"
     weights: Literal["duration", "uniform"] = "duration"
     use_crop: bool = True  # clip each fixation's Gaussian to the crop shown at that moment
-    outside: Literal["clip", "drop"] = "drop"  # fixations outside the image (always counted)
+    # Fixations whose centre is outside the image (or, with use_crop, the crop shown); always counted.
+    # keep: the REFLACX reference (the part of each density inside the crop counts); drop: removed;
+    # clip: moved to the nearest pixel inside.
+    outside: Literal["keep", "clip", "drop"] = "keep"
     max_fixations: int = 256  # fixation sequence length fed to the sequence encoder
     # Trust weight (gazecxr.gaze.trust): each factor saturates at 1 at these values.
     trust_full_fixations: int = Field(20, ge=1)  # usable fixations for full trust

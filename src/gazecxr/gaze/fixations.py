@@ -154,7 +154,7 @@ class SelectionStats:
 
     total: int  # fixations in the file (after parsing)
     phase_excluded: int  # outside the configured silent / reporting phase
-    outside_image: int  # centre outside the image (clipped or dropped per GazeConfig.outside)
+    outside_image: int  # centre outside the image (kept, clipped or dropped per GazeConfig.outside)
     outside_crop: int  # inside the image but outside the crop shown at that moment
     used: int  # fixations in the returned array
 
@@ -183,8 +183,10 @@ def select_fixations(
         first_word_time: start of the first dictated word (s); fixations starting before it form
             the silent phase. ``None`` (no transcript) puts every fixation in the silent phase.
     Returns:
-        (selected fixations (M, 10) float32, counts). With ``outside="clip"`` positions are
-        clamped to the first / last pixel inside the image and, when ``use_crop``, the crop.
+        (selected fixations (M, 10) float32, counts). ``outside="keep"`` (the REFLACX reference)
+        leaves off-image / off-crop fixations as they are: their density's part inside the crop
+        still counts in the heatmap. ``"drop"`` removes them; ``"clip"`` clamps positions to the
+        first / last pixel inside the image and, when ``use_crop``, the crop.
     """
     total = fix.shape[0]
     if cfg.phase != "all":
@@ -196,7 +198,7 @@ def select_fixations(
     if cfg.outside == "drop":
         bad = out_img | (out_crop if cfg.use_crop else False)
         fix = fix[~bad]
-    else:
+    elif cfg.outside == "clip":
         fix = fix.copy()
         height, width = image_size
         lo_x, lo_y = np.zeros(len(fix)), np.zeros(len(fix))

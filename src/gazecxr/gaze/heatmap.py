@@ -1,17 +1,23 @@
-"""Fixation density maps computed directly on the output grid.
+"""Fixation density maps computed directly on the output grid: REFLACX's reference heatmap.
 
-Each usable fixation ``i`` contributes ``w_i * exp(-((u - x_i)^2 / (2 sx_i^2) + (v - y_i)^2 / (2 sy_i^2)))``
-(a unit-peak Gaussian, as in a straightforward full-resolution rendering), optionally restricted
-to the crop of the image shown at that moment. The value of an output cell is the *integral* of
-that function over the cell's footprint in the original image, so the result equals a
-full-resolution rendering followed by area resizing, without ever building the full-resolution
-map. The Gaussian is separable and the crop is a rectangle, so every cell integral is a product
-of two 1-D integrals (differences of ``erf``) and the map is one ``(h, N) @ (N, w)`` product.
+Each fixation ``i`` contributes ``w_i * N(u, v; (x_i, y_i), diag(sx_i^2, sy_i^2))``: a *unit-mass*
+2-D Gaussian density (its own sigma, e.g. 1 degree of visual angle from that fixation's angular
+resolution, so zooming changes its sigma but not its mass), weighted by ``w_i`` (the fixation's
+duration), restricted to the crop of the image shown at that moment. The sum is divided by its
+total. This is the procedure of REFLACX's ``generate_heatmaps.py`` (``multivariate_normal(mu,
+sigma).pdf`` over the shown crop, times duration, then ``img / img.sum()``); see docs/data.md.
+
+The value of an output cell is the *integral* of that density over the cell's footprint in the
+original image, so the result equals a full-resolution rendering followed by area resizing,
+without ever building the full-resolution map. The Gaussian is separable and the crop is a
+rectangle, so every cell integral is a product of two 1-D integrals (differences of ``erf``) and
+the map is one ``(h, N) @ (N, w)`` product.
 
 Coordinates are continuous image pixels: the image spans ``[0, W) x [0, H)`` (pixel ``i`` covers
 ``[i, i + 1)``) and a crop ``(xmin, ymin, xmax, ymax)`` spans ``[xmin, xmax) x [ymin, ymax)``, as
 REFLACX writes it (the whole image shown is ``(0, 0, W, H)``). Integer REFLACX positions are used
-as given (at most half a pixel from the pixel centre, far below any sigma in use).
+as given: the reference evaluates the density at pixel ``i`` at coordinate ``i``, ours at the
+pixel's centre ``i + 0.5``, half a pixel apart, far below any sigma in use (~100 px).
 """
 
 from __future__ import annotations
@@ -23,7 +29,6 @@ import numpy as np
 from scipy.special import erf
 
 _SQRT2 = math.sqrt(2.0)
-_HALF_SQRT_2PI = math.sqrt(math.pi / 2.0)
 
 
 def _per_fixation(
@@ -50,7 +55,7 @@ def _per_fixation(
 def _cell_integrals(
     centre: np.ndarray, sigma: np.ndarray, lo: np.ndarray, hi: np.ndarray, extent: float, cells: int
 ) -> np.ndarray:
-    """1-D integrals of unit-peak Gaussians over each output cell, restricted to [lo, hi].
+    """1-D integrals of unit-mass Gaussian densities over each output cell, restricted to [lo, hi].
 
     Clipping the cell edges to [lo, hi] and differencing the Gaussian CDF at the clipped edges
     gives exactly the integral over each cell's intersection with [lo, hi] (zero for cells
@@ -60,11 +65,11 @@ def _cell_integrals(
         centre, sigma, lo, hi: (N,) continuous image coordinates / widths (pixels).
         extent: image length along this axis (pixels); cells: output cells along it.
     Returns:
-        (N, cells) float64, non-negative.
+        (N, cells) float64, non-negative; a row sums to the mass of its Gaussian inside [lo, hi].
     """
     edges = np.clip(np.linspace(0.0, extent, cells + 1)[None, :], lo[:, None], hi[:, None])
     cdf = erf((edges - centre[:, None]) * (1.0 / (_SQRT2 * sigma[:, None])))
-    return np.diff(cdf, axis=1) * (_HALF_SQRT_2PI * sigma[:, None])
+    return 0.5 * np.diff(cdf, axis=1)
 
 
 def fixation_heatmap(
@@ -88,14 +93,15 @@ def fixation_heatmap(
             per fixation as (sigma_x, sigma_y).
         crop: optional shown region (xmin, ymin, xmax, ymax) in image pixels (max exclusive),
             either one (4,) box or (N, 4) per fixation; each Gaussian is cut to its crop (NaN
-            bounds: image edge).
+            bounds: image edge). A fixation whose centre lies outside its crop (or the image)
+            still adds the part of its density inside, as in the reference.
 
     Returns:
-        float32 (h, w) map, non-negative, summing to 1; all zeros when no fixation is usable.
-        A fixation is unusable when its position, weight or sigma is not finite, its weight or
-        sigma is not positive, or its centre lies outside the image (or outside its crop).
-        Callers that want off-image fixations *clipped* instead clamp them beforehand
-        (:func:`gazecxr.gaze.fixations.select_fixations`).
+        float32 (h, w) map, non-negative, summing to 1; all zeros when no fixation is usable or
+        no mass falls inside the crops. A fixation is unusable when its position, weight or sigma
+        is not finite, or its weight or sigma is not positive. Callers that want off-image
+        fixations dropped or clamped instead do so beforehand
+        (:func:`gazecxr.gaze.fixations.select_fixations`, ``GazeConfig.outside``).
     """
     height, width = int(image_size[0]), int(image_size[1])
     out_h, out_w = int(out_size[0]), int(out_size[1])
@@ -132,10 +138,8 @@ def fixation_heatmap(
             & (w > 0)
             & np.all(np.isfinite(sig), axis=1)
             & np.all(sig > 0, axis=1)
-            & (cx >= x0)
-            & (cx < x1)
-            & (cy >= y0)
-            & (cy < y1)
+            & (x1 > x0)
+            & (y1 > y0)
         )
     if not usable.any():
         return out
