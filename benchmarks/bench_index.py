@@ -19,7 +19,8 @@ from pathlib import Path
 
 from _common import ensure_synthetic_tree  # benchmarks/ is on sys.path when run as a script
 from gazecxr.data.config import DataConfig
-from gazecxr.data.index import build_index, tree_fingerprint
+from gazecxr.data.index import build_index
+from gazecxr.data.index_cache import tree_fingerprint
 
 OUT = Path(__file__).resolve().parent / "results" / "index.json"
 

@@ -388,38 +388,85 @@ def _rows(path: Path) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def write_standalone(tree: Tree, out: Path) -> tuple[Path, Path, Path]:
-    """Re-pack a MIMIC-Eye fixture tree as stand-alone REFLACX + EGD-CXR next to MIMIC-CXR-JPG.
+@dataclass
+class Releases:
+    """Stand-alone releases laid out as PhysioNet ships them (format notes, section 4b)."""
 
-    Returns (reflacx root, egd root, MIMIC-CXR-JPG root): ``out/reflacx``, ``out/egd``,
-    ``out/mimic-cxr-jpg`` (siblings, so the loaders must find the CXR root next to theirs).
+    reflacx: Path  # reflacx-xray-localization/1.0.0 (the release root)
+    egd: Path  # egd-cxr/1.0.0
+    cxr: Path  # mimic-cxr-jpg/2.0.0
+    calibration_rows: int  # EGD calibration rows written
+
+
+def _calibration_rows(header: list[str], dicom: str, n: int, t0: float = 0.0) -> list[list[str]]:
+    """Rows of one calibration screen: gaze on a dot at the screen centre, saved under the
+    truncated id, on the calibration's own clock (EGD's image_preparation.py)."""
+    rows = []
+    for k in range(n):
+        cells = {c: "0" for c in header}
+        cells.update(
+            {
+                "DICOM_ID": dicom,
+                "CNT": str(k),
+                "Time (in secs)": f"{t0 + 0.3 * k:.3f}",
+                "FPOGX": f"{0.5 + 0.002 * (k % 3):.5f}",
+                "FPOGY": f"{0.5 - 0.002 * (k % 2):.5f}",
+                "FPOGS": f"{t0 + 0.3 * k:.3f}",
+                "FPOGD": "0.25",
+                "FPOGID": str(k + 1),
+                "FPOGV": "1",
+                "X_ORIGINAL": "-1",
+                "Y_ORIGINAL": "-1",
+            }
+        )
+        rows.append([cells[c] for c in header])
+    return rows
+
+
+def write_standalone(tree: Tree, out: Path, calibration: bool = True) -> Releases:
+    """Lay a MIMIC-Eye fixture tree out as the stand-alone REFLACX and EGD-CXR releases beside
+    MIMIC-CXR-JPG, as the releases ship them (not as our synthetic writer does):
+
+    - ``out/physionet.org/files/reflacx-xray-localization/1.0.0/``: ``main_data/metadata_phase_{1,2,3}.csv``
+      INSIDE ``main_data/`` (each with only its phase's label columns, no index column; phase 3
+      has no reading here), ``main_data/{id}/`` and ``gaze_data/{id}/``; a discarded reading has
+      only its chest box and ellipses, and an empty ``gaze_data/{id}/``;
+    - ``.../egd-cxr/1.0.0/``: ``master_sheet.csv``, ``fixations.csv``, ``eye_gaze.csv``,
+      ``bounding_boxes.csv`` without a pandas index, and, when ``calibration``, calibration rows
+      (``DICOM_ID`` = the next image's id minus its last 5 characters, on their own clock) between
+      every two images plus one over-long calibration id at the end;
+    - ``.../mimic-cxr-jpg/2.0.0/``: ``files/p*/p*/s*/*.jpg`` and ``mimic-cxr-2.0.0-*.csv.gz`` at
+      the version root.
     """
+    import gzip
     import shutil
 
-    reflacx, egd, cxr = out / "reflacx", out / "egd", out / "mimic-cxr-jpg"
-    meta, chex, split = [], [], []
+    files = out / "physionet.org" / "files"
+    reflacx = files / "reflacx-xray-localization" / "1.0.0"
+    egd = files / "egd-cxr" / "1.0.0"
+    cxr = files / "mimic-cxr-jpg" / "2.0.0"
+    tables: dict[str, list] = {"meta": [], "chexpert": [], "negbio": [], "split": []}
     meta_rows: list[list[str]] = []
-    master_rows: list[list[str]] = []
-    eg_tables: dict[str, list[list[str]]] = {
-        "fixations.csv": [],
-        "eye_gaze.csv": [],
-        "bounding_boxes.csv": [],
-    }
+    eg: dict[str, list[list[str]]] = {"fixations.csv": [], "eye_gaze.csv": [], "bounding_boxes.csv": []}
     eg_headers: dict[str, list[str]] = {}
     meta_header: list[str] = []
     master_header: list[str] = []
+    master_rows: list[list[str]] = []
     for pdir in sorted(tree.root.glob("patient_*")):
         subject = pdir.name.split("_")[1]
-        for name, acc in (("cxr_meta.csv", meta), ("cxr_chexpert.csv", chex), ("cxr_split.csv", split)):
-            header, rows = _rows(pdir / "CXR-JPG" / name)
-            acc.append((header, rows))
+        for key, name in (
+            ("meta", "cxr_meta"),
+            ("chexpert", "cxr_chexpert"),
+            ("negbio", "cxr_negbio"),
+            ("split", "cxr_split"),
+        ):
+            tables[key].append(_rows(pdir / "CXR-JPG" / f"{name}.csv"))
         for img in (pdir / "CXR-JPG").glob("s*/*.jpg"):
             dest = cxr / "files" / f"p{subject[:2]}" / f"p{subject}" / img.parent.name / img.name
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(img, dest)
         for rep in (pdir / "CXR-DICOM").glob("s*.txt"):
-            dest = cxr / "files" / f"p{subject[:2]}" / f"p{subject}" / rep.name
-            shutil.copy(rep, dest)
+            shutil.copy(rep, cxr / "files" / f"p{subject[:2]}" / f"p{subject}" / rep.name)
         if (pdir / "REFLACX").is_dir():
             meta_header, rows = _rows(pdir / "REFLACX" / "metadata.csv")
             meta_rows += rows
@@ -428,26 +475,60 @@ def write_standalone(tree: Tree, out: Path) -> tuple[Path, Path, Path]:
         if (pdir / "EyeGaze").is_dir():
             master_header, rows = _rows(pdir / "EyeGaze" / "master_sheet.csv")
             master_rows += rows
-            for name in eg_tables:
+            for name in eg:
                 eg_headers[name], rows = _rows(pdir / "EyeGaze" / name)
-                eg_tables[name] += rows
+                eg[name].append(rows)
             shutil.copytree(
                 pdir / "EyeGaze" / "audio_segmentation_transcripts",
                 egd / "audio_segmentation_transcripts",
                 dirs_exist_ok=True,
             )
-    for name, acc in (
-        ("mimic-cxr-2.0.0-metadata.csv", meta),
-        ("mimic-cxr-2.0.0-chexpert.csv", chex),
-        ("mimic-cxr-2.0.0-split.csv", split),
+    for key, name in (
+        ("meta", "metadata"),
+        ("chexpert", "chexpert"),
+        ("negbio", "negbio"),
+        ("split", "split"),
     ):
-        write_csv(cxr / name, acc[0][0], [r for _, rows in acc for r in rows])
-    # REFLACX ships one metadata file per phase, each with only its own label columns.
-    for phase, labels in ((1, REFLACX_PHASE1_LABELS), (2, REFLACX_PHASE23_LABELS)):
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(tables[key][0][0])
+        w.writerows(r for _, rows in tables[key] for r in rows)
+        cxr.mkdir(parents=True, exist_ok=True)
+        with gzip.open(cxr / f"mimic-cxr-2.0.0-{name}.csv.gz", "wt", encoding="utf-8", newline="") as fh:
+            fh.write(buf.getvalue())
+    # REFLACX ships one metadata file per phase inside main_data/, each with only its own labels.
+    discarded_col = meta_header.index("eye_tracking_data_discarded")
+    for phase, labels in (
+        (1, REFLACX_PHASE1_LABELS),
+        (2, REFLACX_PHASE23_LABELS),
+        (3, REFLACX_PHASE23_LABELS),
+    ):
         keep = [i for i, c in enumerate(meta_header) if c in REFLACX_META_HEADER or c in labels]
         rows = [[r[i] for i in keep] for r in meta_rows if r[0][1] == str(phase)]
-        write_csv(reflacx / f"metadata_phase_{phase}.csv", [meta_header[i] for i in keep], rows, crlf=True)
+        write_csv(reflacx / "main_data" / f"metadata_phase_{phase}.csv", [meta_header[i] for i in keep], rows)
+    for r in meta_rows:
+        if r[discarded_col] == "True":  # the release keeps an empty gaze folder
+            shutil.rmtree(reflacx / "gaze_data" / r[0], ignore_errors=True)
+            (reflacx / "gaze_data" / r[0]).mkdir(parents=True)
     write_csv(egd / "master_sheet.csv", master_header, master_rows)
-    for name, rows in eg_tables.items():
-        write_csv(egd / name, eg_headers[name], rows)
-    return reflacx, egd, cxr
+    write_csv(
+        egd / "bounding_boxes.csv",
+        eg_headers["bounding_boxes.csv"],
+        [r for rows in eg["bounding_boxes.csv"] for r in rows],
+    )
+    n_cal = 0
+    for name in ("fixations.csv", "eye_gaze.csv"):
+        header, blocks = eg_headers[name], eg[name]
+        rows = []
+        for k, block in enumerate(blocks):
+            if calibration and k > 0:
+                cal = _calibration_rows(header, block[0][header.index("DICOM_ID")][:-5], 4)
+                rows += cal
+                n_cal += len(cal) if name == "fixations.csv" else 0
+            rows += block
+        if calibration:
+            cal = _calibration_rows(header, "cal" + "-5a1b2c3d" * 5, 3, t0=7.0)  # over 44 characters
+            rows += cal
+            n_cal += len(cal) if name == "fixations.csv" else 0
+        write_csv(egd / name, header, rows)
+    return Releases(reflacx, egd, cxr, n_cal)

@@ -199,21 +199,37 @@ def test_crlf_and_unnamed_index_column_are_read(tree: Tree) -> None:
     assert idx.problems == [] and "Unnamed: 0" not in idx.readings.columns
 
 
-def test_truncated_eyegaze_dicom_ids_repaired_or_reported(tree: Tree, tmp_path: Path) -> None:
-    reading = tree.eyegaze[0]
-    path = tree.root / f"patient_{reading.subject}" / "EyeGaze" / "fixations.csv"
-    path.write_text(path.read_text().replace(reading.dicom, reading.dicom[:-5]))
-    idx = index(tree.root)
-    assert row(idx, reading.reading_id)["fix_count"] == len(reading.fixations)
-    assert "repaired" in kinds(idx)["truncated_dicom_id"][0]
-    # Stand-alone EGD-CXR: a prefix shared by every image cannot be repaired; its rows are dropped.
-    _, egd, _ = write_standalone(write_mimic_eye(tmp_path / "t2"), tmp_path / "sa")
-    fix = egd / "fixations.csv"
-    other = tree.eyegaze[1].dicom
-    fix.write_text(fix.read_text().replace(other, "0000000"))
-    idx2 = index(egd)
-    assert "prefix of 3 images" in kinds(idx2)["truncated_dicom_id"][0]
-    assert row(idx2, f"EG_{other}")["fix_count"] == 0 and "no_fixations" in kinds(idx2)
+def test_egd_calibration_rows_never_merged_into_a_radiograph(tree: Tree, tmp_path: Path) -> None:
+    """Calibration screens interleaved between images (ids 5 characters short of the next image's,
+    and one over-long id) are dropped and counted; every image's fixations, heatmap and
+    silent / reporting split equal those of the same release without them. Before, a truncated id
+    was "repaired" into the image it prefixes."""
+    from gazecxr.gaze.config import GazeConfig
+    from gazecxr.gaze.fixations import reading_heatmap
+
+    with_cal = write_standalone(tree, tmp_path / "with")
+    without = write_standalone(tree, tmp_path / "without", calibration=False)
+    assert with_cal.calibration_rows == 4 * (len(tree.eyegaze) - 1) + 3
+    a, b = index(with_cal.egd), index(without.egd)
+    assert b.problems == [] and b.stats()["calibration_rows"] == 0
+    assert a.stats()["calibration_rows"] == with_cal.calibration_rows
+    (problem,) = [p for p in a.problems if p.kind == "calibration_rows"]  # reported once
+    assert problem.path == "fixations.csv" and problem.count == with_cal.calibration_rows
+    assert "calibration screen" in problem.detail and "never merged" in problem.detail
+    assert [p.kind for p in a.problems] == ["calibration_rows"]
+    assert a.stats()["fixations_total"] == b.stats()["fixations_total"]
+    for reading in tree.eyegaze:
+        ra, rb = (int(row(i, reading.reading_id)["row"]) for i in (a, b))
+        np.testing.assert_array_equal(a.reading_fixations(ra), b.reading_fixations(rb))
+        for phase in ("all", "silent", "reporting"):
+            cfg = GazeConfig(phase=phase)
+            fa, sa = a.selected_fixations(ra, cfg)
+            fb, sb = b.selected_fixations(rb, cfg)
+            assert sa == sb
+            size = (tree.height, tree.width)
+            np.testing.assert_array_equal(
+                reading_heatmap(fa, size, (16, 16), cfg), reading_heatmap(fb, size, (16, 16), cfg)
+            )
 
 
 def test_dicom_id_in_one_table_and_not_another(tree: Tree) -> None:
@@ -229,7 +245,8 @@ def test_dicom_id_in_one_table_and_not_another(tree: Tree) -> None:
     idx = index(tree.root)
     mismatch = kinds(idx)["dicom_id_mismatch"]
     assert any(reading.dicom in m and "cxr_meta" not in m.split(":")[0] for m in mismatch)
-    assert any(calibration in m for m in mismatch)
+    assert any(calibration in m for m in kinds(idx)["calibration_rows"])
+    assert idx.stats()["calibration_rows"] == 1
     # The reading is still indexed: study from the REFLACX image path, size from its metadata.
     assert row(idx, reading.reading_id)["study_id"] == reading.study
 
@@ -251,26 +268,66 @@ def test_not_a_dataset_root(tmp_path: Path) -> None:
         assert str(bad) in str(err.value) and "\n" not in str(err.value)
 
 
-def test_standalone_reflacx_and_egd_layouts_match_mimic_eye(tree: Tree, tmp_path: Path) -> None:
-    reflacx, egd, cxr = write_standalone(tree, tmp_path / "sa")
+def test_standalone_releases_open_as_physionet_ships_them(tree: Tree, tmp_path: Path) -> None:
+    """REFLACX with metadata_phase_*.csv inside main_data/ (the release root or main_data/ given as
+    ROOT), EGD-CXR with calibration rows, MIMIC-CXR-JPG tables as .csv.gz: the same readings,
+    labels and fixations as the MIMIC-Eye tree they were cut from."""
+    rel = write_standalone(tree, tmp_path / "sa")
+    assert (rel.reflacx / "main_data" / "metadata_phase_1.csv").is_file()
+    assert not list(rel.reflacx.glob("metadata*")) and list(rel.cxr.glob("*.csv.gz"))
     eye = index(tree.root).readings.set_index("reading_id")
-    for root, layout, source in ((reflacx, "reflacx", "reflacx"), (egd, "egd", "eyegaze")):
+    cols = ["subject_id", "study_id", "dicom_id", "fix_count", "official_split", "discarded"]
+    for root, layout, source in (
+        (rel.reflacx, "reflacx", "reflacx"),
+        (rel.reflacx / "main_data", "reflacx", "reflacx"),
+        (rel.egd, "egd", "eyegaze"),
+    ):
         idx = index(root)
-        assert idx.layout == layout and idx.problems == []
+        assert idx.layout == layout
+        assert [p.kind for p in idx.problems] == ([] if source == "reflacx" else ["calibration_rows"])
         got = idx.readings.set_index("reading_id")
         want = eye[eye["source"] == source]
         assert sorted(got.index) == sorted(want.index)
-        cols = [
-            "subject_id",
-            "study_id",
-            "fix_count",
-            "official_split",
-            *[c for c in got.columns if c.startswith("lab:")],
-        ]
-        assert got.loc[want.index, cols].equals(want[cols])
+        labels = [c for c in got.columns if c.startswith(("lab:", "chx:", "egd:"))]
+        assert got.loc[want.index, cols + labels].equals(want[cols + labels])
+        for rid in want.index:
+            np.testing.assert_array_equal(
+                idx.reading_fixations(int(got.loc[rid, "row"])),
+                index(tree.root).reading_fixations(int(eye.loc[rid, "row"])),
+            )
+    st = index(rel.reflacx).stats()
+    assert (
+        st["reflacx_readings"],
+        st["reflacx_readings_discarded"],
+        st["reflacx_readings_with_fixations"],
+    ) == (5, 1, 4)
+    assert st["fixations_total"] == sum(len(r.fixations) for r in tree.reflacx)
+    assert index(rel.egd).stats()["fixations_total"] == sum(len(r.fixations) for r in tree.eyegaze)
+    # Which placement was found is reported; main_data/ as ROOT reads the release above it.
+    assert "main_data/metadata_phase_*.csv" in index(rel.reflacx).placement
+    sub = index(rel.reflacx / "main_data")
+    assert sub.root == rel.reflacx.resolve() and "given as the root" in sub.placement
     with pytest.raises(DatasetRootError, match="cxr_root"):
-        build_index(reflacx, DataConfig(cxr_root=str(tmp_path)), use_cache=False)
-    assert index(reflacx, cxr_root=str(cxr)).problems == []
+        build_index(rel.reflacx, DataConfig(cxr_root=str(tmp_path)), use_cache=False)
+    assert index(rel.reflacx, cxr_root=str(rel.cxr)).problems == []
+
+
+def test_reflacx_metadata_placements_beside_main_data(tree: Tree, tmp_path: Path) -> None:
+    """Metadata beside main_data/ (per phase, or one concatenated metadata.csv) still opens."""
+    rel = write_standalone(tree, tmp_path / "sa")
+    n = len(index(rel.reflacx).readings)
+    for f in sorted((rel.reflacx / "main_data").glob("metadata_phase_*.csv")):
+        f.rename(rel.reflacx / f.name)
+    idx = index(rel.reflacx)
+    assert len(idx.readings) == n and idx.placement.startswith("metadata_phase_*.csv beside main_data/")
+    meta = tree.root.glob("patient_*/REFLACX/metadata.csv")
+    lines = [m.read_text().splitlines() for m in meta]
+    for f in rel.reflacx.glob("metadata_phase_*.csv"):
+        f.unlink()
+    body = [lines[0][0]] + [ln for part in lines for ln in part[1:]]
+    (rel.reflacx / "metadata.csv").write_text("\n".join(body) + "\n")
+    idx = index(rel.reflacx)
+    assert len(idx.readings) == n and idx.placement == "metadata.csv beside main_data/"
 
 
 def test_invalid_and_blank_fixation_rows_are_dropped_and_counted(tree: Tree) -> None:

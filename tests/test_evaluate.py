@@ -42,6 +42,15 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return run, json.loads(out_json.read_text())
 
 
+def test_evaluate_on_a_non_dataset_root_gives_one_line(evaluated: tuple[Path, dict], tmp_path: Path) -> None:
+    run, _ = evaluated
+    (tmp_path / "notdata").mkdir()
+    result = CliRunner().invoke(main, ["evaluate", "--run", str(run), "--data", str(tmp_path / "notdata")])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert "notdata" in line and "not a dataset root" in line and "patient_*" in line
+
+
 def test_classification_metrics_at_saved_thresholds_with_patient_cis(evaluated: tuple[Path, dict]) -> None:
     run, res = evaluated
     saved = json.loads((run / "thresholds.json").read_text())["thresholds"]

@@ -70,7 +70,9 @@ def test_zoom_changes_sigma_not_mass() -> None:
     ratio = m[:, 30:].sum() / m[:, :30].sum()
     assert ratio == pytest.approx(1.0, abs=0.05)
     # A per-axis sigma too: an anisotropic density still has unit mass.
-    m2 = fixation_heatmap([150, 450], [200, 200], [1, 1], (400, 600), (40, 60), np.array([[10, 30], [40, 20]]))
+    m2 = fixation_heatmap(
+        [150, 450], [200, 200], [1, 1], (400, 600), (40, 60), np.array([[10, 30], [40, 20]])
+    )
     assert m2[:, 30:].sum() / m2[:, :30].sum() == pytest.approx(1.0, abs=0.01)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -311,7 +310,7 @@ def test_reflacx_labels_and_ellipses_match_drawn_findings(cohort: Path) -> None:
             drawn = gts[row["dicom_id"]]["findings"]
             for e in ellipses:
                 labels = [k for k, v in e.items() if v == "True"]
-                assert len(labels) == 1 and row[labels[0]] == e["certainty"]
+                assert len(labels) == 1 and float(row[labels[0]]) == float(e["certainty"])
                 if int(e["certainty"]) < 3:
                     continue
                 # A confident ellipse overlaps the drawn finding it names.
@@ -395,26 +394,86 @@ def test_shipped_synth_configs_validate(repo_root: Path) -> None:
     ).confounder.enabled
 
 
-def test_truncated_eyegaze_ids_are_emitted_and_counted(tmp_path: Path) -> None:
-    cfg = SynthConfig.model_validate(
-        {"studies": 10, "seed": 1, "image_size": 128, "readers": {"truncated_dicom_id_fraction": 1.0}}
+def test_per_patient_tables_follow_the_real_writers(cohort: Path) -> None:
+    """Every per-patient table MIMIC-Eye wrote with pandas starts with the unnamed index column;
+    the REFLACX metadata columns are in the real order (checked against MIMIC-Eye's builder file:
+    phase-1 labels, then the phase-2/3 labels phase 1 lacks); certainties are written as floats."""
+    names = [
+        "CXR-JPG/cxr_meta.csv",
+        "CXR-JPG/cxr_chexpert.csv",
+        "CXR-JPG/cxr_negbio.csv",
+        "CXR-JPG/cxr_split.csv",
+        "REFLACX/metadata.csv",
+        "EyeGaze/master_sheet.csv",
+        "EyeGaze/fixations.csv",
+        "EyeGaze/eye_gaze.csv",
+        "EyeGaze/bounding_boxes.csv",
+    ]
+    seen = set()
+    for name in names:
+        for path in cohort.glob(f"patient_*/{name}"):
+            assert path.read_text().split("\n", 1)[0].startswith(","), path
+            seen.add(name)
+    assert seen == set(names)
+    meta = next(cohort.glob("patient_*/REFLACX/metadata.csv"))
+    header = meta.read_text().split("\n", 1)[0]
+    assert header.startswith(
+        ",id,split,eye_tracking_data_discarded,image,dicom_id,subject_id,image_size_x,image_size_y,"
+        "Airway wall thickening,Atelectasis,Consolidation,Emphysema,"
     )
-    summary = write_cohort(tmp_path / "t", cfg, workers=1)
-    n = summary.cohort["gaze"]["eyegaze_truncated_ids"]
-    assert n == summary.eyegaze_images > 0
-    for p in (tmp_path / "t").glob("patient_*/EyeGaze"):
-        full = {r["dicom_id"] for r in _rows(p / "master_sheet.csv")}
-        ids = {r["DICOM_ID"] for r in _rows(p / "fixations.csv")}
-        assert all(len(i) == 39 and any(f.startswith(i) for f in full) for i in ids)
-    if importlib.util.find_spec("gazecxr.data.cli") is None:
-        return
-    report = tmp_path / "check.json"
-    result = CliRunner().invoke(
-        main, ["data", "check", str(tmp_path / "t"), "--no-cache", "--json", str(report)]
+    assert header.endswith(
+        "Wide mediastinum,Abnormal mediastinal contour,Acute fracture,Enlarged hilum,Hiatal hernia,"
+        "High lung volume / emphysema,Interstitial lung disease,Lung nodule or mass,Pleural abnormality"
     )
-    assert result.exit_code == 0, result.output
-    problems = json.loads(report.read_text())["problems"]
-    assert problems and all("truncated" in json.dumps(p) for p in problems)
+    row = next(r for r in _rows(meta))
+    assert any(v in ("0.0", "1.0", "2.0", "3.0", "4.0", "5.0") for v in row.values())
+
+
+@pytest.mark.parametrize("layout", ["reflacx", "egd"])
+def test_standalone_release_layouts_read_like_the_mimic_eye_tree(tmp_path: Path, layout: str) -> None:
+    """`gazecxr synth --layout reflacx|egd`: the release as PhysioNet ships it next to
+    MIMIC-CXR-JPG; the same readings, labels and fixations as the MIMIC-Eye tree of the same seed,
+    EGD calibration rows counted and kept out of every radiograph."""
+    from gazecxr.data.index import build_index
+
+    cfg = {"studies": 30, "seed": 2, "image_size": 128, "readers": {"calibration_every": 5}}
+    eye = write_cohort(tmp_path / "eye", SynthConfig.model_validate(cfg), workers=1).out
+    rel = write_cohort(tmp_path / layout, SynthConfig.model_validate(cfg), workers=1, layout=layout)
+    info = rel.cohort["releases"]
+    root = rel.out / info["root"]
+    assert (rel.out / info["cxr_root"] / "files").is_dir() and list(
+        (rel.out / info["cxr_root"]).glob("*.csv.gz")
+    )
+    assert (
+        not (rel.out / ".mimic-eye-build").exists()
+        and (rel.out / "synthetic" / "ground_truth.jsonl").is_file()
+    )
+    if layout == "reflacx":
+        assert sorted(p.name for p in (root / "main_data").glob("metadata_phase_*.csv")) == [
+            f"metadata_phase_{k}.csv" for k in (1, 2, 3)
+        ]
+    a = build_index(eye, use_cache=False)
+    b = build_index(root, use_cache=False)
+    assert b.layout == layout
+    source = "reflacx" if layout == "reflacx" else "eyegaze"
+    want = a.readings[a.readings["source"] == source].set_index("reading_id")
+    got = b.readings.set_index("reading_id")
+    assert sorted(got.index) == sorted(want.index)
+    cols = ["subject_id", "study_id", "dicom_id", "fix_count", "discarded", "official_split"]
+    cols += [c for c in got.columns if c.startswith(("lab:", "chx:", "egd:"))]
+    assert got.loc[want.index, cols].equals(want[cols])
+    for rid in want.index:
+        np.testing.assert_array_equal(
+            b.reading_fixations(int(got.loc[rid, "row"])), a.reading_fixations(int(want.loc[rid, "row"]))
+        )
+    if layout == "egd":
+        assert info["calibration_rows"] > 0
+        assert b.stats()["calibration_rows"] == info["calibration_rows"]
+        assert [p.kind for p in b.problems] == ["calibration_rows"]
+    else:
+        assert b.problems == []
+        discarded = got[got["discarded"]].index
+        assert len(discarded) and all(not any((root / "gaze_data" / r).iterdir()) for r in discarded)
 
 
 def test_no_confounder_cohort_differs_only_by_the_marker(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import click
 
 from gazecxr import __version__
 from gazecxr.config import ConfigError
+from gazecxr.errors import InputError
 from gazecxr.log import setup_logging
 
 # verb -> (module, attribute, one-line help shown before the module is imported)
@@ -43,6 +44,12 @@ def _not_available(name: str, short_help: str, reason: str) -> click.Command:
 
     _cmd.short_help = f"[not available yet] {short_help}"
     return _cmd
+
+
+class _InputFailure(click.ClickException):
+    """An :class:`InputError` as a one-line ``Error: ...`` with exit status 2 (no traceback)."""
+
+    exit_code = 2
 
 
 class LazyGroup(click.Group):
@@ -79,6 +86,8 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except ConfigError as exc:
             raise click.ClickException(f"configuration error:\n{exc}") from None
+        except InputError as exc:
+            raise _InputFailure(str(exc)) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,7 +12,7 @@ import click
 
 from gazecxr.data.config import DataConfig
 from gazecxr.data.images import ImageReadError, load_image
-from gazecxr.data.index import DatasetIndex, DatasetRootError, build_index
+from gazecxr.data.index import DatasetIndex, build_index
 from gazecxr.data.tables import ProblemLog, read_table
 from gazecxr.gaze.fixations import raw_gaze_samples
 from gazecxr.log import progress_disabled
@@ -58,7 +58,12 @@ def deep_check(index: DatasetIndex) -> tuple[list[dict[str, str]], dict[str, int
 
 def check_report(index: DatasetIndex, deep: bool = False) -> dict[str, Any]:
     """The ``data check`` result: counts (docs/data.md) + ``problems`` (path, kind, detail)."""
-    report: dict[str, Any] = {"root": str(index.root), "layout": index.layout, **index.stats()}
+    report: dict[str, Any] = {
+        "root": str(index.root),
+        "layout": index.layout,
+        "placement": index.placement,
+        **index.stats(),
+    }
     problems = [p.as_dict() for p in index.problems]
     if deep:
         extra, counts = deep_check(index)
@@ -101,24 +106,22 @@ def check(
 ) -> None:
     """Validate the dataset tree at ROOT: print a summary and every problem found.
 
-    Exit status 0 when the tree could be read (problems are listed, not fatal); non-zero with a
-    one-line reason when ROOT is not a dataset root.
+    Exit status 0 when the tree could be read (problems are listed, not fatal); 2 with a
+    one-line reason when ROOT is not a dataset root. ROOT may be a MIMIC-Eye root, the
+    REFLACX release root or its main_data/, or the EGD-CXR release root.
     """
-    cfg = DataConfig(layout=layout, cxr_root=str(cxr_root) if cxr_root else None)  # type: ignore[arg-type]
-    try:
-        index = build_index(root, cfg, use_cache=not no_cache)
-    except DatasetRootError as exc:
-        raise click.ClickException(str(exc)) from None
+    cfg = DataConfig(layout=layout, cxr_root=str(cxr_root.resolve()) if cxr_root else None)  # type: ignore[arg-type]
+    index = build_index(root, cfg, use_cache=not no_cache)  # DatasetRootError: one line, exit 2
     report = check_report(index, deep)
     counts = {k: v for k, v in report.items() if isinstance(v, int)}
     counts["problems"] = len(report["problems"])
-    click.echo(f"{report['root']} ({report['layout']} layout)")
+    click.echo(f"{report['root']} ({report['layout']} layout: {report['placement']})")
     width = max(len(k) for k in counts)
     for key, value in counts.items():
         click.echo(f"  {key:<{width}}  {value}")
     if report["problems"]:
         kinds = Counter(p["kind"] for p in report["problems"])
-        click.echo("problems by kind: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+        click.echo("problems by kind (files): " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
         for p in report["problems"]:
             click.echo(f"  [{p['kind']}] {p['path']}: {p['detail']}")
     if json_path is not None:

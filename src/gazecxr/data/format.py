@@ -32,12 +32,14 @@ _REFLACX_SAMPLE_COLUMNS = [
 ]
 REFLACX_FIXATION_COLUMNS = ["timestamp_start_fixation", "timestamp_end_fixation", *_REFLACX_SAMPLE_COLUMNS]
 REFLACX_GAZE_COLUMNS = ["timestamp_sample", *_REFLACX_SAMPLE_COLUMNS]
-# Concatenated REFLACX metadata: phase 2-3 columns, then the phase-1-only columns.
+# MIMIC-Eye's concatenated REFLACX metadata (pandas concat of phases 1, 2, 3): the phase-1 label
+# columns, then the phase-2/3 columns phase 1 lacks (checked against the MIMIC-Eye builder's file).
 REFLACX_META_LABELS = [
-    *REFLACX_PHASE23_LABELS,
-    *[c for c in REFLACX_PHASE1_LABELS if c not in REFLACX_PHASE23_LABELS],
+    *REFLACX_PHASE1_LABELS,
+    *[c for c in REFLACX_PHASE23_LABELS if c not in REFLACX_PHASE1_LABELS],
 ]
-REFLACX_META_COLUMNS = [
+# The per-phase files of the stand-alone release: these columns, then that phase's labels.
+REFLACX_META_HEADER = [
     "id",
     "split",
     "eye_tracking_data_discarded",
@@ -46,8 +48,8 @@ REFLACX_META_COLUMNS = [
     "subject_id",
     "image_size_x",
     "image_size_y",
-    *REFLACX_META_LABELS,
 ]
+REFLACX_META_COLUMNS = [*REFLACX_META_HEADER, *REFLACX_META_LABELS]
 CXR_META_COLUMNS = [
     "dicom_id",
     "subject_id",

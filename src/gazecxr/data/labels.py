@@ -8,6 +8,13 @@ Label sets used by configs are named in :data:`LABEL_SETS`.
 
 from __future__ import annotations
 
+from typing import Protocol
+
+
+class _Columns(Protocol):
+    def col(self, name: str) -> list[str]: ...
+
+
 # REFLACX phase-1 column -> canonical finding (phase-2/3 columns map to themselves).
 REFLACX_PHASE1_TO_CANONICAL: dict[str, str] = {
     "Atelectasis": "Atelectasis",
@@ -203,6 +210,36 @@ def parse_value(text: str | None) -> float:
         return float("nan")
 
 
+# Allowed values of the label cells of each source (empty = unknown). A value outside its range
+# is read as unknown (masked) and reported by the index (``label_out_of_range``).
+REFLACX_CERTAINTY_VALUES = frozenset({0.0, 1.0, 2.0, 3.0, 4.0, 5.0})
+BOOLEAN_VALUES = frozenset({0.0, 1.0})
+CHEXPERT_VALUES = frozenset({1.0, 0.0, -1.0})
+
+
+def reflacx_label_ranges(columns: list[str]) -> dict[str, frozenset[float]]:
+    """Allowed values of the REFLACX metadata label columns present in ``columns``."""
+    out = {}
+    for c in columns:
+        if c in REFLACX_BOOLEAN_LABELS:
+            out[c] = BOOLEAN_VALUES
+        elif c != "Other" and (c in REFLACX_PHASE1_LABELS or c in REFLACX_PHASE23_LABELS):
+            out[c] = REFLACX_CERTAINTY_VALUES
+    return out
+
+
+def out_of_range(table: _Columns, ranges: dict[str, frozenset[float]]) -> list[tuple[str, str]]:
+    """(column, cell) of every non-empty cell whose value is not one of ``ranges[column]``
+    (unparsable text counts as outside)."""
+    bad = []
+    for c, allowed in ranges.items():
+        for cell in table.col(c):
+            text = cell.strip()
+            if text and text.lower() not in ("nan", "none", "null") and parse_value(text) not in allowed:
+                bad.append((c, cell))
+    return bad
+
+
 def _combine(values: list[float]) -> float:
     """max over known values (present wins); NaN when none is known."""
     known = [v for v in values if v == v]
@@ -224,9 +261,10 @@ def reflacx_findings(record: dict[str, str], threshold: int) -> dict[str, float]
         if canonical is None or column not in record:
             continue
         value = parse_value(record[column])
-        if value != value:
-            continue
-        present = value >= 0.5 if column in REFLACX_BOOLEAN_LABELS else value >= threshold
+        boolean = column in REFLACX_BOOLEAN_LABELS
+        if value not in (BOOLEAN_VALUES if boolean else REFLACX_CERTAINTY_VALUES):
+            continue  # empty, NaN or out of range (reported by the index): unknown
+        present = value >= 0.5 if boolean else value >= threshold
         collected[canonical].append(1.0 if present else 0.0)
     return {name: _combine(vals) for name, vals in collected.items()}
 
@@ -251,8 +289,8 @@ def eyegaze_findings(master: dict[str, str], chexpert: dict[str, float]) -> dict
     collected: dict[str, list[float]] = {name: [] for name in FINDINGS}
     for column, canonical in EYEGAZE_GRANULAR_TO_CANONICAL.items():
         value = parse_value(master.get(column))
-        if value == value:
-            collected[canonical].append(1.0 if value >= 0.5 else 0.0)
+        if value in BOOLEAN_VALUES:  # empty or out of range: unknown
+            collected[canonical].append(value)
     granular = set(EYEGAZE_GRANULAR_TO_CANONICAL.values())
     for column, canonical in CHEXPERT_TO_CANONICAL.items():
         value = chexpert.get(column, float("nan"))
@@ -262,8 +300,13 @@ def eyegaze_findings(master: dict[str, str], chexpert: dict[str, float]) -> dict
 
 
 def egd_classes(master: dict[str, str] | None) -> dict[str, float]:
-    """EGD-CXR one-hot Normal / CHF / pneumonia (NaN for readings without a master-sheet row)."""
-    return {name: (parse_value(master.get(name)) if master else float("nan")) for name in EYEGAZE_CLASSES}
+    """EGD-CXR one-hot Normal / CHF / pneumonia (NaN for readings without a master-sheet row, and
+    for a cell that is not 0 / 1)."""
+    out = {}
+    for name in EYEGAZE_CLASSES:
+        value = parse_value(master.get(name)) if master else float("nan")
+        out[name] = value if value in BOOLEAN_VALUES else float("nan")
+    return out
 
 
 def canonical_label(name: str) -> str:

@@ -21,14 +21,16 @@ csv.field_size_limit(1 << 26)
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem found in a dataset tree (``path`` relative to the root)."""
+    """One problem found in a dataset tree (``path`` relative to the root): ``count`` rows or
+    values of that file have it (1 for a problem of the whole file)."""
 
     path: str
     kind: str
     detail: str
+    count: int = 1
 
-    def as_dict(self) -> dict[str, str]:
-        return {"path": self.path, "kind": self.kind, "detail": self.detail}
+    def as_dict(self) -> dict[str, str | int]:
+        return {"path": self.path, "kind": self.kind, "detail": self.detail, "count": self.count}
 
 
 @dataclass
@@ -38,13 +40,13 @@ class ProblemLog:
     root: Path
     items: list[Problem] = field(default_factory=list)
 
-    def add(self, path: str | Path, kind: str, detail: str) -> None:
+    def add(self, path: str | Path, kind: str, detail: str, count: int = 1) -> None:
         p = Path(path)
         try:
             rel = p.relative_to(self.root).as_posix() if p.is_absolute() else p.as_posix()
         except ValueError:
             rel = p.as_posix()
-        self.items.append(Problem(rel, kind, detail))
+        self.items.append(Problem(rel, kind, detail, int(count)))
 
 
 @dataclass

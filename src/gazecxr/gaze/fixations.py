@@ -36,6 +36,7 @@ FIX_COLUMNS: tuple[str, ...] = (
     "crop_y1",  # shown region [x0, x1) x [y0, y1), image pixels
 )
 N_COLS = len(FIX_COLUMNS)
+COL = {name: i for i, name in enumerate(FIX_COLUMNS)}  # column index by name
 EYEGAZE_SCREEN = (1920, 1080)
 
 REFLACX_FIXATION_COLUMNS = (
@@ -76,14 +77,18 @@ def reflacx_fixations(table: Columns) -> tuple[np.ndarray, int]:
     arr = np.stack([table.num(c) for c in REFLACX_FIXATION_COLUMNS], axis=1).reshape(-1, N_COLS)
     # Column order of REFLACX_FIXATION_COLUMNS is t_start, t_end, x, y, ...: reorder to FIX_COLUMNS.
     arr = arr[:, [2, 3, 0, 1, 4, 5, 6, 7, 8, 9]]
-    keep = np.isfinite(arr[:, 0]) & np.isfinite(arr[:, 1])
+    keep = np.isfinite(arr[:, COL["x"]]) & np.isfinite(arr[:, COL["y"]])
     return arr[keep].astype(np.float32), int((~keep).sum())
 
 
 def eyegaze_fixations(
     table: Columns, image_size: tuple[int, int], pads: tuple[float, float, float, float]
-) -> tuple[np.ndarray, int]:
-    """EyeGaze fixation rows of one image -> (fixations (N, 10), invalid rows dropped).
+) -> tuple[np.ndarray, dict[str, int]]:
+    """EyeGaze fixation rows of one image -> (fixations (N, 10) in time order, rows dropped by reason).
+
+    Reasons: ``invalid`` (``FPOGV != 1``, the tracker's own flag), ``no_position`` (NaN
+    ``FPOGX``/``FPOGY``), ``bad_time`` (NaN ``FPOGS`` or ``FPOGD`` of a valid fixation: no weight
+    can be given). Zero counts are left out.
 
     Args:
         table: rows of ``fixations.csv`` for this image.
@@ -100,15 +105,82 @@ def eyegaze_fixations(
     start, dur, valid = table.num("FPOGS"), table.num("FPOGD"), table.num("FPOGV")
     x = width / (sw - left - right) * (fx * sw - left)
     y = height / (sh - top - bottom) * (fy * sh - top)
-    keep = (valid == 1) & np.isfinite(x) & np.isfinite(y) & np.isfinite(start) & np.isfinite(dur)
+    is_valid = valid == 1
+    has_pos = np.isfinite(x) & np.isfinite(y)
+    has_time = np.isfinite(start) & np.isfinite(dur)
+    keep = is_valid & has_pos & has_time
+    dropped = {
+        "invalid": int((~is_valid).sum()),
+        "no_position": int((is_valid & ~has_pos).sum()),
+        "bad_time": int((is_valid & has_pos & ~has_time).sum()),
+    }
     n = int(keep.sum())
     arr = np.empty((n, N_COLS), dtype=np.float64)
-    arr[:, 0], arr[:, 1] = x[keep], y[keep]
-    arr[:, 2], arr[:, 3] = start[keep], start[keep] + dur[keep]
-    arr[:, 4:6] = np.nan
-    arr[:, 6:10] = (0.0, 0.0, float(width), float(height))
-    order = np.argsort(arr[:, 2], kind="stable")
-    return arr[order].astype(np.float32), int((~keep).sum())
+    arr[:, COL["x"]], arr[:, COL["y"]] = x[keep], y[keep]
+    arr[:, COL["t_start"]], arr[:, COL["t_end"]] = start[keep], start[keep] + dur[keep]
+    arr[:, [COL["angres_x"], COL["angres_y"]]] = np.nan
+    arr[:, COL["crop_x0"] : COL["crop_y1"] + 1] = (0.0, 0.0, float(width), float(height))
+    order = np.argsort(arr[:, COL["t_start"]], kind="stable")
+    return arr[order].astype(np.float32), {k: v for k, v in dropped.items() if v}
+
+
+def value_problems(fix: np.ndarray, angular_resolution: bool) -> list[tuple[str, int, str]]:
+    """Values of parsed fixations that would change a heatmap or a phase split, as
+    ``(kind, count, what happens)``; empty when all is well. Nothing is changed here.
+
+    Checked: NaN start / end times (no weight), negative start times, end before start (zero
+    weight), starts that go back in time, and, when ``angular_resolution`` (REFLACX), unknown or
+    non-positive pixels per degree (sigma falls back to ``gaze.sigma_px``) and crop bounds that
+    are unknown (taken as the image edge) or empty (the fixation adds nothing).
+    """
+    t0, t1 = fix[:, COL["t_start"]].astype(np.float64), fix[:, COL["t_end"]].astype(np.float64)
+    out: list[tuple[str, int, str]] = []
+
+    def check(kind: str, mask: np.ndarray, effect: str) -> None:
+        if (n := int(mask.sum())) > 0:
+            out.append((kind, n, effect))
+
+    with np.errstate(invalid="ignore"):
+        timed = np.isfinite(t0) & np.isfinite(t1)
+        check(
+            "nan_timestamp",
+            ~timed,
+            "fixation(s) with a missing (NaN) start or end time get no weight in the heatmap",
+        )
+        check(
+            "negative_timestamp",
+            np.isfinite(t0) & (t0 < 0),
+            "fixation(s) start before time 0 (kept; they fall in the silent phase)",
+        )
+        check(
+            "end_before_start",
+            timed & (t1 < t0),
+            "fixation(s) end before they start; they get zero weight in the heatmap",
+        )
+        finite = t0[np.isfinite(t0)]
+        check(
+            "decreasing_timestamp",
+            np.diff(finite) < 0,
+            "fixation start(s) earlier than the previous fixation's (kept in file order)",
+        )
+        if angular_resolution:
+            ang = fix[:, [COL["angres_x"], COL["angres_y"]]].astype(np.float64)
+            check(
+                "bad_angular_resolution",
+                ~(np.isfinite(ang) & (ang > 0)).all(axis=1),
+                "fixation(s) with unknown or non-positive pixels per degree: sigma falls back to gaze.sigma_px",
+            )
+            crop = fix[:, COL["crop_x0"] : COL["crop_y1"] + 1].astype(np.float64)
+            check(
+                "bad_crop",
+                ~np.isfinite(crop).all(axis=1),
+                "fixation(s) with an unknown crop bound: taken as the image edge",
+            )
+            empty = np.isfinite(crop).all(axis=1) & ((crop[:, 2] <= crop[:, 0]) | (crop[:, 3] <= crop[:, 1]))
+            check(
+                "empty_crop", empty, "fixation(s) whose crop shown is empty: they add nothing to the heatmap"
+            )
+    return out
 
 
 RAW_GAZE_COLUMNS = ("timestamp_sample", "x_position", "y_position")

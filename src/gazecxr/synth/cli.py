@@ -40,6 +40,14 @@ from gazecxr.synth.config import SynthConfig
     "--workers", type=int, default=None, help="Worker processes (0 = auto). Output does not depend on it."
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it holds a synthetic cohort.")
+@click.option(
+    "--layout",
+    type=click.Choice(["mimic-eye", "reflacx", "egd"]),
+    default="mimic-eye",
+    show_default=True,
+    help="mimic-eye: the MIMIC-Eye tree; reflacx / egd: the stand-alone release as PhysioNet ships it "
+    "(OUT/reflacx-xray-localization/1.0.0 or OUT/egd-cxr/1.0.0) next to OUT/mimic-cxr-jpg/2.0.0.",
+)
 def synth(
     out: Path,
     studies: int | None,
@@ -50,8 +58,9 @@ def synth(
     no_confounders: bool,
     workers: int | None,
     overwrite: bool,
+    layout: str,
 ) -> None:
-    """Write a synthetic cohort in the exact MIMIC-Eye layout to OUT.
+    """Write a synthetic cohort in the exact MIMIC-Eye layout (or a stand-alone release) to OUT.
 
     Phantom radiographs with drawn findings, simulated REFLACX and EyeGaze readings (fixations,
     raw gaze, dictations), MIMIC-style reports and label tables, plus OUT/synthetic/ground_truth.jsonl
@@ -68,7 +77,7 @@ def synth(
     from gazecxr.synth.writer import write_cohort  # heavy imports only when running
 
     try:
-        summary = write_cohort(out, cfg, overwrite=overwrite, workers=workers)
+        summary = write_cohort(out, cfg, overwrite=overwrite, workers=workers, layout=layout)
     except FileExistsError as exc:
         raise click.ClickException(str(exc)) from None
     gaze = summary.cohort["gaze"]
@@ -78,3 +87,7 @@ def synth(
         f"{gaze['reflacx_off_image'] + gaze['eyegaze_off_image']} off-image and "
         f"{gaze['reflacx_outside_crop']} outside-crop fixations (deliberate); {summary.seconds:.1f} s"
     )
+    if "releases" in summary.cohort:
+        rel = summary.cohort["releases"]
+        extra = f", {rel['calibration_rows']} calibration rows" if "calibration_rows" in rel else ""
+        click.echo(f"{layout} release: {out / rel['root']} next to {out / rel['cxr_root']}{extra}")

@@ -124,7 +124,9 @@ class ReadersConfig(Section):
     false_mention_rate: float = 0.15  # P(a reading mentions an absent finding as unlikely, certainty 1-2)
     gaze_hz: float = Field(60.0, gt=0, le=1000)  # REFLACX gaze.csv sample rate (raw samples)
     eyegaze_hz: float = Field(60.0, gt=0, le=1000)  # EyeGaze eye_gaze.csv sample rate (GP3: 60 Hz)
-    truncated_dicom_id_fraction: float = 0.0  # EyeGaze DICOM_IDs cut by 5 characters (loader tests)
+    # Stand-alone EGD-CXR release (gazecxr synth --layout egd): a calibration screen (gaze on a dot at
+    # the screen centre, saved as the next image's dicom_id[:-5]) before every n-th image of a session.
+    calibration_every: int = Field(20, ge=1)
 
 
 class SynthConfig(Section):

@@ -6,6 +6,7 @@ Every value is formatted here, as a string, so the bytes written are fully deter
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 from collections import Counter
@@ -42,7 +43,7 @@ from gazecxr.synth.readers import GazeRecord, raw_samples
 if TYPE_CHECKING:  # only for annotations: writer imports this module
     from gazecxr.synth.writer import PatientPlan, PatientResult, RenderedStudy, StudyPlan
 
-GENERATOR_VERSION = 3  # bump when the same seed and config would give a different tree
+GENERATOR_VERSION = 4  # bump when the same seed and config would give a different tree
 DIAGNOSES = {
     "CHF": ("Congestive heart failure, unspecified", "I509"),
     "pneumonia": ("Pneumonia, unspecified organism", "J189"),
@@ -55,30 +56,49 @@ class TableSpec:
     header: list[str]
     patient_path: str  # relative to patient_{id}/
     spreadsheet_path: str  # relative to spreadsheets/
-    index: bool = False  # leading unnamed pandas index column
+    # Leading unnamed pandas index column: every table MIMIC-Eye wrote with pandas has one. The
+    # real per-patient files carry the row numbers of MIMIC-Eye's global table; ours number the
+    # rows of cxr_meta that way and the others from 0 per file (readers drop the column either way).
+    index: bool = False
 
 
 AGGREGATED: dict[str, TableSpec] = {
     "cxr_meta": TableSpec(CXR_META_COLUMNS, "CXR-JPG/cxr_meta.csv", "cxr_meta.csv", index=True),
     "cxr_chexpert": TableSpec(
-        ["subject_id", "study_id", *CHEXPERT_COLUMNS], "CXR-JPG/cxr_chexpert.csv", "CXR-JPG/cxr_chexpert.csv"
+        ["subject_id", "study_id", *CHEXPERT_COLUMNS],
+        "CXR-JPG/cxr_chexpert.csv",
+        "CXR-JPG/cxr_chexpert.csv",
+        index=True,
     ),
     "cxr_negbio": TableSpec(
-        ["subject_id", "study_id", *CHEXPERT_COLUMNS], "CXR-JPG/cxr_negbio.csv", "CXR-JPG/cxr_negbio.csv"
+        ["subject_id", "study_id", *CHEXPERT_COLUMNS],
+        "CXR-JPG/cxr_negbio.csv",
+        "CXR-JPG/cxr_negbio.csv",
+        index=True,
     ),
     "cxr_split": TableSpec(
-        ["dicom_id", "study_id", "subject_id", "split"], "CXR-JPG/cxr_split.csv", "CXR-JPG/cxr_split.csv"
+        ["dicom_id", "study_id", "subject_id", "split"],
+        "CXR-JPG/cxr_split.csv",
+        "CXR-JPG/cxr_split.csv",
+        index=True,
     ),
-    "reflacx_metadata": TableSpec(REFLACX_META_COLUMNS, "REFLACX/metadata.csv", "REFLACX/metadata.csv"),
+    "reflacx_metadata": TableSpec(
+        REFLACX_META_COLUMNS, "REFLACX/metadata.csv", "REFLACX/metadata.csv", index=True
+    ),
     "eyegaze_master": TableSpec(
-        MASTER_COLUMNS, "EyeGaze/master_sheet.csv", "EyeGaze/master_sheet_with_updated_stayId.csv"
+        MASTER_COLUMNS, "EyeGaze/master_sheet.csv", "EyeGaze/master_sheet_with_updated_stayId.csv", index=True
     ),
-    "eyegaze_fixations": TableSpec(EYEGAZE_GAZE_COLUMNS, "EyeGaze/fixations.csv", "EyeGaze/fixations.csv"),
-    "eyegaze_gaze": TableSpec(EYEGAZE_GAZE_COLUMNS, "EyeGaze/eye_gaze.csv", "EyeGaze/eye_gaze.csv"),
+    "eyegaze_fixations": TableSpec(
+        EYEGAZE_GAZE_COLUMNS, "EyeGaze/fixations.csv", "EyeGaze/fixations.csv", index=True
+    ),
+    "eyegaze_gaze": TableSpec(
+        EYEGAZE_GAZE_COLUMNS, "EyeGaze/eye_gaze.csv", "EyeGaze/eye_gaze.csv", index=True
+    ),
     "eyegaze_boxes": TableSpec(
         ["dicom_id", "bbox_name", "x1", "x2", "y1", "y2"],
         "EyeGaze/bounding_boxes.csv",
         "EyeGaze/bounding_boxes.csv",
+        index=True,
     ),
 }
 
@@ -92,7 +112,8 @@ def write_csv(
     start: int = 0,
 ) -> None:
     """Write rows of pre-formatted strings. ``index`` adds pandas' unnamed index column
-    (numbered from ``start``); ``crlf`` ends lines with CRLF (REFLACX byte copies).
+    (numbered from ``start``); ``crlf`` ends lines with CRLF (REFLACX byte copies); a ``.gz``
+    path is gzip-compressed (mtime 0, so the bytes depend on the rows only).
 
     Quoting follows :mod:`csv` (minimal). Large numeric tables take a fast path: joined
     directly when no field holds a comma, quote or line break, which gives the same bytes.
@@ -120,7 +141,8 @@ def write_csv(
         w.writerow(header)
         w.writerows(rows)
         text = buf.getvalue()
-    path.write_bytes(text.encode("utf-8"))
+    data = text.encode("utf-8")
+    path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
 
 
 def _f(v: float | None, digits: int = 3) -> str:
@@ -206,7 +228,7 @@ def reflacx_metadata_row(plan: PatientPlan, st: StudyPlan, rd: Any, mentions: li
         elif col in REFLACX_BOOLEAN_LABELS:
             values.append(str(cert.get(col, 0) >= 3))
         else:
-            values.append(str(cert.get(col, 0)))
+            values.append(f"{cert.get(col, 0):.1f}")  # pandas writes these NaN-holding columns as floats
     sid = str(plan.subject_id)
     image = f"physionet.org/files/mimic-cxr/2.0.0/files/p{sid[:2]}/p{sid}/s{st.study_id}/{st.dicom_id}.dcm"
     return [
@@ -356,7 +378,6 @@ def eyegaze_gaze_rows(
     rng: np.random.Generator,
     rect: tuple[int, int, int, int],
     hz: float,
-    truncated: bool,
 ) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], int]:
     """EyeGaze ``fixations.csv`` and ``eye_gaze.csv`` rows of one image (GP3 columns) and the
     number of fixations off the image.
@@ -369,7 +390,7 @@ def eyegaze_gaze_rows(
     L, T, R, B = rect[0], rect[1], 1920 - rect[2], 1080 - rect[3]
     session, media = st.eyegaze_session
     t0 = 120.0 * (media - 1)
-    dicom = st.dicom_id[:-5] if truncated else st.dicom_id
+    dicom = st.dicom_id
 
     def screen(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Image px -> screen fractions (the inverse of the formula)."""
@@ -634,7 +655,6 @@ def cohort_stats(
                 "reflacx_outside_crop",
                 "eyegaze_fixations",
                 "eyegaze_off_image",
-                "eyegaze_truncated_ids",
             )
         },
     }

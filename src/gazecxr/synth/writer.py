@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from gazecxr.config import to_dict
 from gazecxr.log import progress_disabled
-from gazecxr.synth import tables
+from gazecxr.synth import releases, tables
 from gazecxr.synth.config import TAG_SLOTS, ReadersConfig, SynthConfig
 from gazecxr.synth.findings import Finding, mask_box, render_frontal, sample_findings
 from gazecxr.synth.language import Mention, chexpert_row, dictation, report_text
@@ -384,7 +384,6 @@ def write_patient(plan: PatientPlan, cfg: SynthConfig, out: Path) -> PatientResu
         "eyegaze_off_image": 0,
         "reflacx_readings": 0,
         "eyegaze_images": 0,
-        "eyegaze_truncated_ids": 0,
     }
     for st in plan.studies:
         rng = np.random.default_rng(st.seed)
@@ -428,9 +427,8 @@ def write_patient(plan: PatientPlan, cfg: SynthConfig, out: Path) -> PatientResu
             counts["eyegaze_images"] += 1
     for name, spec in tables.AGGREGATED.items():
         if rows[name]:  # a folder exists only when the patient has rows for it
-            tables.write_csv(
-                pdir / spec.patient_path, spec.header, rows[name], index=spec.index, start=plan.meta_offset
-            )
+            start = plan.meta_offset if name == "cxr_meta" else 0
+            tables.write_csv(pdir / spec.patient_path, spec.header, rows[name], index=spec.index, start=start)
     return PatientResult(rows, gts, counts)
 
 
@@ -520,8 +518,7 @@ def _eyegaze_rows(
     for name, mask in rs.masks.items():
         Image.fromarray(mask.astype(np.uint8) * 255).save(tdir / f"{name}.png", optimize=False)
     rect = fit_rect((0.0, 0.0, float(st.width), float(st.height)), (1920, 1080))
-    truncated = rng.random() < cfg.readers.truncated_dicom_id_fraction
-    fix, raw, off = tables.eyegaze_gaze_rows(st, g, rng, rect, cfg.readers.eyegaze_hz, truncated)
+    fix, raw, off = tables.eyegaze_gaze_rows(st, g, rng, rect, cfg.readers.eyegaze_hz)
     rows = {
         "eyegaze_master": [tables.master_sheet_row(plan, st, rect, chex, st.report)],
         "eyegaze_fixations": fix,
@@ -531,7 +528,6 @@ def _eyegaze_rows(
     return rows, {
         "eyegaze_fixations": len(fix),
         "eyegaze_off_image": off,
-        "eyegaze_truncated_ids": int(truncated),
     }
 
 
@@ -548,19 +544,8 @@ def _tick(progress: tqdm, result: PatientResult) -> PatientResult:
     return result
 
 
-def write_cohort(
-    out: str | Path, cfg: SynthConfig, overwrite: bool = False, workers: int | None = None
-) -> CohortSummary:
-    """Write a complete synthetic MIMIC-Eye tree under ``out``.
-
-    ``workers``: processes (None or 0 = min(CPU count, 4)); the tree does not depend on it.
-
-    Raises:
-        FileExistsError: ``out`` exists and is not empty, and ``overwrite`` is False (or it
-            does not look like a synthetic cohort, which is never deleted).
-    """
-    t0 = time.perf_counter()
-    out = Path(out)
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    """Make ``out`` an empty folder marked as a synthetic cohort (``synthetic/INCOMPLETE``)."""
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} is a file, not a folder for the cohort")
     if out.exists() and any(out.iterdir()):
@@ -577,6 +562,36 @@ def write_cohort(
     # overwritten; INCOMPLETE disappears when the last file is written.
     (out / "synthetic").mkdir(parents=True, exist_ok=True)
     (out / "synthetic" / "INCOMPLETE").write_text("gazecxr synth is writing this tree\n", encoding="utf-8")
+
+
+def write_cohort(
+    out: str | Path,
+    cfg: SynthConfig,
+    overwrite: bool = False,
+    workers: int | None = None,
+    layout: str = "mimic-eye",
+) -> CohortSummary:
+    """Write a complete synthetic cohort under ``out``.
+
+    ``layout``: ``mimic-eye`` (the MIMIC-Eye tree), or ``reflacx`` / ``egd`` for the stand-alone
+    release next to MIMIC-CXR-JPG (:mod:`gazecxr.synth.releases`). ``workers``: processes
+    (None or 0 = min(CPU count, 4)); the tree does not depend on it.
+
+    Raises:
+        FileExistsError: ``out`` exists and is not empty, and ``overwrite`` is False (or it
+            does not look like a synthetic cohort, which is never deleted).
+    """
+    t0 = time.perf_counter()
+    out = Path(out)
+    _prepare_out(out, overwrite)
+    if layout != "mimic-eye":
+        build = out / ".mimic-eye-build"
+        summary = write_cohort(build, cfg, overwrite=True, workers=workers)
+        info = releases.write_releases(build, out, layout, cfg)
+        releases.finish(build, out, info)
+        summary.cohort["releases"] = info
+        summary.out, summary.seconds = out, time.perf_counter() - t0
+        return summary
     plans = plan_cohort(cfg)
     workers = workers or min(os.cpu_count() or 1, 4)
     cfg_dict = to_dict(cfg)

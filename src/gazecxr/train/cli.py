@@ -99,11 +99,14 @@ def evaluate(
     run: Path, data_root: Path | None, split: str, json_file: Path | None, device: str, no_gradcam: bool
 ) -> None:
     """Evaluate a trained run on a split at its saved thresholds (95% CIs over patients)."""
+    from gazecxr.errors import InputError
     from gazecxr.train.checkpoint import CheckpointError
     from gazecxr.train.evaluate import evaluate_run, headline
 
     try:
         result = evaluate_run(run, data_root, split, device=device, gradcam=False if no_gradcam else None)
+    except InputError:
+        raise  # one line, exit 2 (gazecxr.cli)
     except (CheckpointError, ValueError) as exc:
         _fail(str(exc))
     if json_file is not None:
