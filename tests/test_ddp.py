@@ -103,8 +103,13 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
             return list(csv.DictReader(f))
 
     for a, b in zip(epochs("one"), epochs("two"), strict=True):
-        assert abs(float(a["val_bce"]) - float(b["val_bce"])) <= 5e-3
-        assert abs(float(a["val_macro_auroc"]) - float(b["val_macro_auroc"])) <= 0.05
+        d_bce = abs(float(a["val_bce"]) - float(b["val_bce"]))
+        assert d_bce <= 5e-3
+        # The tiny validation split has one or two positives per label, so a single swapped pair
+        # of near-tied scores moves macro AUROC by up to 1/7. A larger AUROC gap is accepted only
+        # when the validation losses agree to 1e-3 (then it is that swap, not a DDP difference).
+        d_auroc = abs(float(a["val_macro_auroc"]) - float(b["val_macro_auroc"]))
+        assert d_auroc <= 0.05 or (d_bce <= 1e-3 and d_auroc <= 0.15), (d_auroc, d_bce)
     # Only rank 0 wrote the checkpoint; it holds the RNG state of both processes.
     state = torch.load(tmp_path / "two" / "checkpoint_last.state.pt", weights_only=True)
     assert state["world_size"] == 2 and len(state["rng"]) == 2

@@ -35,8 +35,8 @@ def test_eyegaze_screen_to_image_uses_master_pads(tmp_path: Path) -> None:
     tree = write_mimic_eye(tmp_path / "t", n_patients=2)
     folder = next(tmp_path.glob("t/patient_*/EyeGaze"))
     table = read_table(folder / "fixations.csv", ProblemLog(tmp_path))
-    fix, invalid = eyegaze_fixations(table, (tree.height, tree.width), PADS)
-    assert invalid == 0
+    fix, dropped = eyegaze_fixations(table, (tree.height, tree.width), PADS)
+    assert dropped == {}
     np.testing.assert_allclose(fix[:, 0], table.num("X_ORIGINAL"), atol=0.01)
     np.testing.assert_allclose(fix[:, 1], table.num("Y_ORIGINAL"), atol=0.01)
     assert np.isnan(fix[:, 4]).all()  # no angular resolution for EyeGaze -> sigma_px
