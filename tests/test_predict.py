@@ -89,7 +89,10 @@ def test_predict_cli_processes_good_files_and_reports_bad_ones(
     )
     assert result.exit_code == 1
     assert str(bad) in result.output and str(missing) in result.output and "not found" in result.output
-    record = json.loads((out / "chest.json").read_text())
+    manifest = {m["input"]: m for m in json.loads((out / "manifest.json").read_text())}
+    assert set(manifest) == {str(bad), str(image_file), str(missing)}
+    assert "not found" in manifest[str(missing)]["failed"]
+    record = json.loads((out / manifest[str(image_file)]["outputs"]["json"]).read_text())
     assert set(record["probabilities"]) == set(LABELS)
     assert set(record["positive"]) <= set(LABELS)
     attention = np.load(record["attention_map"])

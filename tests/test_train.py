@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -171,6 +172,30 @@ def test_new_run_refuses_existing_directory_and_resume_checks_config(cli_run: Pa
     assert (cli_run / "checkpoint_last.safetensors").stat().st_mtime_ns == before
 
 
+def test_hostile_run_files_give_one_line(cli_run: Path, tree: Path, tmp_path: Path) -> None:
+    """train --resume on a run whose state file holds a pickle, and model.weights= a pickle:
+    refused in one line with exit 2 (before: a traceback advising weights_only=False)."""
+    from hostile_pickle import Hostile
+
+    run = tmp_path / "run"
+    shutil.copytree(cli_run, run)
+    torch.save({"optimizer": Hostile()}, run / "checkpoint_last.state.pt")
+    result = CliRunner().invoke(main, ["-q", "train", "--resume", str(run)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert "checkpoint_last.state.pt" in line and "pickled Python objects" in line
+    assert "weights_only=False" not in result.output
+    weights = tmp_path / "weights.pt"
+    torch.save({"w": torch.zeros(1), "x": Hostile()}, weights)
+    args = ["-q", "train", "--data", str(tree), "--config", str(REPO / "configs" / "synthetic.yaml")]
+    result = CliRunner().invoke(
+        main, [*args, "--out", str(tmp_path / "new"), *TINY, f"model.weights={weights}"]
+    )
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert "weights.pt" in line and "pickled Python objects" in line and "weights_only=False" not in line
+
+
 def test_checkpoint_pair_from_different_steps_is_refused(tmp_path: Path) -> None:
     w = {"a": torch.ones(2)}
     save_checkpoint(tmp_path, "ck", w, {"x": 1}, tag="5")
@@ -236,6 +261,31 @@ def test_resume_after_kill_mid_epoch_gives_bit_identical_weights(tree: Path, tmp
     different = [k for k in a if not torch.equal(a[k], b[k])]
     assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
     assert (straight / "thresholds.json").read_text() == (killed / "thresholds.json").read_text()
+    # The best checkpoint, and the optimizer, scheduler, scaler, progress and RNG state too.
+    best_a = load_file(str(straight / "checkpoint_best.safetensors"))
+    best_b = load_file(str(killed / "checkpoint_best.safetensors"))
+    assert best_a.keys() == best_b.keys() and all(torch.equal(best_a[k], best_b[k]) for k in best_a)
+    sa = torch.load(straight / "checkpoint_last.state.pt", weights_only=True)
+    sb = torch.load(killed / "checkpoint_last.state.pt", weights_only=True)
+    assert sa.keys() == sb.keys()
+    for key in ("scheduler", "progress", "world_size", "scaler"):
+        assert sa[key] == sb[key], key
+    assert sa["optimizer"]["param_groups"] == sb["optimizer"]["param_groups"]  # lr, betas, steps
+    assert sa["optimizer"]["state"].keys() == sb["optimizer"]["state"].keys()
+    for k, st in sa["optimizer"]["state"].items():
+        for name, value in st.items():
+            other = sb["optimizer"]["state"][k][name]
+            assert torch.equal(value, other) if torch.is_tensor(value) else value == other, (k, name)
+
+    def same(x, y) -> bool:  # noqa: ANN001 - nested RNG state (tensors, tuples, ints)
+        if torch.is_tensor(x):
+            return torch.is_tensor(y) and torch.equal(x, y)
+        if isinstance(x, list | tuple | dict):
+            items = x.items() if isinstance(x, dict) else enumerate(x)
+            return type(x) is type(y) and len(x) == len(y) and all(same(v, y[i]) for i, v in items)
+        return x == y
+
+    assert same(sa["rng"], sb["rng"])
     # The step log has no duplicated rows after the resume.
     with (killed / "log.csv").open() as f:
         steps = [int(r["step"]) for r in csv.DictReader(f)]

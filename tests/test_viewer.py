@@ -7,6 +7,7 @@ request is detectable: that is what the concurrency test relies on.
 from __future__ import annotations
 
 import io
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,7 +19,10 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from gazecxr.prediction import Prediction  # noqa: E402
-from gazecxr.viewer.analyzer import Analysis  # noqa: E402
+from gazecxr.viewer.analyzer import (
+    Analysis,  # noqa: E402
+    read_for,  # noqa: E402
+)
 from gazecxr.viewer.app import create_app  # noqa: E402
 from gazecxr.viewer.cohort import CohortStudy, StudyList  # noqa: E402
 
@@ -36,7 +40,10 @@ class MeanAnalyzer:
         self._active = 0
         self._lock = threading.Lock()
 
-    def analyze(self, image, image_path="", anatomy_boxes=None):  # noqa: ANN001, ANN201 - protocol
+    read = staticmethod(read_for(32, 50_000_000))  # the real read, for a 32 px model
+
+    def analyze(self, radiograph, anatomy_boxes=None):  # noqa: ANN001, ANN201 - protocol
+        image = radiograph.model_input
         with self._lock:
             self._active += 1
             self.max_parallel = max(self.max_parallel, self._active)
@@ -50,10 +57,10 @@ class MeanAnalyzer:
                 probabilities=np.array([mean, 1 - mean]),
                 thresholds=np.array([0.5, 0.5]),
                 attention=attention,
-                image_size=image.shape,
+                image_size=radiograph.size,
                 anatomy_boxes=anatomy_boxes or {"left lung": (0.5, 0.1, 0.9, 0.9)},
                 anatomy_source="dataset" if anatomy_boxes else "atlas",
-                image_path=image_path,
+                image_path=radiograph.path,
             )
             report = {
                 "writer": self.writer,
@@ -77,19 +84,24 @@ def analyzer() -> MeanAnalyzer:
     return MeanAnalyzer()
 
 
+LOCAL = "http://127.0.0.1:8000"  # the viewer answers only to the names it was started for
+
+
 @pytest.fixture()
-def client(analyzer: MeanAnalyzer) -> TestClient:
+def client(analyzer: MeanAnalyzer, tmp_path) -> TestClient:  # noqa: ANN001 - fixture
+    image = tmp_path / "server-side" / "x.png"
+    image.parent.mkdir()
+    image.write_bytes(png_of(0.8, 40))
     study = CohortStudy(
         study_id="P300R000001",
-        image=np.full((40, 40), 0.8, np.float32),
-        image_path="x.jpg",
+        image_path=str(image),
         gaze=np.eye(40, dtype=np.float32) / 40,
         anatomy_boxes={"right lung": (0.1, 0.1, 0.5, 0.9)},
         reference_report="FINDINGS: small left effusion.",
         labels=["Pleural abnormality"],
         split="test",
     )
-    return TestClient(create_app(analyzer, studies=StudyList([study]), max_upload_mb=0.5))
+    return TestClient(create_app(analyzer, studies=StudyList([study]), max_upload_mb=0.5), base_url=LOCAL)
 
 
 def test_health_and_page(client: TestClient) -> None:
@@ -146,7 +158,7 @@ def test_unexpected_failure_is_a_json_500_without_trace(analyzer: MeanAnalyzer) 
         raise RuntimeError("secret internal detail")
 
     analyzer.analyze = broken  # type: ignore[method-assign]
-    app_client = TestClient(create_app(analyzer), raise_server_exceptions=False)
+    app_client = TestClient(create_app(analyzer), raise_server_exceptions=False, base_url=LOCAL)
     res = app_client.post("/api/analyze", files={"file": ("a.png", png_of(0.5), "image/png")})
     assert res.status_code == 500
     assert res.json() == {"error": "internal error (RuntimeError); see the server log"}
@@ -177,10 +189,12 @@ def test_cohort_study_has_gaze_and_reference(client: TestClient) -> None:
             "split": "test",
             "labels": ["Pleural abnormality"],
             "has_gaze": True,
-            "image_path": "x.jpg",
+            "image": "x.png",
         }
     ]
     body = client.post("/api/studies/P300R000001/analyze").json()
+    assert "server-side" not in json.dumps(body)  # no server path reaches the client
+    assert body["image_path"] == "x.png"
     assert body["overlays"]["gaze"].startswith("data:image/png")
     assert body["anatomy_source"] == "dataset" and body["regions"][0]["name"] == "right lung"
     assert body["study"]["reference_report"] == "FINDINGS: small left effusion."

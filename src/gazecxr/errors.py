@@ -10,3 +10,20 @@ from __future__ import annotations
 
 class InputError(ValueError):
     """Bad user input, described in one line (file or folder, and the problem)."""
+
+
+def tensor_file_refusal(path: object, exc: BaseException) -> str:
+    """One line for a tensor file that ``torch.load(weights_only=True)`` refused or could not read.
+
+    torch's own message advises ``weights_only=False``, which would execute whatever a hostile
+    file holds; it is never passed on. A file holding pickled objects other than tensors is named
+    as such.
+    """
+    text = str(exc)
+    if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
+        return (
+            f"{path}: holds pickled Python objects, not only tensors; refused (GazeCXR never "
+            "unpickles code: give a .safetensors file or a plain dict of tensors)"
+        )
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"{path}: not a readable tensor file ({type(exc).__name__}: {first[:200]})"

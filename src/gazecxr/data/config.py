@@ -34,6 +34,8 @@ class DataConfig(Section):
     label_set: str = "synthetic8"  # a name from gazecxr.data.labels.LABEL_SETS
     certainty_threshold: int = Field(3, ge=1, le=5)  # REFLACX certainty >= this counts as present
     image_size: int = Field(224, ge=8)
+    # Images declaring more pixels are refused from their header, before decoding (bomb guard).
+    max_image_pixels: int = Field(50_000_000, ge=1)
     split: SplitConfig = SplitConfig()
     num_workers: int = 2
     augment: bool = True

@@ -174,7 +174,7 @@ class GazeCXRDataset(Dataset):
             if state == FAILED:
                 raise ImageReadError(path, "previously failed to decode")
         try:
-            arr = torch.from_numpy(load_resized(path, self.size))
+            arr = torch.from_numpy(load_resized(path, self.size, self.cfg.max_image_pixels))
         except ImageReadError:
             if self.cache is not None:
                 self.cache.state[self.cache.slot[path]] = FAILED

@@ -5,17 +5,26 @@ white). DICOM: ``RescaleSlope`` / ``RescaleIntercept`` are applied, then the fir
 ``WindowCenter`` / ``WindowWidth`` when present (else the image's min..max), and MONOCHROME1
 (low values display white) is inverted. Any failure raises :class:`ImageReadError` naming the
 file and the reason, so a training loop can skip the reading and report it.
+
+One path from file to model input, for every entry point (dataset, ``predict``, ``report``, the
+viewer, the demo): :func:`load_resized`, wrapped by :func:`read_radiograph` for callers that also
+show the image. Before anything is decoded, the pixel count the header declares is checked
+against ``max_pixels`` (:data:`DEFAULT_MAX_PIXELS`, ``data.max_image_pixels``): a 140 KB PNG can
+declare 12000 x 12000 pixels and would take gigabytes to decode. A real chest radiograph has at
+most about 4,300 x 3,500 (15 MP).
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile
 
 DICOM_SUFFIXES = {".dcm", ".dicom"}
+DEFAULT_MAX_PIXELS = 50_000_000  # well above any radiograph (~15 MP), far below a decompression bomb
 
 
 class ImageReadError(ValueError):
@@ -57,11 +66,27 @@ def _pil_to_array(img: Image.Image) -> np.ndarray:
     return arr.mean(axis=2) if arr.ndim == 3 else arr
 
 
-def _read_pil(path: Path, draft_size: int | None) -> np.ndarray:
+def _check_pixels(path: Path, height: int, width: int, frames: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and height * width * max(frames, 1) > max_pixels:
+        raise ImageReadError(
+            path,
+            f"the header declares {width} x {height}"
+            + (f" x {frames} frames" if frames > 1 else "")
+            + f" pixels ({height * width * max(frames, 1) / 1e6:.0f} MP), above the limit of "
+            f"{max_pixels / 1e6:.0f} MP (data.max_image_pixels); not decoded",
+        )
+
+
+def _read_pil(path: Path, draft_size: int | None, max_pixels: int | None) -> np.ndarray:
     # A truncated file must fail, not come back with a grey bottom half.
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            # PIL warns on opening a large image; the header check below decides instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            _check_pixels(path, img.height, img.width, getattr(img, "n_frames", 1), max_pixels)
             if draft_size is not None and img.format == "JPEG":
                 # JPEG DCT scaling: decode at >= draft_size per side (up to 8x faster for 3000 px).
                 img.draft("L", (draft_size, draft_size))
@@ -72,13 +97,21 @@ def _read_pil(path: Path, draft_size: int | None) -> np.ndarray:
     return arr
 
 
-def _read_dicom(path: Path) -> np.ndarray:
+def _read_dicom(path: Path, max_pixels: int | None) -> np.ndarray:
     import pydicom
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(str(path))
+            rows, cols = int(getattr(ds, "Rows", 0) or 0), int(getattr(ds, "Columns", 0) or 0)
+            frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    except Exception as exc:  # pydicom raises many types (InvalidDicomError, ValueError, KeyError, ...)
+        raise ImageReadError(path, f"DICOM: {type(exc).__name__}: {exc}") from None
+    _check_pixels(path, rows, cols, frames, max_pixels)  # pixel_array below decodes lazily
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             pixels = ds.pixel_array.astype(np.float64)
     except Exception as exc:  # pydicom raises many types (InvalidDicomError, ValueError, KeyError, ...)
         raise ImageReadError(path, f"DICOM: {type(exc).__name__}: {exc}") from None
@@ -108,7 +141,9 @@ def _read_dicom(path: Path) -> np.ndarray:
     return arr
 
 
-def load_image(path: str | Path, draft_size: int | None = None) -> np.ndarray:
+def load_image(
+    path: str | Path, draft_size: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Read a radiograph as float32 (H, W) in [0, 1], brighter = whiter as displayed.
 
     Args:
@@ -116,13 +151,15 @@ def load_image(path: str | Path, draft_size: int | None = None) -> np.ndarray:
         draft_size: optional lower bound on the decoded side for JPEGs; the decoder may then
             return a smaller image (a power-of-two reduction), used when only a resized copy
             is needed. ``None`` decodes at full resolution.
+        max_pixels: refuse, from the header and before decoding, an image declaring more pixels
+            (``None``: no limit).
     Raises:
-        ImageReadError: missing, unreadable, truncated, or not a 2-D image.
+        ImageReadError: missing, unreadable, truncated, too large, or not a 2-D image.
     """
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(path, "file not found")
-    arr = _read_dicom(path) if _is_dicom(path) else _read_pil(path, draft_size)
+    arr = _read_dicom(path, max_pixels) if _is_dicom(path) else _read_pil(path, draft_size, max_pixels)
     if arr.ndim != 2 or arr.size == 0:
         raise ImageReadError(path, f"decoded array has shape {arr.shape}; a 2-D image expected")
     return arr
@@ -137,17 +174,65 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
             ds = pydicom.dcmread(str(path), stop_before_pixels=True)
             return int(ds.Rows), int(ds.Columns)
-        with Image.open(path) as img:
-            return img.height, img.width
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return img.height, img.width
     except Exception as exc:  # header readers raise many types
         raise ImageReadError(path, f"{type(exc).__name__}: {exc}") from None
 
 
-def load_resized(path: str | Path, size: int) -> np.ndarray:
-    """Read and resize to (size, size) float32 in [0, 1] (area-averaging; aspect not kept,
-    matching heatmaps and normalised box coordinates defined over the whole image)."""
-    arr = load_image(path, draft_size=size)
+def resize_square(arr: np.ndarray, size: int) -> np.ndarray:
+    """(H, W) float in [0, 1] -> (size, size) float32 (area averaging, aspect not kept)."""
     if arr.shape == (size, size):
-        return arr
-    img = Image.fromarray(arr, mode="F").resize((size, size), Image.Resampling.BOX)
+        return np.asarray(arr, dtype=np.float32)
+    img = Image.fromarray(np.asarray(arr, dtype=np.float32), mode="F").resize(
+        (size, size), Image.Resampling.BOX
+    )
     return np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+
+
+def load_resized(path: str | Path, size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """THE model input of an image file: (size, size) float32 in [0, 1] (JPEG draft decoding to
+    >= size, then area averaging; aspect not kept, matching heatmaps and normalised box
+    coordinates defined over the whole image). The dataset, ``predict``, ``report``, the viewer
+    and the demo all read images through it, so one file gives one answer everywhere."""
+    return resize_square(load_image(path, draft_size=size, max_pixels=max_pixels), size)
+
+
+@dataclass(frozen=True)
+class Radiograph:
+    """One image file read for inference and display.
+
+    Attributes:
+        path: the file (or, for an upload, its client-side name).
+        size: original (height, width) from the header.
+        model_input: (S, S) float32 in [0, 1], exactly :func:`load_resized`.
+        display: (h, w) float32 in [0, 1], long side at most ``display_side`` (JPEG draft
+            decoding, then area averaging): for overlays, the atlas and the page.
+    """
+
+    path: str
+    size: tuple[int, int]
+    model_input: np.ndarray
+    display: np.ndarray
+
+
+def read_radiograph(
+    path: str | Path,
+    model_size: int,
+    display_side: int = 768,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    name: str | None = None,
+) -> Radiograph:
+    """Read ``path`` once for a model of input ``model_size`` and for display (see :class:`Radiograph`)."""
+    model_input = load_resized(path, model_size, max_pixels)
+    full = load_image(path, draft_size=display_side, max_pixels=max_pixels)
+    h, w = full.shape
+    scale = display_side / max(h, w)
+    if scale < 1:
+        img = Image.fromarray(full, mode="F").resize(
+            (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX
+        )
+        full = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+    return Radiograph(str(name or path), image_size(path), model_input, full)

@@ -8,8 +8,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gazecxr.errors import InputError, tensor_file_refusal
 
-class WeightsError(ValueError):
+
+class WeightsError(InputError):
     """A weights file is missing, unreadable, or does not fit the module; the message says why."""
 
 
@@ -23,16 +25,17 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path} (model.weights)")
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(path), device="cpu")
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError) as exc:
+            raise WeightsError(f"{path}: not a readable safetensors file ({exc}) (model.weights)") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(
-            f"{path}: cannot be read with torch.load(weights_only=True) ({exc}); "
-            "save a plain state dict (torch.save(model.state_dict(), f)) or a .safetensors file"
-        ) from exc
+    except Exception as exc:  # noqa: BLE001 - any failure is reported with the path, in one line
+        raise WeightsError(tensor_file_refusal(path, exc) + " (model.weights)") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]

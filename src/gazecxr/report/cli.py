@@ -67,7 +67,8 @@ def report(
     analysis), since a bare image has no anatomy boxes. The LLM writer reads its server, model and key
     from report.llm in the run config or GAZECXR_LLM_BASE_URL / GAZECXR_LLM_MODEL / GAZECXR_LLM_API_KEY.
     """
-    from gazecxr.data.images import ImageReadError, load_resized
+    from gazecxr.data.images import ImageReadError
+    from gazecxr.errors import InputError
     from gazecxr.report.calibrate import calibrate_run, run_report_config
     from gazecxr.report.generate import generate_report
     from gazecxr.train.checkpoint import CheckpointError
@@ -75,6 +76,8 @@ def report(
 
     try:
         predictor = Predictor.from_run(run, device=device)
+    except InputError:
+        raise  # a bad run file: one line, exit 2
     except (CheckpointError, ValueError, FileNotFoundError) as exc:  # incompatible or incomplete run
         raise click.ClickException(f"cannot load run {run}: {exc}") from None
     if calibrate_root is not None:
@@ -102,9 +105,9 @@ def report(
     results = []
     for path in images:
         try:
-            prediction = predictor.predict_path(path)
-            image = load_resized(path, 256)
-            rep = generate_report(prediction, cfg, image=image)
+            radiograph = predictor.read(path)  # the same read as predict and the viewer
+            prediction = predictor.predict_radiograph(radiograph)
+            rep = generate_report(prediction, cfg, image=radiograph.display)
         except (ImageReadError, ValueError) as exc:  # unreadable image; llm writer without a server
             raise click.ClickException(str(exc)) from None
         results.append({"image": str(path), "prediction": prediction.to_dict(), "report": rep.to_dict()})

@@ -24,11 +24,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from gazecxr.errors import InputError, tensor_file_refusal
+
 WEIGHTS_SUFFIX = ".safetensors"
 STATE_SUFFIX = ".state.pt"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(InputError):
     """A checkpoint file is missing, unreadable or inconsistent; the message names the file."""
 
 
@@ -72,7 +74,7 @@ def load_state(path: str | Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is reported with the path
-        raise CheckpointError(f"{path}: cannot be read with torch.load(weights_only=True) ({exc})") from None
+        raise CheckpointError(tensor_file_refusal(path, exc)) from None
 
 
 def rng_state() -> dict[str, Any]:

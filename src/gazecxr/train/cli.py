@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -160,55 +162,88 @@ def ablate(
     click.echo((out / "ablation.md").read_text(encoding="utf-8"))
 
 
+def output_names(images: list[Path]) -> list[str]:
+    """A distinct output name per input, derived from its path relative to the inputs' common
+    folder ("/" -> "__", the suffix kept as "_<ext>" only when two inputs would share a stem):
+    ``x.png x_2.jpg b/x.png`` -> ``x``, ``x_2``, ``b__x``; ``a/x.png a/x.jpg`` -> ``x_png``,
+    ``x_jpg``. Names that would still
+    collide (the same file given twice) get ``-2``, ``-3``, ...; the manifest maps each input."""
+    resolved = [p.resolve() for p in images]
+    parents = [str(p.parent) for p in resolved]
+    common = Path(os.path.commonpath(parents)) if parents else Path()
+    rel = [p.relative_to(common) for p in resolved]
+    stems = [str(r.with_suffix("")).replace(os.sep, "__") for r in rel]
+    clash = {s for s in stems if stems.count(s) > 1}
+    names, used = [], set()
+    for r, stem in zip(rel, stems, strict=True):
+        name = f"{stem}_{r.suffix.lstrip('.').lower()}" if stem in clash and r.suffix else stem
+        base, k = name, 1
+        while name in used:
+            k += 1
+            name = f"{base}-{k}"
+        used.add(name)
+        names.append(name)
+    return names
+
+
 @click.command()
 @click.option("--run", "run", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--device", default="cpu", show_default=True)
-def predict(run: Path, images: tuple[Path, ...], out: Path, device: str) -> None:
+@click.option(
+    "--max-pixels",
+    default=None,
+    type=click.IntRange(1),
+    help="Refuse images declaring more pixels, from their header (default: the run's data.max_image_pixels).",
+)
+def predict(run: Path, images: tuple[Path, ...], out: Path, device: str, max_pixels: int | None) -> None:
     """Image-only inference for JPG/PNG/DICOM files.
 
     Writes OUT/<name>.json (probabilities, positive labels at the run's thresholds, attention
-    map path), OUT/<name>_attention.npy and OUT/<name>_overlay.png per image. Unreadable files
-    are reported with their path and reason; the others are still processed; the exit status is
-    1 if any failed.
+    map path), OUT/<name>_attention.npy and OUT/<name>_overlay.png per image, <name> derived from
+    the image's path so that no two inputs share outputs, and OUT/manifest.json mapping every
+    input to its outputs (or its failure). Unreadable files are reported with their path and
+    reason in OUT/failed.json (which describes this run only); the others are still processed;
+    the exit status is 1 if any failed.
     """
     import numpy as np
 
-    from gazecxr.data.images import ImageReadError, load_image
-    from gazecxr.train.checkpoint import CheckpointError
+    from gazecxr.data.images import ImageReadError
     from gazecxr.train.predict import Predictor, prediction_record, write_overlay
 
-    try:
-        predictor = Predictor.from_run(run, device=device)
-    except CheckpointError as exc:
-        _fail(str(exc))
+    predictor = Predictor.from_run(run, device=device)  # CheckpointError: one line, exit 2
+    if max_pixels is not None:
+        predictor.max_pixels = max_pixels
     out.mkdir(parents=True, exist_ok=True)
-    failed: list[tuple[Path, str]] = []
-    used: set[str] = set()
-    for i, path in enumerate(images):
-        stem = path.stem if path.stem not in used else f"{path.stem}_{i}"  # same name in two folders
-        used.add(stem)
+    (out / "failed.json").unlink(missing_ok=True)  # describes the latest run only
+    failed: list[dict[str, str]] = []
+    manifest: list[dict[str, Any]] = []
+    for path, name in zip(images, output_names(list(images)), strict=True):
         try:
-            pred = predictor.predict_path(path)
-            overlay_source = load_image(path, draft_size=512)
+            radiograph = predictor.read(path, display_side=512)
+            pred = predictor.predict_radiograph(radiograph)
         except ImageReadError as exc:
-            failed.append((path, exc.reason))
+            failed.append({"path": str(path), "reason": exc.reason})
+            manifest.append({"input": str(path), "failed": exc.reason})
             click.echo(f"FAILED {path}: {exc.reason}", err=True)
             continue
-        att_path, overlay_path = out / f"{stem}_attention.npy", out / f"{stem}_overlay.png"
-        np.save(att_path, pred.attention)
-        write_overlay(overlay_source, pred.attention, overlay_path)
-        per_label_path = None
+        files = {"json": out / f"{name}.json", "attention": out / f"{name}_attention.npy"}
+        files["overlay"] = out / f"{name}_overlay.png"
+        np.save(files["attention"], pred.attention)
+        write_overlay(radiograph.display, pred.attention, files["overlay"])
         if pred.class_attention is not None:
-            per_label_path = out / f"{stem}_attention_per_label.npy"
-            np.save(per_label_path, pred.class_attention)
-        record = prediction_record(pred, att_path, overlay_path, per_label_path)
-        (out / f"{stem}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
-        click.echo(f"{path}: {', '.join(pred.positive) or 'no finding above threshold'}")
-    click.echo(f"{len(images) - len(failed)} of {len(images)} images predicted into {out}")
-    if failed:
-        (out / "failed.json").write_text(
-            json.dumps([{"path": str(p), "reason": r} for p, r in failed], indent=2), encoding="utf-8"
+            files["attention_per_label"] = out / f"{name}_attention_per_label.npy"
+            np.save(files["attention_per_label"], pred.class_attention)
+        record = prediction_record(
+            pred, files["attention"], files["overlay"], files.get("attention_per_label")
         )
+        files["json"].write_text(json.dumps(record, indent=2), encoding="utf-8")
+        manifest.append({"input": str(path), "outputs": {k: v.name for k, v in files.items()}})
+        click.echo(f"{path}: {', '.join(pred.positive) or 'no finding above threshold'}")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    written = sum("outputs" in m for m in manifest)
+    click.echo(f"{written} of {len(images)} images predicted into {out} (manifest.json)")
+    if failed:
+        (out / "failed.json").write_text(json.dumps(failed, indent=2), encoding="utf-8")
         sys.exit(1)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from gazecxr.config import load_config
+from gazecxr.data.images import Radiograph
 from gazecxr.experiment import ExperimentConfig
 from gazecxr.prediction import Prediction
 from gazecxr.train.checkpoint import CheckpointError, load_weights
@@ -33,9 +34,24 @@ def read_thresholds(run_dir: Path) -> tuple[list[str], np.ndarray]:
     path = run_dir / "thresholds.json"
     if not path.is_file():
         raise CheckpointError(f"{path}: not found; is {run_dir} a finished training run?")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    labels = list(data["labels"])
-    return labels, np.asarray([data["thresholds"][n] for n in labels], dtype=np.float64)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({exc}); rerun training or restore the file") from None
+    if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
+        raise CheckpointError(f"{path}: no 'labels' list; not a GazeCXR thresholds file")
+    labels = [str(n) for n in data["labels"]]
+    given = data.get("thresholds")
+    missing = [n for n in labels if not isinstance(given, dict) or n not in given]
+    if missing:
+        raise CheckpointError(f"{path}: no threshold for label(s) {', '.join(missing)}")
+    try:
+        values = np.asarray([float(given[n]) for n in labels], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{path}: thresholds must be numbers") from None
+    if not np.all(np.isfinite(values)):
+        raise CheckpointError(f"{path}: thresholds must be finite numbers")
+    return labels, values
 
 
 def load_run_model(
@@ -84,6 +100,7 @@ class Predictor:
         self.model, self.cfg, self.labels, self.thresholds = model, cfg, labels, thresholds
         self.device = torch.device(device)
         self.image_size = cfg.data.image_size
+        self.max_pixels = cfg.data.max_image_pixels  # header check before any decode
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str = "cpu") -> Predictor:
@@ -141,8 +158,18 @@ class Predictor:
         """
         from gazecxr.data.images import image_size, load_resized
 
-        resized = load_resized(path, self.image_size)  # checks the file first ("file not found", ...)
+        resized = load_resized(path, self.image_size, self.max_pixels)  # checks the file first
         return self.predict_array(resized, image_size(path), image_path=str(path))
+
+    def read(self, path: str | Path, display_side: int = 768, name: str | None = None) -> Radiograph:
+        """The file read once for this model and for display (:func:`gazecxr.data.images.read_radiograph`)."""
+        from gazecxr.data.images import read_radiograph
+
+        return read_radiograph(path, self.image_size, display_side, self.max_pixels, name=name)
+
+    def predict_radiograph(self, radiograph: Radiograph) -> Prediction:
+        """Predict from :meth:`read`'s result: the same input as :meth:`predict_path`."""
+        return self.predict_array(radiograph.model_input, radiograph.size, image_path=radiograph.path)
 
 
 def upsample_attention(attention: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from gazecxr.data.images import Radiograph, read_radiograph
+from gazecxr.errors import InputError
 from gazecxr.prediction import Box, Prediction
 
 
@@ -28,19 +30,22 @@ class Analysis:
 
 
 class Analyzer(Protocol):
-    """Anything that turns a grayscale image into an :class:`Analysis`."""
+    """Anything that reads an image file and turns it into an :class:`Analysis`."""
 
     name: str  # shown in the page header and /api/health (e.g. the run directory name)
     writer: str  # report writer in use ("template" or "llm")
 
-    def analyze(
-        self, image: np.ndarray, image_path: str = "", anatomy_boxes: dict[str, Box] | None = None
-    ) -> Analysis:
-        """Analyse a float ``(H, W)`` image in [0, 1]. Must be safe to call from several threads."""
+    def read(self, path: Path, name: str | None = None) -> Radiograph:
+        """Read an image file for this analyzer's model (:func:`gazecxr.data.images.read_radiograph`);
+        raises ``ImageReadError`` naming the file."""
+        ...
+
+    def analyze(self, radiograph: Radiograph, anatomy_boxes: dict[str, Box] | None = None) -> Analysis:
+        """Analyse what :meth:`read` returned. Must be safe to call from several threads."""
         ...
 
 
-class RunLoadError(RuntimeError):
+class RunLoadError(InputError):
     """A run directory that cannot serve predictions; the message says why."""
 
 
@@ -85,16 +90,27 @@ class RunAnalyzer:
             raise RunLoadError(str(exc)) from None
         self._lock = threading.Lock()
 
-    def analyze(
-        self, image: np.ndarray, image_path: str = "", anatomy_boxes: dict[str, Box] | None = None
-    ) -> Analysis:
+    def read(self, path: Path, name: str | None = None) -> Radiograph:
+        """The same read as ``gazecxr predict`` / ``report`` (one model input per file)."""
+        return self.predictor.read(path, name=name)
+
+    def analyze(self, radiograph: Radiograph, anatomy_boxes: dict[str, Box] | None = None) -> Analysis:
         from gazecxr.report import generate_report
 
         with self._lock:
-            prediction = self.predictor.predict_array(image, image_path=image_path)
-        attach_boxes(prediction, image, anatomy_boxes)
-        report = generate_report(prediction, self.report_cfg, image=image)
+            prediction = self.predictor.predict_radiograph(radiograph)
+        attach_boxes(prediction, radiograph.display, anatomy_boxes)
+        report = generate_report(prediction, self.report_cfg, image=radiograph.display)
         return Analysis(prediction=prediction, report_text=report.text, report=report.to_dict())
+
+
+def read_for(model_size: int, max_pixels: int | None):  # noqa: ANN201 - returns Analyzer.read
+    """An :meth:`Analyzer.read` for a model of input ``model_size`` (for analyzers without a run)."""
+
+    def read(path: Path, name: str | None = None) -> Radiograph:
+        return read_radiograph(path, model_size, max_pixels=max_pixels, name=name)
+
+    return read
 
 
 def findings_by_region(report: dict[str, Any]) -> dict[str, list[str]]:

@@ -10,6 +10,12 @@ Endpoints:
 
 Every error is a JSON body ``{"error": message}`` with a 4xx status; an unexpected failure is a 500
 with a one-line message (the trace goes to the server log, never to the client).
+
+Safety against other origins (:mod:`gazecxr.viewer.security`): requests whose ``Host`` is not
+allowed (loopback names plus the ``--host`` given) are refused (DNS rebinding), state-changing
+requests from another ``Origin`` are refused (CSRF), every response carries a
+Content-Security-Policy, ``nosniff``, ``frame-ancestors 'none'`` and ``Referrer-Policy``, an
+optional access token guards everything, and no response holds a server path.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import logging
 import uuid
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,10 +35,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gazecxr.data.images import ImageReadError
 from gazecxr.prediction import Prediction
+from gazecxr.viewer import security
 from gazecxr.viewer.analyzer import Analysis, Analyzer, findings_by_region
 from gazecxr.viewer.cohort import CohortStudy, StudySource
 from gazecxr.viewer.overlay import GAZE_CMAP, data_url, heatmap_rgba, png_bytes, radiograph_uint8
-from gazecxr.viewer.uploads import ACCEPTED, UploadError, decode_upload
+from gazecxr.viewer.uploads import ACCEPTED, DecodeSlots, UploadError, decode_upload
 
 log = logging.getLogger("gazecxr.viewer")
 
@@ -105,6 +113,9 @@ def create_app(
     studies: StudySource | None = None,
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
     note: str = RESEARCH_NOTE,
+    allowed_hosts: tuple[str, ...] = security.LOOPBACK_HOSTS,
+    token: str | None = None,
+    decode_slots: int = 2,
 ) -> FastAPI:
     """Build the viewer app.
 
@@ -113,8 +124,14 @@ def create_app(
         studies: optional cohort whose studies can be picked in the page (with gaze and reference).
         max_upload_mb: uploads larger than this are refused with 413 before decoding.
         note: disclaimer shown in the page.
+        allowed_hosts: host names a request's ``Host`` (and a state-changing request's
+            ``Origin``) may name; anything else is refused.
+        token: when set, every request needs it (``Authorization: Bearer``, or the cookie the page
+            gets from ``/?token=...``).
+        decode_slots: uploads decoded at the same time (memory bound under parallel uploads).
     """
     max_bytes = int(max_upload_mb * 1024 * 1024)
+    slots = DecodeSlots(decode_slots)
     app = FastAPI(title="GazeCXR viewer", docs_url=None, redoc_url=None, openapi_url=None)
     static = files("gazecxr.viewer") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
@@ -145,19 +162,30 @@ def create_app(
             {"error": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500
         )
 
+    guard = security.RequestGuard(allowed_hosts, token)
+
     @app.middleware("http")
-    async def _limit_size(request: Request, call_next):  # noqa: ANN202 - starlette signature
-        # Refuse before the multipart parser spools the body to disk.
-        length = request.headers.get("content-length")
-        if request.method == "POST" and length and length.isdigit() and int(length) > max_bytes + 64 * 1024:
-            return JSONResponse(
-                {
-                    "error": f"upload too large ({int(length) / 2**20:.1f} MiB); "
-                    f"the limit is {max_upload_mb:g} MiB"
-                },
-                status_code=413,
-            )
-        return await call_next(request)
+    async def _guard(request: Request, call_next):  # noqa: ANN202 - starlette signature
+        refusal = guard.refusal(request)
+        if refusal is None:
+            # Refuse before the multipart parser spools the body to disk.
+            length = request.headers.get("content-length")
+            if (
+                request.method == "POST"
+                and length
+                and length.isdigit()
+                and int(length) > max_bytes + 64 * 1024
+            ):
+                refusal = (
+                    413,
+                    f"upload too large ({int(length) / 2**20:.1f} MiB); the limit is {max_upload_mb:g} MiB",
+                )
+        if refusal is not None:
+            response = JSONResponse({"error": refusal[1]}, status_code=refusal[0])
+        else:
+            response = await call_next(request)
+        guard.decorate(request, response)
+        return response
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
@@ -186,12 +214,13 @@ def create_app(
         data = file.file.read(max_bytes + 1)
         if len(data) > max_bytes:
             raise ApiError(413, f"{file.filename}: upload too large; the limit is {max_upload_mb:g} MiB")
+        name = Path(file.filename or "upload").name  # the client's name, without any folders
         try:
-            image = decode_upload(data, file.filename or "")
+            radiograph = decode_upload(data, name, analyzer.read, slots)
         except UploadError as exc:
             raise ApiError(exc.status, str(exc)) from None
-        result = analyzer.analyze(image, image_path=file.filename or "")
-        return analysis_json(result, image, source=file.filename or "upload")
+        result = analyzer.analyze(radiograph)
+        return analysis_json(result, radiograph.display, source=name)
 
     @app.get("/api/studies")
     def list_studies() -> dict[str, Any]:
@@ -205,11 +234,14 @@ def create_app(
         if study is None:
             raise ApiError(404, f"unknown study {study_id!r}")
         try:
-            image = study.pixels()
+            with slots:
+                radiograph = study.radiograph(analyzer.read)
         except ImageReadError as exc:
-            raise ApiError(422, f"study {study_id}: {exc}") from None
-        result = analyzer.analyze(image, image_path=study.image_path, anatomy_boxes=study.anatomy_boxes)
-        out = analysis_json(result, image, source=study.study_id, gaze=study.gaze)
+            raise ApiError(422, f"study {study_id}: cannot read its image ({exc.reason})") from None
+        except UploadError as exc:
+            raise ApiError(exc.status, str(exc)) from None
+        result = analyzer.analyze(radiograph, anatomy_boxes=study.anatomy_boxes)
+        out = analysis_json(result, radiograph.display, source=study.study_id, gaze=study.gaze)
         out["study"] = study.summary() | {"reference_report": study.reference_report}
         return out
 

@@ -39,8 +39,21 @@ log = logging.getLogger("gazecxr.viewer")
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Interface to bind. The default is local-only; anything else exposes the viewer "
-    "(no authentication) to the network.",
+    help="Interface to bind. The default is local-only; anything else exposes the viewer to the "
+    "network (then use --token). Requests must name this host or a loopback name.",
+)
+@click.option(
+    "--token",
+    default=None,
+    envvar="GAZECXR_VIEWER_TOKEN",
+    help="Access token every request must carry (Authorization: Bearer, or open /?token=...). "
+    "Default: $GAZECXR_VIEWER_TOKEN; none.",
+)
+@click.option(
+    "--max-pixels",
+    default=None,
+    type=click.IntRange(1),
+    help="Refuse images declaring more pixels, from their header (default: the run's data.max_image_pixels).",
 )
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
@@ -65,6 +78,8 @@ def serve(
     port: int,
     writer: str | None,
     max_upload_mb: float,
+    token: str | None,
+    max_pixels: int | None,
 ) -> None:
     """Local web viewer: upload a radiograph or pick a cohort study and see findings, attention,
     gaze, regions and the report. HTTP API: GET /api/health, POST /api/analyze (field `file`)."""
@@ -73,23 +88,35 @@ def serve(
     prefer_passive_openmp_wait()
     import uvicorn
 
-    from gazecxr.viewer.analyzer import RunAnalyzer, RunLoadError
+    from gazecxr.viewer.analyzer import RunAnalyzer
     from gazecxr.viewer.app import RESEARCH_NOTE, SYNTHETIC_NOTE, create_app
     from gazecxr.viewer.cohort import load_cohort
+    from gazecxr.viewer.security import is_loopback
 
-    try:
-        analyzer = RunAnalyzer(run_dir, writer=writer)
-    except RunLoadError as exc:
-        raise click.ClickException(str(exc)) from None
+    analyzer = RunAnalyzer(run_dir, writer=writer)  # RunLoadError: one line, exit 2
+    if max_pixels is not None:
+        analyzer.predictor.max_pixels = max_pixels
     studies = None
     if data_root is not None:
         if not data_root.is_dir():
             raise click.ClickException(f"--data {data_root}: no such directory")
         studies = load_cohort(run_dir, data_root, split=split, limit=max_studies)
         log.info("%d %s studies of %s available in the page", len(studies), split, data_root)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("binding %s: the viewer has no authentication and is reachable from the network", host)
+    if not is_loopback(host):
+        click.echo(
+            f"WARNING: binding {host} exposes the viewer (radiographs you upload, the model) to the "
+            "network"
+            + (
+                "; every request needs the token"
+                if token
+                else "; anyone who can reach it can use it (set --token)"
+            ),
+            err=True,
+        )
     note = SYNTHETIC_NOTE if analyzer.trained_on_synthetic else RESEARCH_NOTE
-    app = create_app(analyzer, studies=studies, max_upload_mb=max_upload_mb, note=note)
-    click.echo(f"GazeCXR viewer for {run_dir} at http://{host}:{port}/ (Ctrl+C to stop)")
+    app = create_app(
+        analyzer, studies=studies, max_upload_mb=max_upload_mb, note=note, allowed_hosts=(host,), token=token
+    )
+    query = "?token=<your token>" if token else ""
+    click.echo(f"GazeCXR viewer for {run_dir} at http://{host}:{port}/{query} (Ctrl+C to stop)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from gazecxr.data.images import Radiograph
 from gazecxr.prediction import Box
 
 
@@ -23,23 +24,23 @@ class CohortStudy:
     reference_report: str = ""
     labels: list[str] = field(default_factory=list)  # ground-truth positive labels
     split: str = ""
-    image: np.ndarray | None = None  # float (H, W) in [0, 1]; read from image_path on first use
+    _radiograph: Radiograph | None = field(default=None, repr=False)  # read on first use, then kept
 
-    def pixels(self) -> np.ndarray:
-        """The full-resolution radiograph (read once, then kept)."""
-        if self.image is None:
-            from gazecxr.data.images import load_image
-
-            self.image = load_image(self.image_path)
-        return self.image
+    def radiograph(self, read: Callable[[Path, str | None], Radiograph]) -> Radiograph:
+        """The study's image read by ``read`` (an ``Analyzer.read``); named by its file name only,
+        so no server path reaches a client."""
+        if self._radiograph is None:
+            self._radiograph = read(Path(self.image_path), Path(self.image_path).name)
+        return self._radiograph
 
     def summary(self) -> dict[str, Any]:
+        """What a client may see of the study (no server paths)."""
         return {
             "id": self.study_id,
             "split": self.split,
             "labels": self.labels,
             "has_gaze": self.gaze is not None,
-            "image_path": self.image_path,
+            "image": Path(self.image_path).name,
         }
 
 

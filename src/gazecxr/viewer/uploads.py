@@ -1,17 +1,21 @@
 """Validation and decoding of uploaded radiographs (JPG / PNG / DICOM).
 
 The format is decided from the file's leading bytes, not from its name or the browser's claimed
-content type, so a renamed text file is refused before any decoder sees it. Decoding itself is
-done by :func:`gazecxr.data.images.load_image`, the loader every other part of GazeCXR uses (it
-handles 16-bit PNGs, RGB-stored grayscale and DICOM photometric interpretation).
+content type, so a renamed text file is refused before any decoder sees it. Reading is done by the
+analyzer's ``read`` (:func:`gazecxr.data.images.read_radiograph`): the same path from file to
+model input as ``gazecxr predict`` and ``report``, with the pixel limit checked from the header
+before decoding. At most ``slots`` uploads are decoded at once (:class:`DecodeSlots`), so many
+parallel uploads stay within a bounded memory budget.
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
+from gazecxr.data.images import Radiograph
 
 ACCEPTED = "JPEG, PNG or DICOM"
 
@@ -38,14 +42,38 @@ def sniff_format(data: bytes) -> str | None:
 _SUFFIX = {"jpeg": ".jpg", "png": ".png", "dicom": ".dcm"}
 
 
-def decode_upload(data: bytes, filename: str = "") -> np.ndarray:
-    """Decode an uploaded radiograph into a float ``(H, W)`` array in [0, 1].
+class DecodeSlots:
+    """At most ``n`` decodes at a time; a request that waits longer than ``timeout_s`` gets 503."""
+
+    def __init__(self, n: int = 2, timeout_s: float = 30.0) -> None:
+        self._sem = threading.BoundedSemaphore(n)
+        self.n, self.timeout_s = n, timeout_s
+
+    def __enter__(self) -> DecodeSlots:
+        if not self._sem.acquire(timeout=self.timeout_s):
+            raise UploadError(f"the viewer is busy decoding {self.n} images; retry in a moment", status=503)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sem.release()
+
+
+def decode_upload(
+    data: bytes,
+    filename: str,
+    read: Callable[[Path, str | None], Radiograph],
+    slots: DecodeSlots | None = None,
+) -> Radiograph:
+    """Read an uploaded radiograph with ``read`` (an :meth:`Analyzer.read`).
 
     Raises:
-        UploadError: empty file (400), unsupported format (415) or a file of a supported format
-            that cannot be decoded (422); the message names the file and the reason.
+        UploadError: empty file (400), unsupported format (415), a file of a supported format
+            that cannot be decoded or declares too many pixels (422), or no free decode slot (503);
+            the message names the file and the reason.
     """
-    from gazecxr.data.images import ImageReadError, load_image
+    from contextlib import nullcontext
+
+    from gazecxr.data.images import ImageReadError
 
     name = filename or "upload"
     if not data:
@@ -53,15 +81,15 @@ def decode_upload(data: bytes, filename: str = "") -> np.ndarray:
     kind = sniff_format(data)
     if kind is None:
         raise UploadError(f"{name}: not a {ACCEPTED} file (unrecognised content)", status=415)
-    # load_image reads paths (it picks the decoder from the suffix), so the bytes go through a
+    # The readers take paths (they pick the decoder from the suffix), so the bytes go through a
     # private temporary file named after the sniffed format, never after the client's file name.
     with tempfile.TemporaryDirectory(prefix="gazecxr-upload-") as tmp:
         path = Path(tmp) / f"upload{_SUFFIX[kind]}"
         path.write_bytes(data)
         try:
-            image = load_image(path)
+            with slots or nullcontext():
+                return read(path, name)
         except ImageReadError as exc:
             raise UploadError(
                 f"{name}: cannot read this {kind.upper()} file ({exc.reason})", status=422
             ) from None
-    return np.asarray(image, dtype=np.float32)

@@ -1,0 +1,189 @@
+"""The viewer against other origins and hostile requests (issue 14): DNS rebinding, CSRF,
+framing, sniffing, server paths, the access token, and a bounded fuzz of every route."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="the viewer extra is not installed")  # third-party only
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from gazecxr.viewer.app import create_app  # noqa: E402
+from gazecxr.viewer.cohort import CohortStudy, StudyList  # noqa: E402
+from gazecxr.viewer.security import HEADERS  # noqa: E402
+from test_viewer import LOCAL, MeanAnalyzer, png_of  # noqa: E402
+
+
+@pytest.fixture()
+def app(tmp_path):  # noqa: ANN001, ANN201 - fixture
+    image = tmp_path / "secret-server-folder" / "img.png"
+    image.parent.mkdir()
+    image.write_bytes(png_of(0.6, 40))
+    study = CohortStudy(study_id="S1", image_path=str(image), gaze=np.full((40, 40), 1 / 1600))
+    return create_app(MeanAnalyzer(), studies=StudyList([study]), max_upload_mb=1)
+
+
+def test_foreign_host_is_refused(app) -> None:  # noqa: ANN001 - fixture
+    """DNS rebinding: before, `Host: evil.example.com` was answered."""
+    client = TestClient(app, base_url=LOCAL)
+    assert client.get("/api/health").status_code == 200
+    for host in ("evil.example.com", "127.0.0.1.evil.example.com", "", "[::1"):
+        res = client.get("/api/health", headers={"host": host})
+        assert res.status_code == 400 and "host not allowed" in res.json()["error"], host
+    for host in ("localhost:8000", "[::1]:8000", "127.0.0.1"):
+        assert client.get("/api/health", headers={"host": host}).status_code == 200, host
+
+
+def test_cross_origin_posts_are_refused(app) -> None:  # noqa: ANN001 - fixture
+    """CSRF: before, a POST from another origin was served."""
+    client = TestClient(app, base_url=LOCAL)
+    upload = {"file": ("a.png", png_of(0.5), "image/png")}
+    for headers in (
+        {"origin": "https://evil.example.com"},
+        {"origin": "null"},
+        {"sec-fetch-site": "cross-site"},
+    ):
+        res = client.post("/api/analyze", files=upload, headers=headers)
+        assert res.status_code == 403 and "refused" in res.json()["error"], headers
+    assert client.post("/api/analyze", files=upload, headers={"origin": LOCAL}).status_code == 200
+    assert client.post("/api/analyze", files=upload).status_code == 200  # no Origin: not a browser page
+
+
+def test_security_headers_on_every_response(app) -> None:  # noqa: ANN001 - fixture
+    client = TestClient(app, base_url=LOCAL)
+    responses = [
+        client.get("/"),
+        client.get("/static/app.js"),
+        client.get("/api/health"),
+        client.get("/nope"),
+        client.get("/api/health", headers={"host": "evil.example.com"}),
+        client.post("/api/analyze", files={"file": ("x.png", b"junk", "image/png")}),
+    ]
+    for res in responses:
+        for name, value in HEADERS.items():
+            assert res.headers.get(name) == value, (res.request.url, name)
+    assert "frame-ancestors 'none'" in HEADERS["Content-Security-Policy"]
+
+
+def test_no_server_paths_in_responses(app, tmp_path) -> None:  # noqa: ANN001 - fixture
+    client = TestClient(app, base_url=LOCAL)
+    studies = client.get("/api/studies").json()
+    body = client.post("/api/studies/S1/analyze").json()
+    upload = client.post("/api/analyze", files={"file": ("../../etc/x.png", png_of(0.5), "image/png")}).json()
+    for payload in (studies, body, upload):
+        text = json.dumps(payload)
+        assert str(tmp_path) not in text and "secret-server-folder" not in text and "/etc/" not in text
+
+
+def test_access_token(tmp_path) -> None:  # noqa: ANN001 - fixture
+    client = TestClient(create_app(MeanAnalyzer(), token="s3cret"), base_url=LOCAL)
+    assert client.get("/api/health").status_code == 401
+    assert client.get("/api/health", headers={"authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/api/health", headers={"authorization": "Bearer s3cret"}).status_code == 200
+    page = client.get("/?token=s3cret")  # the URL printed by gazecxr serve sets a cookie ...
+    assert page.status_code == 200 and "gazecxr_token" in page.headers.get("set-cookie", "")
+    assert (
+        "httponly" in page.headers["set-cookie"].lower()
+        and "samesite=strict" in page.headers["set-cookie"].lower()
+    )
+    assert client.get("/api/health").status_code == 200  # ... that the page's own requests carry
+
+
+def test_serve_warns_loudly_beyond_loopback(monkeypatch, tmp_path) -> None:  # noqa: ANN001 - fixtures
+    from click.testing import CliRunner
+
+    import gazecxr.viewer.analyzer as analyzer_module
+    from gazecxr.cli import main
+
+    started = {}
+    monkeypatch.setattr(analyzer_module, "RunAnalyzer", lambda *a, **k: MeanAnalyzer())
+    monkeypatch.setattr("uvicorn.run", lambda app, host, port, log_level: started.update(host=host))
+    monkeypatch.setattr(MeanAnalyzer, "trained_on_synthetic", True, raising=False)
+    result = CliRunner().invoke(main, ["serve", "--run", str(tmp_path), "--host", "0.0.0.0"])
+    assert result.exit_code == 0, result.output
+    assert "WARNING: binding 0.0.0.0 exposes the viewer" in result.output and "set --token" in result.output
+    assert started == {"host": "0.0.0.0"}
+
+
+# --------------------------------------------------------------------------- bounded fuzz
+
+ROUTES = [
+    ("GET", "/"),
+    ("GET", "/favicon.ico"),
+    ("GET", "/static/app.js"),
+    ("GET", "/static/../../etc/passwd"),
+    ("GET", "/api/health"),
+    ("GET", "/api/studies"),
+    ("POST", "/api/analyze"),
+    ("POST", "/api/studies/S1/analyze"),
+    ("POST", "/api/studies/%00/analyze"),
+    ("PUT", "/api/analyze"),
+    ("DELETE", "/api/studies"),
+]
+
+
+def _mutated_body(rng: random.Random) -> tuple[dict, dict]:
+    """(request kwargs, headers) of one mutated upload or body."""
+    base = png_of(rng.random(), rng.choice([1, 8, 33]))
+    kind = rng.randrange(8)
+    if kind == 0:
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300)))
+    elif kind == 1:
+        data = bytearray(base)
+        for _ in range(rng.randrange(1, 20)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        data = bytes(data)
+    elif kind == 2:
+        data = base[: rng.randrange(len(base))]
+    elif kind == 3:
+        data = b"\xff\xd8\xff" + bytes(rng.randrange(256) for _ in range(200))
+    elif kind == 4:
+        data = b"\x00" * 128 + b"DICM" + bytes(rng.randrange(256) for _ in range(300))
+    else:
+        data = base
+    field = rng.choice(["file", "file", "image", ""])
+    name = rng.choice(["a.png", "", "../x.dcm", "ä" * 300, "a\x00b.jpg", "<script>.png"])
+    ctype = rng.choice(["image/png", "application/json", "text/html", ""])
+    if rng.random() < 0.15:
+        return {"content": data}, {
+            "content-type": rng.choice(["multipart/form-data; boundary=xx", "application/json", "text/plain"])
+        }
+    return {"files": {field or "file": (name, data, ctype)}}, {}
+
+
+def test_fuzz_every_route_no_5xx_and_healthy_after(app) -> None:  # noqa: ANN001 - fixture
+    client = TestClient(app, base_url=LOCAL, raise_server_exceptions=False)
+    rng = random.Random(14)
+    statuses: dict[int, int] = {}
+    n = 300
+    for _ in range(n):
+        method, path = rng.choice(ROUTES)
+        headers: dict[str, str] = {}
+        if rng.random() < 0.2:
+            headers["host"] = rng.choice(["localhost", "evil.example.com", "127.0.0.1:1", "x" * 300])
+        if rng.random() < 0.2:
+            headers["origin"] = rng.choice([LOCAL, "https://evil.example.com", "null", "http://[::1]:9"])
+        if rng.random() < 0.1:
+            path += "?" + rng.choice(["token=x", "a=" + "%" * 5, "b=%7f%00"])
+        kwargs: dict = {}
+        if method == "POST":
+            kwargs, extra = _mutated_body(rng)
+            headers.update(extra)
+        res = client.request(method, path, headers=headers, **kwargs)
+        statuses[res.status_code] = statuses.get(res.status_code, 0) + 1
+        assert res.status_code < 500, (method, path, headers, res.text[:200])
+        if res.status_code >= 400 and res.headers.get("content-type", "").startswith("application/json"):
+            assert "Traceback" not in res.text
+    assert (
+        sum(statuses.values()) == n
+        and any(s == 200 for s in statuses)
+        and any(400 <= s < 500 for s in statuses)
+    )
+    assert client.get("/api/health").json()["status"] == "ok"  # healthy afterwards
+    ok = client.post("/api/analyze", files={"file": ("a.png", png_of(0.3), "image/png")})
+    assert ok.status_code == 200
