@@ -28,9 +28,9 @@ from PIL import Image
 from gazecxr.config import load_config, save_config
 from gazecxr.data.labels import LABEL_SETS
 from gazecxr.models import build_model
-from gazecxr.train.checkpoint import save_checkpoint
+from gazecxr.train.checkpoint import save_checkpoint, unique_state
 from gazecxr.train.predict import Predictor
-from gazecxr.train.trainer import BEST, unique_state
+from gazecxr.train.rundir import BEST
 
 HERE = Path(__file__).resolve().parent
 TARGET_S = 0.3

@@ -11,9 +11,8 @@ import pytest
 from gazecxr.config import load_config
 from gazecxr.data import build_datasets
 from gazecxr.data.index import build_index
-
-synth_writer = pytest.importorskip("gazecxr.synth.writer", reason="gazecxr.synth is not available")
-synth_config = pytest.importorskip("gazecxr.synth.config")
+from gazecxr.synth import config as synth_config
+from gazecxr.synth import writer as synth_writer
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from gazecxr.demo.html import StudyReport, StudyRow, VariantResult, content_terms, highlight, render
-from gazecxr.demo.pipeline import select_studies, verdict
-from gazecxr.viewer.overlay import heatmap_rgba, radiograph_uint8
+from gazecxr.demo.results import verdict
+from gazecxr.demo.studies import select_studies
+from gazecxr.report.overlay import heatmap_rgba, radiograph_uint8
 
 LABELS = ["Atelectasis", "Pleural abnormality", "Pneumothorax"]
 

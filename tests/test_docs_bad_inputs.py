@@ -14,4 +14,6 @@ def test_every_test_named_in_the_bad_input_table_exists(repo_root: Path) -> None
     assert all("tests/" in row for row in rows), "every row names its test"
     for path, name in refs:
         source = (repo_root / path).read_text(encoding="utf-8")
-        assert re.search(rf"^def {name}\(", source, re.M), f"{path}::{name} named in docs/bad-inputs.md is gone"
+        assert re.search(rf"^def {name}\(", source, re.M), (
+            f"{path}::{name} named in docs/bad-inputs.md is gone"
+        )

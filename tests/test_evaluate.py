@@ -11,7 +11,8 @@ import torch
 from click.testing import CliRunner
 
 from gazecxr.cli import main
-from gazecxr.train.evaluate import load_predictions, score_map, upsample_maps
+from gazecxr.train.evaluate import load_predictions
+from gazecxr.train.inference import score_map, upsample_maps
 from test_train import train_tiny, write_tiny_tree
 
 SALIENCY = {"cc", "kld", "nss", "sim", "auc_judd", "spearman"}

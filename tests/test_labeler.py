@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gazecxr.report.labeler import label_report
+from gazecxr.vocab.labeler import label_report
 
 
 def _by_name(text):
@@ -61,9 +61,9 @@ def test_ignore_phrases_and_mimic_sections():
 
 
 def test_labeler_agrees_with_mesh_on_iu_reports(shared_data):
-    from gazecxr.report.dictionary import load_dictionary
     from gazecxr.report.evaluate import labeler_vs_mesh
     from gazecxr.report.iu import read_iu_reports
+    from gazecxr.vocab.dictionary import load_dictionary
 
     reports = read_iu_reports(shared_data / "iu_xray" / "indiana_reports.csv")
     res = labeler_vs_mesh(reports, load_dictionary())

@@ -10,10 +10,10 @@ import textwrap
 import pytest
 
 from gazecxr.report.config import LLMConfig, ReportConfig
-from gazecxr.report.dictionary import load_dictionary
 from gazecxr.report.generate import plan_from_findings, write_report
 from gazecxr.report.llm import SYSTEM_PROMPT, PrivacyError, build_request, guard_items, verify_sentence
 from gazecxr.report.writers import StatedFinding
+from gazecxr.vocab.dictionary import load_dictionary
 
 pytest.importorskip("openai")
 

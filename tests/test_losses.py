@@ -24,7 +24,7 @@ from gazecxr.losses import (
     gaze_mse,
     info_nce,
     label_weighted_attention,
-    masked_bce,
+    masked_bce_loss,
     resample_to_grid,
     shuffle_gaze,
     trust_weights,
@@ -169,15 +169,15 @@ def test_learnable_temperature_gets_gradient() -> None:
     assert not list(fixed.parameters()) and "log_t" in fixed.state_dict()
 
 
-def test_masked_bce() -> None:
+def test_masked_bce_loss() -> None:
     logits = torch.tensor([[2.0, -1.0], [0.5, 3.0]])
     labels = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     mask = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
     keep = mask.bool()
     ref = F.binary_cross_entropy_with_logits(logits[keep], labels[keep])
-    assert masked_bce(logits, labels, mask).item() == pytest.approx(ref.item())
-    assert masked_bce(logits, labels, torch.zeros_like(mask)).item() == 0.0
-    assert masked_bce(logits, labels).item() == pytest.approx(
+    assert masked_bce_loss(logits, labels, mask).item() == pytest.approx(ref.item())
+    assert masked_bce_loss(logits, labels, torch.zeros_like(mask)).item() == 0.0
+    assert masked_bce_loss(logits, labels).item() == pytest.approx(
         F.binary_cross_entropy_with_logits(logits, labels).item()
     )
 
@@ -265,7 +265,7 @@ def test_objective_total_is_the_documented_sum() -> None:
         for n, f in [("mse", gaze_mse), ("kl", gaze_kl), ("cc", gaze_cc), ("com", gaze_com)]
     )
     gaze = (batch["trust"] * per).mean()
-    cls = masked_bce(out.logits, batch["labels"], batch["label_mask"])
+    cls = masked_bce_loss(out.logits, batch["labels"], batch["label_mask"])
     t = obj.temperature()
     nce_t = info_nce(out.embedding, enc.encode_text(batch["text"]), t)
     nce_g = info_nce(out.embedding, enc.encode_fixations(batch["fixations"], batch["fixations_len"]), t)
@@ -301,7 +301,9 @@ def test_objective_without_any_gaze_is_classification_only() -> None:
     out = _output()
     total, terms = obj(out, batch, _Encoders(), epoch=5.0)
     assert math.isnan(terms["gaze"]) and terms["gaze_usable"] == 0
-    assert total.item() == pytest.approx(masked_bce(out.logits, batch["labels"], batch["label_mask"]).item())
+    assert total.item() == pytest.approx(
+        masked_bce_loss(out.logits, batch["labels"], batch["label_mask"]).item()
+    )
     assert obj.temperature is None and "nce_text" not in terms
 
 
@@ -341,7 +343,7 @@ def test_ellipse_prior() -> None:
     batch["ellipses"][0] = [{"box": (0.0, 0.0, 0.5, 0.5), "labels": ["x"]}]
     out = _output()
     total, terms = Objective(cfg, 3)(out, batch, _Encoders(), epoch=0)
-    expected = masked_bce(out.logits, batch["labels"]) - torch.log(out.attention[0, :2, :2].sum() + 1e-6)
+    expected = masked_bce_loss(out.logits, batch["labels"]) - torch.log(out.attention[0, :2, :2].sum() + 1e-6)
     assert total.item() == pytest.approx(expected.item(), rel=1e-5)
 
 

@@ -17,9 +17,9 @@ from gazecxr.data.images import load_resized
 from gazecxr.data.labels import LABEL_SETS
 from gazecxr.models import build_model
 from gazecxr.prediction import Prediction
-from gazecxr.train.checkpoint import save_checkpoint
+from gazecxr.train.checkpoint import save_checkpoint, unique_state
 from gazecxr.train.predict import Predictor
-from gazecxr.train.trainer import BEST, unique_state
+from gazecxr.train.rundir import BEST
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = list(LABEL_SETS["synthetic8"])

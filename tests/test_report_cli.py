@@ -15,8 +15,8 @@ from gazecxr.data.labels import LABEL_SETS
 from gazecxr.models import build_model
 from gazecxr.report.synthetic_eval import score_report
 from gazecxr.report.writers import StatedFinding
-from gazecxr.train.checkpoint import save_checkpoint
-from gazecxr.train.trainer import BEST, unique_state
+from gazecxr.train.checkpoint import save_checkpoint, unique_state
+from gazecxr.train.rundir import BEST
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = list(LABEL_SETS["synthetic8"])

@@ -8,7 +8,7 @@ import yaml
 
 from gazecxr.data.anatomy import REGIONS
 from gazecxr.data.labels import FINDINGS
-from gazecxr.report.dictionary import DEFAULT_PATH, DictionaryError, calibrate_cutpoints, load_dictionary
+from gazecxr.vocab.dictionary import DEFAULT_PATH, DictionaryError, calibrate_cutpoints, load_dictionary
 
 
 def test_shipped_dictionary_covers_every_canonical_finding_and_region():

@@ -12,9 +12,9 @@ from gazecxr.metrics.report import hallucination_counts, keyword_counts
 from gazecxr.prediction import Prediction
 from gazecxr.report import generate_report
 from gazecxr.report.config import ReportConfig
-from gazecxr.report.dictionary import load_dictionary
 from gazecxr.report.generate import plan_from_findings, write_report
 from gazecxr.report.regions import assign_regions, atlas_boxes, box_masses, lung_box
+from gazecxr.vocab.dictionary import load_dictionary
 
 
 def _atlas() -> dict:
@@ -232,7 +232,7 @@ def test_every_finding_level_and_location_round_trips_through_the_labeler():
         regions = tuple(r for r in regions if r in entry.priors)
         plan = plan_from_findings({name: regions}, [name], d, certainty=level)
         rep = write_report(plan, ReportConfig(), d)
-        from gazecxr.report.labeler import label_report
+        from gazecxr.vocab.labeler import label_report
 
         got = {f.name: f for f in label_report(rep.findings_text, d)}
         assert set(got) == {name}, (rep.findings_text, got)

@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from gazecxr.report.dictionary import load_dictionary
 from gazecxr.report.evaluate import Retriever, keyword_list
 from gazecxr.report.iu import IUReport, mesh_regions, mesh_to_findings, read_iu_reports
+from gazecxr.vocab.dictionary import load_dictionary
 
 
 def test_mesh_locations_become_regions():

@@ -211,7 +211,6 @@ def test_cli_writes_and_rejects_unknown_keys(tmp_path: Path) -> None:
 
 
 def test_project_loader_reads_tree_without_problems(cohort: Path) -> None:
-    pytest.importorskip("gazecxr.data.cli", reason="the data loader is not in this checkout")
     runner = CliRunner()
     report = cohort.parent / "check.json"
     result = runner.invoke(
@@ -545,7 +544,7 @@ def test_fast_csv_path_writes_the_same_bytes_as_the_csv_module(tmp_path: Path) -
     import io
     import random
 
-    from gazecxr.synth.tables import write_csv
+    from gazecxr.synth.csvfmt import write_csv
 
     rnd = random.Random(0)
     cells = ["1.0", "", "a,b", 'x"y', "l\nm", " s ", "txt", "-1"]

@@ -10,8 +10,8 @@ from PIL import Image
 from gazecxr.synth.config import SynthConfig
 from gazecxr.synth.findings import Finding, mask_box, render_frontal, sample_findings
 from gazecxr.synth.phantom import sample_anatomy
+from gazecxr.synth.plan import plan_cohort
 from gazecxr.synth.visibility import CASES as VISIBILITY_CASES
-from gazecxr.synth.writer import plan_cohort
 
 # Every case the visibility benchmark measures, plus a device drawn away from the mediastinum.
 CASES = [*VISIBILITY_CASES, ("Support devices", None, "pacemaker")]

@@ -9,7 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from gazecxr.synth import SynthConfig
-from gazecxr.synth.writer import plan_cohort, render_study
+from gazecxr.synth.plan import plan_cohort
+from gazecxr.synth.render import render_study
 
 
 def test_linear_pixel_model_learns_the_shortcut_and_drops_at_test() -> None:

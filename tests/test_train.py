@@ -25,7 +25,8 @@ from safetensors.torch import load_file
 from gazecxr.cli import main
 from gazecxr.config import ConfigError, load_config
 from gazecxr.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from gazecxr.train.trainer import lr_factor, train_run
+from gazecxr.train.runtime import lr_factor
+from gazecxr.train.trainer import train_run
 
 REPO = Path(__file__).resolve().parents[1]
 

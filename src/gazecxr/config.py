@@ -18,26 +18,22 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
-CONFIG_VERSION = 1
+from gazecxr.experiment import ExperimentConfig
+from gazecxr.schema import CONFIG_VERSION, ConfigError, Section
 
-
-class ConfigError(ValueError):
-    """A configuration file or override is invalid; the message says where and what to change."""
-
-
-class Section(BaseModel):
-    """Base class of every configuration section: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
-
-
-def _experiment_model() -> type[BaseModel]:
-    # Imported lazily so that each package owns its own section without import cycles.
-    from gazecxr.experiment import ExperimentConfig
-
-    return ExperimentConfig
+__all__ = [
+    "CONFIG_VERSION",
+    "ConfigError",
+    "Section",
+    "deep_merge",
+    "load_config",
+    "parse_override",
+    "read_yaml",
+    "save_config",
+    "to_dict",
+]
 
 
 def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,7 +123,7 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel], source
 
 def validate(data: Mapping[str, Any], source: str, model: type[BaseModel] | None = None) -> Any:
     """Validate a raw mapping against ``model`` (default: the experiment config)."""
-    model = model or _experiment_model()
+    model = model or ExperimentConfig
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from gazecxr.config import CONFIG_VERSION, Section
 from gazecxr.data.config import DataConfig
 from gazecxr.gaze.config import GazeConfig
 from gazecxr.losses.config import LossConfig
 from gazecxr.models.config import ModelConfig
 from gazecxr.report.config import ReportConfig
+from gazecxr.schema import CONFIG_VERSION, Section
 from gazecxr.train.config import EvalConfig, TrainConfig
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,11 +188,6 @@ class GazeCXRDataset(Dataset):
             self.cache.state[slot] = FILLED
             return self.cache.data[slot].float()
         return arr
-
-    def details(self, i: int) -> dict[str, Any]:
-        """Side data not in the sample dict: transcript words [word, start s, end s] and report
-        sections {name: text}, plus raw (pixel) ellipses / boxes."""
-        return self.source.extras[int(self.index.at[i, "row"])]
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         _limit_worker_threads()
@@ -404,3 +400,14 @@ def build_datasets(cfg: ExperimentConfig, root: str | Path | None = None) -> dic
         "on" if cache else "off",
     )
     return out
+
+
+def positive_labels(sample: dict[str, Any], label_names: Sequence[str]) -> list[str]:
+    """Known-positive labels of a dataset sample (uncertain / missing labels are not positive)."""
+    return [
+        name
+        for name, y, m in zip(
+            label_names, sample["labels"].tolist(), sample["label_mask"].tolist(), strict=True
+        )
+        if y > 0.5 and m > 0
+    ]

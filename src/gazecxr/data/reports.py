@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 # A section header: start of line, upper-case words (and spaces / slashes), then a colon.
 _HEADER = re.compile(r"^\s*([A-Z][A-Z /&-]{2,40}):", re.MULTILINE)
@@ -35,3 +36,16 @@ def report_text(sections: dict[str, str]) -> str:
     """The text a model may read: FINDINGS + IMPRESSION when present, else everything."""
     main = [sections[k] for k in ("findings", "impression") if sections.get(k)]
     return " ".join(main) if main else " ".join(sections.values())
+
+
+def reference_report(image_path: str, study_id: str) -> str:
+    """FINDINGS and IMPRESSION of the study's report (MIMIC-Eye ``patient_*/CXR-DICOM/s{study}.txt``).
+
+    Returns "" when the tree has no report for the study.
+    """
+    path = Path(image_path).parents[2] / "CXR-DICOM" / f"s{study_id}.txt"
+    if not path.is_file():
+        return ""
+    sections = parse_report(path.read_text(encoding="utf-8", errors="replace"))
+    parts = [f"{k.upper()}: {sections[k]}" for k in ("findings", "impression") if sections.get(k)]
+    return "\n".join(parts) or " ".join(sections.values())

@@ -12,7 +12,7 @@ import click
 
 from gazecxr.demo.profiles import PROFILES, config_dir
 from gazecxr.log import LOGGER_NAME, progress_disabled
-from gazecxr.viewer.openmp import prefer_passive_openmp_wait
+from gazecxr.openmp import prefer_passive_openmp_wait
 
 
 class RichStageProgress:

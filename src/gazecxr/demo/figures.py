@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from gazecxr.prediction import Box
-from gazecxr.viewer.overlay import ATTENTION_CMAP, GAZE_CMAP, heatmap_rgba, radiograph_uint8
+from gazecxr.report.overlay import ATTENTION_CMAP, GAZE_CMAP, heatmap_rgba, radiograph_uint8
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 PANEL_SIDE = 256  # radiograph panels are drawn at this resolution

@@ -18,7 +18,7 @@ import numpy as np
 
 from gazecxr.demo.figures import ablation_figure, numbered_regions, roc_figure, study_figure
 from gazecxr.prediction import Box
-from gazecxr.viewer.overlay import data_url
+from gazecxr.report.overlay import data_url
 
 Estimate = tuple[float, float | None, float | None]  # value, CI low, CI high
 

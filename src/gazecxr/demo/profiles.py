@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gazecxr.config import ConfigError
+from gazecxr.schema import ConfigError
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,15 @@
-"""gazecxr.gaze: fixation arrays, heatmaps on the model grid, and per-reading trust weights.
+"""gazecxr.gaze: fixation arrays, heatmaps on the model grid, dictation maps and per-reading trust.
 
-Imported lazily so that loading a config (which imports ``gazecxr.gaze.config``) stays light.
+Members are imported on first access, so loading a config (which imports ``gazecxr.gaze.config``)
+stays light.
 """
 
-from __future__ import annotations
+from gazecxr._lazy import lazy_members
 
-from typing import Any
-
-__all__ = ["fixation_heatmap", "trust_weight"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "fixation_heatmap":
-        from gazecxr.gaze.heatmap import fixation_heatmap
-
-        return fixation_heatmap
-    if name == "trust_weight":
-        from gazecxr.gaze.trust import trust_weight
-
-        return trust_weight
-    raise AttributeError(f"module 'gazecxr.gaze' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_members(
+    __name__,
+    {
+        "fixation_heatmap": "gazecxr.gaze.heatmap",
+        "trust_weight": "gazecxr.gaze.trust",
+    },
+)

@@ -4,7 +4,7 @@ REFLACX and EyeGaze record word timestamps of the dictated report next to the fi
 radiologist's eyes reach what a sentence talks about shortly before the words (the eye-voice span)
 and stay until the sentence ends, so the fixations made while a finding is dictated locate *that*
 finding, whereas the whole reading's heatmap mixes the search of the lungs with every finding.
-Sentences are labelled with the project's rule-based labeler (:mod:`gazecxr.report.labeler`);
+Sentences are labelled with the project's rule-based labeler (:mod:`gazecxr.vocab.labeler`);
 a finding stated as present or uncertain counts, a negated one does not ("no pneumothorax" says
 nothing about where a pneumothorax is).
 """
@@ -65,7 +65,7 @@ def dictated_spans(
     Returns:
         label -> list of ``(start s, end s)`` windows (labels never dictated are absent).
     """
-    from gazecxr.report.labeler import label_report
+    from gazecxr.vocab.labeler import label_report
 
     wanted = set(labels)
     spans: dict[str, list[Span]] = {}

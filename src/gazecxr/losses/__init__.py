@@ -1,42 +1,32 @@
-"""Stage-1 losses: gaze terms, curriculum, trust, InfoNCE, masked BCE, ellipse prior, the objective."""
+"""Stage-1 losses: gaze terms, curriculum, trust, InfoNCE, masked BCE, ellipse prior, the objective.
 
-from gazecxr.losses.contrastive import LearnableTemperature, info_nce, masked_bce
-from gazecxr.losses.gaze import (
-    GAZE_TERMS,
-    GazeLoss,
-    center_of_mass,
-    curriculum_weight,
-    gaze_cc,
-    gaze_com,
-    gaze_kl,
-    gaze_mse,
-    label_weighted_attention,
-    resample_to_grid,
-    trust_weights,
-    usable_gaze,
+Members are imported on first access (each term also works on its own: ``gazecxr.losses.gaze``...).
+"""
+
+from gazecxr._lazy import lazy_members
+
+__getattr__, __dir__, __all__ = lazy_members(
+    __name__,
+    {
+        "LearnableTemperature": "gazecxr.losses.contrastive",
+        "info_nce": "gazecxr.losses.contrastive",
+        "masked_bce_loss": "gazecxr.losses.contrastive",
+        "GAZE_TERMS": "gazecxr.losses.gaze",
+        "GazeLoss": "gazecxr.losses.gaze",
+        "center_of_mass": "gazecxr.losses.gaze",
+        "curriculum_weight": "gazecxr.losses.gaze",
+        "gaze_cc": "gazecxr.losses.gaze",
+        "gaze_com": "gazecxr.losses.gaze",
+        "gaze_kl": "gazecxr.losses.gaze",
+        "gaze_mse": "gazecxr.losses.gaze",
+        "label_weighted_attention": "gazecxr.losses.gaze",
+        "resample_to_grid": "gazecxr.losses.gaze",
+        "trust_weights": "gazecxr.losses.gaze",
+        "usable_gaze": "gazecxr.losses.gaze",
+        "Objective": "gazecxr.losses.objective",
+        "derangement": "gazecxr.losses.objective",
+        "shuffle_gaze": "gazecxr.losses.objective",
+        "ellipse_masks": "gazecxr.losses.prior",
+        "ellipse_prior": "gazecxr.losses.prior",
+    },
 )
-from gazecxr.losses.objective import Objective, derangement, shuffle_gaze
-from gazecxr.losses.prior import ellipse_masks, ellipse_prior
-
-__all__ = [
-    "GAZE_TERMS",
-    "GazeLoss",
-    "LearnableTemperature",
-    "Objective",
-    "center_of_mass",
-    "curriculum_weight",
-    "derangement",
-    "ellipse_masks",
-    "ellipse_prior",
-    "gaze_cc",
-    "gaze_com",
-    "gaze_kl",
-    "gaze_mse",
-    "info_nce",
-    "label_weighted_attention",
-    "masked_bce",
-    "resample_to_grid",
-    "shuffle_gaze",
-    "trust_weights",
-    "usable_gaze",
-]

@@ -53,7 +53,9 @@ class LearnableTemperature(nn.Module):
         return self.log_t.exp().clamp(0.01, 1.0)
 
 
-def masked_bce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def masked_bce_loss(
+    logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Binary cross-entropy averaged over known labels only.
 
     Args:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from gazecxr.losses.config import LossConfig
-from gazecxr.losses.contrastive import LearnableTemperature, info_nce, masked_bce
+from gazecxr.losses.contrastive import LearnableTemperature, info_nce, masked_bce_loss
 from gazecxr.losses.gaze import (
     GazeLoss,
     curriculum_weight,
@@ -163,7 +163,7 @@ class Objective(nn.Module):
             raise ValueError(
                 f"model gives {logits.shape[-1]} logits, the objective was built for {self.num_labels} labels"
             )
-        cls = masked_bce(
+        cls = masked_bce_loss(
             logits, batch["labels"].to(dev), batch.get("label_mask", torch.ones_like(logits)).to(dev)
         )
         terms: dict[str, float] = {"cls": _f(cls)}

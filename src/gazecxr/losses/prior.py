@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gazecxr.metrics.localization import region_mask
+from gazecxr.data.masks import region_mask
 
 
 def ellipse_masks(ellipses: list[list[dict]], grid: tuple[int, int]) -> torch.Tensor:

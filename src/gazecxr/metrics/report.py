@@ -1,6 +1,6 @@
 """Report-generation metrics: keyword recall/precision, ROUGE, BERTScore, label F1, hallucination rate.
 
-Findings are read from text with the project's rule-based labeler (:mod:`gazecxr.report.labeler`),
+Findings are read from text with the project's rule-based labeler (:mod:`gazecxr.vocab.labeler`),
 so every metric here is "after negation handling": "no pneumothorax" never counts as pneumothorax.
 BERTScore uses the offline all-MiniLM-L6-v2 model by default; its values are NOT comparable to
 published BERTScore numbers, which use roberta-large (pass ``model_path`` to use another model).
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from gazecxr.report.dictionary import Dictionary, load_dictionary
-from gazecxr.report.labeler import label_report
+from gazecxr.vocab.dictionary import Dictionary, load_dictionary
+from gazecxr.vocab.labeler import label_report
 
 log = logging.getLogger("gazecxr.metrics")
 

@@ -1,16 +1,19 @@
-"""Stage-1 networks behind one interface (:class:`GazeCXRNet`), their encoders and Grad-CAM."""
+"""Stage-1 networks behind one interface (:class:`GazeCXRNet`), their encoders and Grad-CAM.
 
-from gazecxr.models.gradcam import gradcam
-from gazecxr.models.net import GazeCXRNet, build_model
-from gazecxr.models.output import ModelOutput
-from gazecxr.models.weights import WeightsError, load_weights, read_state_dict
+Members are imported on first access, so loading a config does not import torch.
+"""
 
-__all__ = [
-    "GazeCXRNet",
-    "ModelOutput",
-    "WeightsError",
-    "build_model",
-    "gradcam",
-    "load_weights",
-    "read_state_dict",
-]
+from gazecxr._lazy import lazy_members
+
+__getattr__, __dir__, __all__ = lazy_members(
+    __name__,
+    {
+        "gradcam": "gazecxr.models.cam",
+        "GazeCXRNet": "gazecxr.models.base",
+        "build_model": "gazecxr.models.registry",
+        "ModelOutput": "gazecxr.models.output",
+        "WeightsError": "gazecxr.models.weights",
+        "load_into": "gazecxr.models.weights",
+        "read_state_dict": "gazecxr.models.weights",
+    },
+)

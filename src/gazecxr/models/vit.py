@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gazecxr.models.base import GazeCXRNet
 from gazecxr.models.config import ModelConfig
-from gazecxr.models.net import GazeCXRNet
 from gazecxr.models.output import ModelOutput
 
 

@@ -52,10 +52,10 @@ def _strip_prefixes(state: dict[str, torch.Tensor], expected: set[str]) -> dict[
     return state
 
 
-def load_weights(
+def load_into(
     module: nn.Module, path: str | Path, ignore_prefixes: Iterable[str] = (), what: str = "backbone"
 ) -> None:
-    """Load ``path`` into ``module`` strictly.
+    """Load the weights file ``path`` into ``module`` strictly.
 
     Args:
         module: target module.

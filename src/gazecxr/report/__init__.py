@@ -1,37 +1,20 @@
-"""gazecxr.report: Stage 2, region-aware report generation, the report labeler and report evaluation.
+"""gazecxr.report: Stage 2, region-aware report generation and report evaluation.
 
-Public API: :func:`generate_report` (Prediction -> :class:`Report`), :func:`label_report`,
-:func:`load_dictionary` / :func:`calibrate_cutpoints`, ``gazecxr.report.regions.atlas_boxes``,
-:func:`report_eval` (IU reports) and :func:`evaluate_regions` (synthetic cohort).
+Public API: :func:`generate_report` (Prediction -> :class:`Report`), :func:`write_report`,
+``gazecxr.report.regions.atlas_boxes``, :func:`report_eval` (IU reports) and
+:func:`evaluate_regions` (synthetic cohort). The finding dictionary and the labeler live in
+:mod:`gazecxr.vocab`, which Stage 1 uses too. Members are imported on first access.
 """
 
-from typing import Any
+from gazecxr._lazy import lazy_members
 
-from gazecxr.report.dictionary import calibrate_cutpoints, load_dictionary
-from gazecxr.report.generate import Report, generate_report, write_report
-from gazecxr.report.labeler import LabeledFinding, label_report
-
-# The evaluation entry points use gazecxr.metrics.report, which itself uses the labeler: loaded on
-# first access so that importing either package first works.
-_LAZY = {"report_eval": "gazecxr.report.evaluate", "evaluate_regions": "gazecxr.report.synthetic_eval"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'gazecxr.report' has no attribute {name!r}")
-
-
-__all__ = [
-    "LabeledFinding",
-    "Report",
-    "calibrate_cutpoints",
-    "evaluate_regions",
-    "generate_report",
-    "label_report",
-    "load_dictionary",
-    "report_eval",
-    "write_report",
-]
+__getattr__, __dir__, __all__ = lazy_members(
+    __name__,
+    {
+        "Report": "gazecxr.report.generate",
+        "generate_report": "gazecxr.report.generate",
+        "write_report": "gazecxr.report.generate",
+        "report_eval": "gazecxr.report.evaluate",
+        "evaluate_regions": "gazecxr.report.synthetic_eval",
+    },
+)

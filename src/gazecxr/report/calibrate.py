@@ -2,7 +2,7 @@
 
 ``calibrate_run`` predicts every validation reading of the run's dataset, pools the probabilities
 of all labels (unknown labels left out) and places the certainty scale's cut-points with
-:func:`gazecxr.report.dictionary.calibrate_cutpoints`; the result is stored in the run directory as
+:func:`gazecxr.vocab.dictionary.calibrate_cutpoints`; the result is stored in the run directory as
 ``report_cutpoints.json``. :func:`run_report_config` gives the run's report configuration with those
 cut-points applied (the dictionary defaults when the run was never calibrated).
 """
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from gazecxr.report.config import ReportConfig
-from gazecxr.report.dictionary import calibrate_cutpoints
 from gazecxr.report.generate import dictionary_for
+from gazecxr.vocab.dictionary import calibrate_cutpoints
 
 log = logging.getLogger("gazecxr.report")
 

@@ -213,7 +213,7 @@ def report_eval(
 )
 def label(text: str | None, file: Path | None) -> None:
     """Label report TEXT (or --file, or '-' for stdin): findings with present/negated/uncertain and regions, JSON."""
-    from gazecxr.report.labeler import label_report
+    from gazecxr.vocab.labeler import label_report
 
     if file is not None:
         text = file.read_text(encoding="utf-8", errors="replace")

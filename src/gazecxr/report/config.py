@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from gazecxr.config import Section
+from gazecxr.schema import Section
 
 
 class LLMConfig(Section):

@@ -30,11 +30,11 @@ from gazecxr.metrics.report import (
     rouge_scores,
 )
 from gazecxr.report.config import ReportConfig
-from gazecxr.report.dictionary import Dictionary
 from gazecxr.report.generate import dictionary_for, make_writer, plan_from_findings, write_report
 from gazecxr.report.iu import IUReport, covered_findings, read_iu_reports
-from gazecxr.report.labeler import label_report
 from gazecxr.report.writers import StatedFinding, finding_phrase
+from gazecxr.vocab.dictionary import Dictionary
+from gazecxr.vocab.labeler import label_report
 
 log = logging.getLogger("gazecxr.report")
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from gazecxr.config import ConfigError
 from gazecxr.prediction import Prediction
 from gazecxr.report.config import ReportConfig
-from gazecxr.report.dictionary import Dictionary, load_dictionary
 from gazecxr.report.regions import assign_regions, atlas_boxes, box_masses, region_evidence
 from gazecxr.report.writers import ReportPlan, Sentence, StatedFinding, TemplateWriter, Writer
+from gazecxr.schema import ConfigError
+from gazecxr.vocab.dictionary import Dictionary, load_dictionary
 
 log = logging.getLogger("gazecxr.report")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gazecxr.report.dictionary import Dictionary, load_dictionary
+from gazecxr.vocab.dictionary import Dictionary, load_dictionary
 
 REQUIRED_COLUMNS = ("uid", "MeSH", "findings", "impression")
 UNINDEXED = {"no indexing", "technical quality of image unsatisfactory"}

@@ -19,9 +19,9 @@ from typing import Any
 
 from gazecxr.metrics.report import region_supported
 from gazecxr.report.config import LLMConfig
-from gazecxr.report.dictionary import Dictionary
-from gazecxr.report.labeler import label_report
 from gazecxr.report.writers import ReportPlan, Sentence, StatedFinding, TemplateWriter
+from gazecxr.vocab.dictionary import Dictionary
+from gazecxr.vocab.labeler import label_report
 
 log = logging.getLogger("gazecxr.report")
 

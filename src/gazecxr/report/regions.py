@@ -7,12 +7,13 @@ are the patient's (the patient's right lung is on the image's left on a PA/AP fi
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-from gazecxr.prediction import Box
-from gazecxr.report.dictionary import Dictionary, FindingEntry
+from gazecxr.prediction import Box, Prediction
+from gazecxr.vocab.dictionary import Dictionary, FindingEntry
 
 log = logging.getLogger("gazecxr.report")
 
@@ -237,3 +238,25 @@ def place_atlas(lung: Box) -> dict[str, Box]:
         )
         for name, (a, b, c, d) in _ATLAS.items()
     }
+
+
+def findings_by_region(report: dict[str, Any]) -> dict[str, list[str]]:
+    """Region name -> names of the findings a report (``Report.to_dict()``) placed there."""
+    placed: dict[str, list[str]] = {}
+    for finding in report.get("findings", []) or []:
+        for region in finding.get("regions", []) or []:
+            placed.setdefault(str(region), []).append(str(finding["name"]))
+    return placed
+
+
+def attach_boxes(prediction: Prediction, image: np.ndarray, anatomy_boxes: dict[str, Box] | None) -> None:
+    """Give a prediction the reading's own anatomy boxes, or else the atlas placed on ``image``.
+
+    Done before the report is written (the report writer would otherwise place the atlas
+    internally), so that the boxes drawn in the viewer and the study report are the ones the
+    report's region assignment used.
+    """
+    if anatomy_boxes:
+        prediction.anatomy_boxes, prediction.anatomy_source = dict(anatomy_boxes), "dataset"
+    else:
+        prediction.anatomy_boxes, prediction.anatomy_source = atlas_boxes(image), "atlas"

@@ -14,8 +14,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gazecxr.report.dictionary import Dictionary
 from gazecxr.report.regions import describe_location
+from gazecxr.vocab.dictionary import Dictionary
 
 
 @dataclass

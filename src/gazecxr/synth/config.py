@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from gazecxr.config import Section
 from gazecxr.data.labels import LABEL_SETS
+from gazecxr.schema import Section
 
 SYNTH_FINDINGS: tuple[str, ...] = LABEL_SETS["synthetic8"]
 

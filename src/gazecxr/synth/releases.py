@@ -30,7 +30,7 @@ import numpy as np
 from gazecxr.data.format import CXR_META_COLUMNS, EYEGAZE_GAZE_COLUMNS, REFLACX_META_HEADER
 from gazecxr.data.labels import REFLACX_PHASE1_LABELS, REFLACX_PHASE23_LABELS
 from gazecxr.synth.config import SynthConfig
-from gazecxr.synth.tables import write_csv
+from gazecxr.synth.csvfmt import write_csv
 
 CXR_RELEASE = Path("mimic-cxr-jpg") / "2.0.0"
 RELEASES = {"reflacx": Path("reflacx-xray-localization") / "1.0.0", "egd": Path("egd-cxr") / "1.0.0"}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from gazecxr.errors import InputError, tensor_file_refusal
-
-WEIGHTS_SUFFIX = ".safetensors"
-STATE_SUFFIX = ".state.pt"
+from gazecxr.train.rundir import STATE_SUFFIX, WEIGHTS_SUFFIX
 
 
 class CheckpointError(InputError):
@@ -46,7 +45,7 @@ def save_weights(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
     os.replace(_tmp(path), path)
 
 
-def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_checkpoint_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read a safetensors file written by :func:`save_weights`: (tensors, metadata)."""
     path = Path(path)
     if not path.is_file():
@@ -121,7 +120,7 @@ def load_checkpoint(
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
     """Read a checkpoint pair; checks that weights and state belong to the same step."""
     weights_path = run_dir / f"{name}{WEIGHTS_SUFFIX}"
-    weights, meta = load_weights(weights_path)
+    weights, meta = read_checkpoint_weights(weights_path)
     if not with_state:
         return weights, None
     state_path = run_dir / f"{name}{STATE_SUFFIX}"
@@ -132,3 +131,55 @@ def load_checkpoint(
             "come from different steps; delete both to restart, or keep the older pair"
         )
     return weights, state
+
+
+# --------------------------------------------------------------------------- module state
+
+OBJECTIVE_PREFIX = "objective."  # objective parameters (e.g. InfoNCE temperature) in a checkpoint
+
+
+def unique_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``state_dict`` without aliases: a tensor registered under two names (e.g. a backbone also
+    reachable as ``model.backbone``) is kept under its first name only."""
+    seen: set[tuple[int, int]] = set()
+    out = {}
+    for k, v in module.state_dict().items():
+        key = (v.untyped_storage().data_ptr(), v.storage_offset()) if v.numel() else (id(v), 0)
+        if key not in seen:
+            seen.add(key)
+            out[k] = v
+    return out
+
+
+def load_unique_state(module: torch.nn.Module, weights: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load weights saved by :func:`unique_state`; the key sets must match exactly."""
+    expected = set(unique_state(module))
+    missing, unexpected = sorted(expected - set(weights)), sorted(set(weights) - expected)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source} does not fit the model: missing {missing[:5]} ({len(missing)}), "
+            f"unexpected {unexpected[:5]} ({len(unexpected)})"
+        )
+    try:
+        module.load_state_dict(dict(weights), strict=False)
+    except RuntimeError as exc:  # shape mismatch
+        raise CheckpointError(f"{source} does not fit the model: {exc}") from None
+
+
+def module_weights(model: torch.nn.Module, objective: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's and the objective's weights in one flat dict (objective keys prefixed)."""
+    weights = unique_state(model)
+    weights.update({OBJECTIVE_PREFIX + k: v for k, v in unique_state(objective).items()})
+    return weights
+
+
+def load_module_weights(
+    model: torch.nn.Module, objective: torch.nn.Module, weights: Mapping[str, torch.Tensor], source: str
+) -> None:
+    """Inverse of :func:`module_weights` (key sets must match exactly)."""
+    load_unique_state(model, {k: v for k, v in weights.items() if not k.startswith(OBJECTIVE_PREFIX)}, source)
+    load_unique_state(
+        objective,
+        {k[len(OBJECTIVE_PREFIX) :]: v for k, v in weights.items() if k.startswith(OBJECTIVE_PREFIX)},
+        source,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from gazecxr.config import Section
+from gazecxr.schema import Section
 
 
 class TrainConfig(Section):

@@ -9,190 +9,20 @@ readings without ellipses of a positive label are skipped by the localisation me
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from gazecxr.experiment import ExperimentConfig
-from gazecxr.log import LOGGER_NAME, progress_disabled
-from gazecxr.runinfo import write_json_atomic, write_metrics
-
-log = logging.getLogger(f"{LOGGER_NAME}.evaluate")
-
-SALIENCY = ("cc", "kld", "nss", "sim", "auc_judd", "spearman")
-
-
-@dataclass
-class Outputs:
-    """Predictions of a model over one split (N readings, C labels)."""
-
-    probs: np.ndarray  # (N, C)
-    targets: np.ndarray  # (N, C) 0/1
-    mask: np.ndarray  # (N, C) 1 where the label is known
-    subject_ids: list[str] = field(default_factory=list)
-    reading_ids: list[str] = field(default_factory=list)
-    maps: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # map kind -> per-reading scores
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-def upsample_maps(maps: torch.Tensor, size: int) -> torch.Tensor:
-    """``(B, h, w)`` non-negative maps -> ``(B, S, S)`` bilinear, clamped, each summing to 1."""
-    up = F.interpolate(maps[:, None].float(), size=(size, size), mode="bilinear", align_corners=False)[:, 0]
-    up = up.clamp_min(0)
-    return up / up.flatten(1).sum(1).clamp_min(1e-12)[:, None, None]
-
-
-def score_map(pred: np.ndarray, gaze: np.ndarray, fixations: np.ndarray) -> dict[str, float]:
-    """Saliency metrics of one predicted ``(S, S)`` map against a gaze density and ``(n, 2)`` fixations (x, y)."""
-    from gazecxr.metrics import saliency as S
-
-    fix = S.fixation_map(fixations, pred.shape)
-    return {
-        "cc": S.cc(pred, gaze),
-        "kld": S.kld(pred, gaze),
-        "sim": S.sim(pred, gaze),
-        "nss": S.nss(pred, fix),
-        "auc_judd": S.auc_judd(pred, fix),
-        "spearman": S.spearman(pred, gaze),
-    }
-
-
-def score_localisation(pred: np.ndarray, boxes: list) -> dict[str, float]:
-    """Pointing game and attention mass inside the union of the given ellipses (on ``pred``'s grid)."""
-    from gazecxr.metrics import localization as L
-
-    mask = L.region_mask(boxes, pred.shape, kind="ellipse")
-    return {"pointing_game": L.pointing_game(pred, mask), "mass_in_ellipses": L.attention_mass(pred, mask)}
-
-
-@torch.no_grad()
-def _forward(model: torch.nn.Module, image: torch.Tensor, amp_dtype: torch.dtype | None) -> Any:
-    with torch.autocast(image.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-        return model(image)
-
-
-def infer(
-    model: torch.nn.Module,
-    loader: DataLoader,
-    device: torch.device,
-    label_names: list[str],
-    amp_dtype: torch.dtype | None = None,
-    score_maps: bool = False,
-    gradcam: bool = False,
-) -> Outputs:
-    """Image-only inference over a loader; optionally scores attention / Grad-CAM maps per reading.
-
-    Args:
-        score_maps: compute saliency metrics (readings with gaze) and localisation metrics
-            (readings with ellipses of a positive label) for the attention map.
-        gradcam: also compute Grad-CAM of the top-scoring class and score it the same way.
-    """
-    from gazecxr.metrics.localization import ellipses_for_labels
-
-    was_training = model.training
-    model.eval()
-    probs, targets, masks, subjects, readings = [], [], [], [], []
-    kinds = ["attention"] + (["gradcam"] if gradcam else [])
-    maps: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
-    counts = {"readings": 0, "with_gaze": 0, "without_gaze": 0, "with_positive_ellipses": 0}
-    for batch in tqdm(loader, desc="evaluating", disable=progress_disabled(), leave=False):
-        image = batch["image"].to(device)
-        out = _forward(model, image, amp_dtype)
-        p = torch.sigmoid(out.logits.float())
-        probs.append(p.cpu().numpy())
-        targets.append(batch["labels"].numpy())
-        masks.append(batch["label_mask"].numpy())
-        subjects += [str(m["subject_id"]) for m in batch["meta"]]
-        readings += [str(m["reading_id"]) for m in batch["meta"]]
-        counts["readings"] += len(image)
-        if not score_maps:
-            continue
-        size = image.shape[-1]
-        candidates = {"attention": upsample_maps(out.attention, size)}
-        if gradcam:
-            from gazecxr.models import gradcam as gradcam_fn
-
-            with torch.enable_grad():
-                cams = gradcam_fn(model, image, p.argmax(1))
-            candidates["gradcam"] = upsample_maps(cams.detach(), size)
-        for i in range(len(image)):
-            valid = bool(batch["gaze_valid"][i])
-            counts["with_gaze" if valid else "without_gaze"] += 1
-            positives = {
-                n
-                for n, y, m in zip(
-                    label_names, batch["labels"][i].tolist(), batch["label_mask"][i].tolist(), strict=True
-                )
-                if y > 0.5 and m > 0
-            }
-            boxes = ellipses_for_labels(batch["ellipses"][i], positives)
-            counts["with_positive_ellipses"] += bool(boxes)
-            fix_xy = (
-                batch["fixations"][i, : int(batch["fixations_len"][i]), :2].cpu().numpy() if valid else None
-            )
-            gaze = batch["gaze_heatmap"][i].numpy() if valid else None
-            for kind, tensor in candidates.items():
-                pred = tensor[i].cpu().numpy()
-                scores: dict[str, float] = {}
-                if valid and len(fix_xy):
-                    scores.update(score_map(pred, gaze, fix_xy))
-                if boxes:
-                    scores.update(score_localisation(pred, boxes))
-                maps[kind].append(scores)
-    if was_training:
-        model.train()
-    return Outputs(
-        np.concatenate(probs),
-        np.concatenate(targets),
-        np.concatenate(masks),
-        subjects,
-        readings,
-        maps if score_maps else {},
-        counts,
-    )
-
-
-def macro_auroc(out: Outputs) -> float:
-    from gazecxr.metrics.classification import classification_metrics
-
-    return float(classification_metrics(out.targets, out.probs, out.mask)["macro"]["auroc"])
-
-
-def masked_bce(out: Outputs) -> float:
-    p = np.clip(out.probs, 1e-7, 1 - 1e-7)
-    bce = -(out.targets * np.log(p) + (1 - out.targets) * np.log(1 - p))
-    return float((bce * out.mask).sum() / max(out.mask.sum(), 1))
-
-
-def choose_thresholds(out: Outputs, metric: str) -> np.ndarray:
-    from gazecxr.metrics.classification import choose_thresholds as choose
-
-    return np.asarray(choose(out.targets, out.probs, mask=out.mask, metric=metric), dtype=np.float64)
-
-
-def write_thresholds(
-    run_dir: Path, label_names: list[str], thresholds: np.ndarray, metric: str, epoch: int, out: Outputs
-) -> None:
-    write_json_atomic(
-        run_dir / "thresholds.json",
-        {
-            "labels": label_names,
-            "thresholds": {n: float(t) for n, t in zip(label_names, thresholds, strict=True)},
-            "chosen_on": "validate",
-            "metric": metric,
-            "epoch": epoch + 1,
-            "validation_readings": int(len(out.probs)),
-        },
-    )
+from gazecxr.runinfo import write_json_atomic
+from gazecxr.train.inference import Outputs, infer
+from gazecxr.train.loader import SeededDataset, sample_cache
+from gazecxr.train.predict import load_run_model
+from gazecxr.train.rundir import RunDir
 
 
 def summarise_maps(per_reading: list[dict[str, float]]) -> dict[str, Any]:
@@ -266,9 +96,6 @@ def evaluate_run(
     summary under ``eval_<split>`` in ``metrics.json`` and returns the full result.
     """
     from gazecxr.data import build_datasets, collate
-    from gazecxr.train.loader import SeededDataset
-    from gazecxr.train.predict import load_run_model
-    from gazecxr.train.trainer import sample_cache
 
     run = Path(run)
     model, cfg, label_names, thresholds = load_run_model(run, device)
@@ -304,11 +131,10 @@ def evaluate_run(
         "maps": {kind: summarise_maps(rows) for kind, rows in out.maps.items()},
         "map_grid": f"{cfg.data.image_size}x{cfg.data.image_size} (attention upsampled bilinearly)",
     }
-    write_json_atomic(run / f"eval_{split}.json", result)
-    save_predictions(run / f"predictions_{split}.npz", out, label_names)
-    metrics_path = run / "metrics.json"
-    previous = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
-    write_metrics(run, {**previous, f"eval_{split}": headline(result)})
+    rd = RunDir(run)
+    write_json_atomic(rd.eval_result(split), result)
+    save_predictions(rd.predictions(split), out, label_names)
+    rd.update_metrics(f"eval_{split}", headline(result))
     return result
 
 

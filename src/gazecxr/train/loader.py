@@ -18,11 +18,15 @@ import random
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
+
+from gazecxr.config import to_dict
+from gazecxr.experiment import ExperimentConfig
 
 
 @contextmanager
@@ -126,3 +130,9 @@ class ResumableBatchSampler(Sampler[list[int]]):
         """Number of batches of a whole epoch (independent of ``start``)."""
         n = len(self.sampler)  # type: ignore[arg-type]
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+def sample_cache(cfg: ExperimentConfig, root: str | Path | None, split: str) -> dict[int, Any]:
+    """Process-wide cache of a split's deterministic samples (same root, data and gaze settings)."""
+    data = {k: v for k, v in to_dict(cfg.data).items() if k not in ("num_workers", "root")}
+    return shared_sample_cache(str(Path(str(root)).resolve()), split, data, to_dict(cfg.gaze))

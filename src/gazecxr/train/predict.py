@@ -23,15 +23,20 @@ from gazecxr.config import load_config
 from gazecxr.data.images import Radiograph
 from gazecxr.experiment import ExperimentConfig
 from gazecxr.prediction import Prediction
-from gazecxr.train.checkpoint import CheckpointError, load_weights
-from gazecxr.train.trainer import BEST, OBJECTIVE_PREFIX, load_unique_state
+from gazecxr.train.checkpoint import (
+    OBJECTIVE_PREFIX,
+    CheckpointError,
+    load_unique_state,
+    read_checkpoint_weights,
+)
+from gazecxr.train.rundir import BEST, RunDir
 
 __all__ = ["Prediction", "Predictor", "load_run_model", "read_thresholds", "write_overlay"]
 
 
 def read_thresholds(run_dir: Path) -> tuple[list[str], np.ndarray]:
     """Label names and per-class thresholds from ``thresholds.json``."""
-    path = run_dir / "thresholds.json"
+    path = RunDir(run_dir).thresholds
     if not path.is_file():
         raise CheckpointError(f"{path}: not found; is {run_dir} a finished training run?")
     try:
@@ -64,16 +69,17 @@ def load_run_model(
     from gazecxr.models import build_model
 
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
+    rd = RunDir(run_dir)
+    if not rd.config.is_file():
         raise CheckpointError(f"{run_dir}: no config.yaml; not a GazeCXR run directory")
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_config(rd.config)
     labels, thresholds = read_thresholds(run_dir)
     # The checkpoint holds every weight: skip ImageNet / user weight files (may be absent here).
     model = build_model(
         cfg.model.model_copy(update={"pretrained": False, "weights": None}), len(labels), cfg.data.image_size
     )
-    path = run_dir / f"{checkpoint}.safetensors"
-    weights, _ = load_weights(path)
+    path = rd.weights(checkpoint)
+    weights, _ = read_checkpoint_weights(path)
     load_unique_state(
         model, {k: v for k, v in weights.items() if not k.startswith(OBJECTIVE_PREFIX)}, str(path)
     )

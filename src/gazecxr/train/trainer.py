@@ -12,19 +12,15 @@ uninterrupted one; work since the last checkpoint is redone.
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import math
 import os
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
@@ -34,21 +30,31 @@ from gazecxr.config import ConfigError, load_config, to_dict
 from gazecxr.data.splits import write_splits
 from gazecxr.experiment import ExperimentConfig
 from gazecxr.log import LOGGER_NAME, progress_disabled
-from gazecxr.runinfo import init_run_dir, write_metrics
+from gazecxr.runinfo import init_run_dir
 from gazecxr.train import distributed as D
 from gazecxr.train.checkpoint import (
-    CheckpointError,
     load_checkpoint,
+    load_module_weights,
+    module_weights,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
-from gazecxr.train.loader import ResumableBatchSampler, SeededDataset, shared_sample_cache
+from gazecxr.train.csvlog import CsvLog
+from gazecxr.train.inference import choose_thresholds, infer, macro_auroc, validation_bce, write_thresholds
+from gazecxr.train.loader import ResumableBatchSampler, SeededDataset, sample_cache
+from gazecxr.train.rundir import BEST, LAST, RunDir
+from gazecxr.train.runtime import (
+    batch_to,
+    device_description,
+    lr_factor,
+    param_groups,
+    resolve_device,
+    set_determinism,
+)
 
 log = logging.getLogger(f"{LOGGER_NAME}.train")
 
-LAST, BEST = "checkpoint_last", "checkpoint_best"
-OBJECTIVE_PREFIX = "objective."
 # Keys that may differ between the run's saved config and the one given on resume.
 RESUME_MUTABLE = ("data.root", "data.num_workers", "data.cache_dir", "train.device", "train.num_threads")
 
@@ -66,157 +72,9 @@ class Progress:
     done: bool = False
 
 
-def sample_cache(cfg: ExperimentConfig, root: str | Path | None, split: str) -> dict[int, Any]:
-    """Process-wide cache of a split's deterministic samples (same root, data and gaze settings)."""
-    data = {k: v for k, v in to_dict(cfg.data).items() if k not in ("num_workers", "root")}
-    return shared_sample_cache(str(Path(str(root)).resolve()), split, data, to_dict(cfg.gaze))
-
-
-def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
-    if spec == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    if spec == "cuda" and torch.cuda.is_available():
-        return torch.device(f"cuda:{local_rank}")
-    if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"train.device={spec!r} but CUDA is not available on this machine (use cpu or auto)"
-        )
-    return torch.device(spec)
-
-
-def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
-    """Linear warm-up from 0 over ``warmup_steps``, then cosine decay to 0 at ``total_steps``."""
-    if warmup_steps > 0 and step < warmup_steps:
-        return (step + 1) / warmup_steps
-    span = max(total_steps - warmup_steps, 1)
-    progress = min((step - warmup_steps) / span, 1.0)
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def set_determinism(cfg: ExperimentConfig) -> None:
-    """Seed torch / NumPy / ``random`` and set the deterministic-algorithm mode of this process."""
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)  # noqa: NPY002 - the global generator is what third-party code draws from
-    random.seed(cfg.seed)
-    if cfg.train.num_threads > 0:
-        torch.set_num_threads(cfg.train.num_threads)
-    if cfg.train.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(cfg.train.deterministic, warn_only=True)
-    torch.backends.cudnn.benchmark = not cfg.train.deterministic
-
-
-def param_groups(modules: list[torch.nn.Module], weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: no decay on biases and normalisation weights (1-D tensors), decay elsewhere."""
-    decay, no_decay = [], []
-    for module in modules:
-        for p in module.parameters():
-            if p.requires_grad:
-                (decay if p.ndim >= 2 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def unique_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """``state_dict`` without aliases: a tensor registered under two names (e.g. a backbone also
-    reachable as ``model.backbone``) is kept under its first name only."""
-    seen: set[tuple[int, int]] = set()
-    out = {}
-    for k, v in module.state_dict().items():
-        key = (v.untyped_storage().data_ptr(), v.storage_offset()) if v.numel() else (id(v), 0)
-        if key not in seen:
-            seen.add(key)
-            out[k] = v
-    return out
-
-
-def load_unique_state(module: torch.nn.Module, weights: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load weights saved by :func:`unique_state`; the key sets must match exactly."""
-    expected = set(unique_state(module))
-    missing, unexpected = sorted(expected - set(weights)), sorted(set(weights) - expected)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{source} does not fit the model: missing {missing[:5]} ({len(missing)}), "
-            f"unexpected {unexpected[:5]} ({len(unexpected)})"
-        )
-    try:
-        module.load_state_dict(dict(weights), strict=False)
-    except RuntimeError as exc:  # shape mismatch
-        raise CheckpointError(f"{source} does not fit the model: {exc}") from None
-
-
-def module_weights(model: torch.nn.Module, objective: Any) -> dict[str, torch.Tensor]:
-    weights = unique_state(model)
-    if isinstance(objective, torch.nn.Module):
-        weights.update({OBJECTIVE_PREFIX + k: v for k, v in unique_state(objective).items()})
-    return weights
-
-
-def load_module_weights(
-    model: torch.nn.Module, objective: Any, weights: Mapping[str, torch.Tensor], source: str
-) -> None:
-    load_unique_state(model, {k: v for k, v in weights.items() if not k.startswith(OBJECTIVE_PREFIX)}, source)
-    if isinstance(objective, torch.nn.Module):
-        load_unique_state(
-            objective,
-            {k[len(OBJECTIVE_PREFIX) :]: v for k, v in weights.items() if k.startswith(OBJECTIVE_PREFIX)},
-            source,
-        )
-
-
-def device_description(device: torch.device) -> str:
-    """``cpu`` or ``cuda:N (<GPU name>)``: recorded in run.json next to the numbers it produced."""
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return str(device)
-
-
-def batch_to(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
-    return {
-        k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()
-    }
-
-
-class CsvLog:
-    """Append-only CSV keyed by a step column; on resume, rows after the checkpoint are dropped.
-
-    The header grows when a new column appears (the file is then rewritten once).
-    """
-
-    def __init__(self, path: Path, key: str) -> None:
-        self.path, self.key = path, key
-        self.rows: list[dict[str, Any]] = []
-        if path.is_file():
-            with path.open(newline="", encoding="utf-8") as f:
-                self.rows = list(csv.DictReader(f))
-        self.fields: list[str] = list(self.rows[0].keys()) if self.rows else []
-
-    def truncate(self, last_key: int) -> None:
-        self.rows = [r for r in self.rows if int(float(r[self.key])) <= last_key]
-        self._rewrite()
-
-    def _rewrite(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=self.fields, restval="")
-            writer.writeheader()
-            writer.writerows(self.rows)
-        os.replace(tmp, self.path)
-
-    def append(self, row: Mapping[str, Any]) -> None:
-        row = {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
-        self.rows.append(dict(row))
-        new = [k for k in row if k not in self.fields]
-        if new or not self.path.is_file():
-            self.fields += new
-            self._rewrite()
-            return
-        with self.path.open("a", newline="", encoding="utf-8") as f:
-            csv.DictWriter(f, fieldnames=self.fields, restval="").writerow(row)
-
-
 def check_resume_config(run_dir: Path, cfg: ExperimentConfig) -> None:
     """A resumed run must use the config it was started with (except device/loader settings)."""
-    saved = to_dict(load_config(run_dir / "config.yaml"))
+    saved = to_dict(load_config(RunDir(run_dir).config))
     given = to_dict(cfg)
 
     def flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -300,10 +158,8 @@ class Trainer:
         self.val_workers = 0 if cfg.train.cache else cfg.data.num_workers
 
         self.model = build_model(cfg.model, len(self.label_names), cfg.data.image_size).to(self.device)
-        self.objective = Objective(cfg.loss, len(self.label_names))
-        if isinstance(self.objective, torch.nn.Module):
-            self.objective.to(self.device)
-        modules = [self.model] + ([self.objective] if isinstance(self.objective, torch.nn.Module) else [])
+        self.objective = Objective(cfg.loss, len(self.label_names)).to(self.device)
+        modules = [self.model, self.objective]
         D.broadcast_module(self.model, self.dist)
         self.params = [p for m in modules for p in m.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(param_groups(modules, cfg.train.weight_decay), lr=cfg.train.lr)
@@ -353,7 +209,7 @@ class Trainer:
                 f"{self.out}: checkpoint was written by {state['world_size']} processes, resuming "
                 f"with {self.dist.world_size}; resume with the same number for an exact continuation"
             )
-        load_module_weights(self.model, self.objective, weights, str(self.out / f"{LAST}.safetensors"))
+        load_module_weights(self.model, self.objective, weights, str(RunDir(self.out).weights(LAST)))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.progress = Progress(**state["progress"])
@@ -368,18 +224,16 @@ class Trainer:
 
     # -- loop --------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
-        from gazecxr.train.evaluate import choose_thresholds, infer, macro_auroc, masked_bce, write_thresholds
-
-        cfg, p = self.cfg, self.progress
-        steps_log = CsvLog(self.out / "log.csv", "step") if self.dist.is_main else None
-        epochs_log = CsvLog(self.out / "epochs.csv", "epoch") if self.dist.is_main else None
+        cfg, p, rd = self.cfg, self.progress, RunDir(self.out)
+        steps_log = CsvLog(rd.steps_log, "step") if self.dist.is_main else None
+        epochs_log = CsvLog(rd.epochs_log, "epoch") if self.dist.is_main else None
         tb = None
         if self.dist.is_main:
             steps_log.truncate(p.global_step)
             epochs_log.truncate(p.epoch)
             from torch.utils.tensorboard import SummaryWriter
 
-            tb = SummaryWriter(str(self.out / "tb"), purge_step=p.global_step or None)
+            tb = SummaryWriter(str(rd.tensorboard), purge_step=p.global_step or None)
         start = time.perf_counter()
         while not p.done and p.epoch < cfg.train.epochs:
             epoch_loss = self.train_epoch(steps_log, tb)
@@ -387,7 +241,7 @@ class Trainer:
             stop = False
             if self.dist.is_main:
                 val = infer(self.model, self.val_loader(), self.device, self.label_names, self.amp_dtype)
-                score, val_bce = macro_auroc(val), masked_bce(val)
+                score, val_bce = macro_auroc(val), validation_bce(val)
                 improved = score > p.best_score
                 if improved:
                     p.best_score, p.best_epoch, p.bad_epochs = score, p.epoch, 0
@@ -571,7 +425,7 @@ def train_run(
     """
     out = Path(out)
     root = data_root if data_root is not None else cfg.data.root
-    has_ckpt = (out / f"{LAST}.safetensors").is_file()
+    has_ckpt = RunDir(out).weights(LAST).is_file()
     if has_ckpt and not resume:
         raise ConfigError(
             f"{out} already holds a training run; pass --resume to continue it or choose a new --out"
@@ -615,9 +469,7 @@ def train_run(
                 "world_size": trainer.dist.world_size,
                 **timing,
             }
-            metrics_path = out / "metrics.json"
-            previous = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
-            write_metrics(out, {**previous, "train": summary})
+            RunDir(out).update_metrics("train", summary)
     finally:
         D.barrier(trainer.dist)
         D.shutdown(trainer.dist)

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 from gazecxr.data.images import Radiograph, read_radiograph
 from gazecxr.errors import InputError
 from gazecxr.prediction import Box, Prediction
+from gazecxr.report.regions import attach_boxes
 
 
 @dataclass
@@ -111,30 +110,6 @@ def read_for(model_size: int, max_pixels: int | None):  # noqa: ANN201 - returns
         return read_radiograph(path, model_size, max_pixels=max_pixels, name=name)
 
     return read
-
-
-def findings_by_region(report: dict[str, Any]) -> dict[str, list[str]]:
-    """Region name -> names of the findings a report (``Report.to_dict()``) placed there."""
-    placed: dict[str, list[str]] = {}
-    for finding in report.get("findings", []) or []:
-        for region in finding.get("regions", []) or []:
-            placed.setdefault(str(region), []).append(str(finding["name"]))
-    return placed
-
-
-def attach_boxes(prediction: Prediction, image: np.ndarray, anatomy_boxes: dict[str, Box] | None) -> None:
-    """Give a prediction the reading's own anatomy boxes, or else the atlas placed on ``image``.
-
-    Done before the report is written (the report writer would otherwise place the atlas
-    internally), so that the boxes drawn in the viewer and the study report are the ones the
-    report's region assignment used.
-    """
-    from gazecxr.report.regions import atlas_boxes
-
-    if anatomy_boxes:
-        prediction.anatomy_boxes, prediction.anatomy_source = dict(anatomy_boxes), "dataset"
-    else:
-        prediction.anatomy_boxes, prediction.anatomy_source = atlas_boxes(image), "atlas"
 
 
 def trained_on_synthetic(run_dir: Path) -> bool:

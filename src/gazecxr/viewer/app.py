@@ -35,10 +35,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gazecxr.data.images import ImageReadError
 from gazecxr.prediction import Prediction
+from gazecxr.report.overlay import GAZE_CMAP, data_url, heatmap_rgba, png_bytes, radiograph_uint8
+from gazecxr.report.regions import findings_by_region
 from gazecxr.viewer import security
-from gazecxr.viewer.analyzer import Analysis, Analyzer, findings_by_region
+from gazecxr.viewer.analyzer import Analysis, Analyzer
 from gazecxr.viewer.cohort import CohortStudy, StudySource
-from gazecxr.viewer.overlay import GAZE_CMAP, data_url, heatmap_rgba, png_bytes, radiograph_uint8
 from gazecxr.viewer.uploads import ACCEPTED, DecodeSlots, UploadError, decode_upload
 
 log = logging.getLogger("gazecxr.viewer")

@@ -83,7 +83,7 @@ def serve(
 ) -> None:
     """Local web viewer: upload a radiograph or pick a cohort study and see findings, attention,
     gaze, regions and the report. HTTP API: GET /api/health, POST /api/analyze (field `file`)."""
-    from gazecxr.viewer.openmp import prefer_passive_openmp_wait
+    from gazecxr.openmp import prefer_passive_openmp_wait
 
     prefer_passive_openmp_wait()
     import uvicorn

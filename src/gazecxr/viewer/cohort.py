@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from gazecxr.data.images import Radiograph
+from gazecxr.data.reports import reference_report
 from gazecxr.prediction import Box
 
 
@@ -69,32 +70,6 @@ class StudyList:
         return self._by_id.get(study_id)
 
 
-def reference_report(image_path: str, study_id: str) -> str:
-    """FINDINGS and IMPRESSION of the study's report (MIMIC-Eye ``patient_*/CXR-DICOM/s{study}.txt``).
-
-    Returns "" when the tree has no report for the study.
-    """
-    from gazecxr.data.reports import parse_report
-
-    path = Path(image_path).parents[2] / "CXR-DICOM" / f"s{study_id}.txt"
-    if not path.is_file():
-        return ""
-    sections = parse_report(path.read_text(encoding="utf-8", errors="replace"))
-    parts = [f"{k.upper()}: {sections[k]}" for k in ("findings", "impression") if sections.get(k)]
-    return "\n".join(parts) or " ".join(sections.values())
-
-
-def positive_labels(sample: dict[str, Any], label_names: Sequence[str]) -> list[str]:
-    """Known-positive labels of a dataset sample (uncertain / missing labels are not positive)."""
-    return [
-        name
-        for name, y, m in zip(
-            label_names, sample["labels"].tolist(), sample["label_mask"].tolist(), strict=True
-        )
-        if y > 0.5 and m > 0
-    ]
-
-
 def load_cohort(
     run_dir: str | Path, data_root: str | Path, split: str = "test", limit: int = 50
 ) -> StudyList:
@@ -102,6 +77,7 @@ def load_cohort(
     (label set, gaze heatmap parameters, image size of the gaze grid)."""
     from gazecxr.config import load_config
     from gazecxr.data import build_datasets
+    from gazecxr.data.dataset import positive_labels
 
     cfg = load_config(Path(run_dir) / "config.yaml")
     datasets = build_datasets(cfg, root=data_root)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gazecxr.models.net import GazeCXRNet
+from gazecxr.models.base import GazeCXRNet
 
 
 def gradcam(model: GazeCXRNet, image: torch.Tensor, class_index: int | torch.Tensor) -> torch.Tensor:

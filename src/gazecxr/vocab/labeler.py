@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gazecxr.report.dictionary import Dictionary, load_dictionary
+from gazecxr.vocab.dictionary import Dictionary, load_dictionary
 
 _SECTION = re.compile(r"^\s*([A-Z][A-Z /&]{2,40}):", re.MULTILINE)
 _KEEP_SECTIONS = ("FINDINGS", "IMPRESSION")
@@ -262,8 +262,3 @@ def label_report(text: str, dictionary: Dictionary | None = None) -> list[Labele
                 ):
                     old.certainty = level
     return list(merged.values())
-
-
-def asserted_findings(text: str, dictionary: Dictionary | None = None) -> dict[str, tuple[str, ...]]:
-    """Findings asserted (present or uncertain) in ``text`` -> their regions."""
-    return {f.name: f.regions for f in label_report(text, dictionary) if f.asserted}

