@@ -30,9 +30,10 @@ from gazecxr.data.images import ImageReadError, load_resized
 from gazecxr.data.index import DatasetIndex, build_index
 from gazecxr.data.reports import report_text
 from gazecxr.data.splits import SPLITS, assign_splits
-from gazecxr.gaze import fixations as F
+from gazecxr.gaze import fixations as fx
 from gazecxr.gaze.config import GazeConfig
 from gazecxr.gaze.dictation import dictated_spans, dictation_heatmaps
+from gazecxr.gaze.maps import normalise_maps
 
 if TYPE_CHECKING:
     from gazecxr.experiment import ExperimentConfig
@@ -216,7 +217,7 @@ class GazeCXRDataset(Dataset):
         h, w = int(r["height"]), int(r["width"])
         extra = self.source.extras[int(r["row"])]
         fix = self.fixations[i]
-        heat = torch.from_numpy(F.reading_heatmap(fix, (h, w), (self.size, self.size), self.gaze_cfg))
+        heat = torch.from_numpy(fx.reading_heatmap(fix, (h, w), (self.size, self.size), self.gaze_cfg))
         label_maps = label_valid = None
         if self.dictation is not None:
             maps, ok = dictation_heatmaps(
@@ -224,7 +225,7 @@ class GazeCXRDataset(Dataset):
             )
             label_maps, label_valid = torch.from_numpy(maps), torch.from_numpy(ok)
         fix = fix[: self.gaze_cfg.max_fixations]
-        xy = np.stack([fix[:, 0] / w, fix[:, 1] / h], axis=1).astype(np.float64)
+        xy = np.stack([fix[:, fx.X] / w, fix[:, fx.Y] / h], axis=1).astype(np.float64)
         scale = np.array([w, h, w, h], dtype=np.float64)
         anatomy = {
             k: tuple(float(v) for v in np.asarray(b) / scale) for k, b in extra["anatomy_boxes"].items()
@@ -260,13 +261,13 @@ class GazeCXRDataset(Dataset):
                 0, 1
             )
         valid = bool(heat.sum() > 0)
-        t0 = float(fix[:, 2].min()) if len(fix) else 0.0
-        span = float(fix[:, 3].max()) - t0 if len(fix) else 0.0
+        t0 = float(fix[:, fx.T_START].min()) if len(fix) else 0.0
+        span = float(fix[:, fx.T_END].max()) - t0 if len(fix) else 0.0
         seq = np.zeros((len(fix), 4), dtype=np.float32)
         if len(fix):
             seq[:, :2] = np.clip(xy, 0.0, 1.0)
-            seq[:, 2] = np.clip(fix[:, 3] - fix[:, 2], 0.0, None)
-            seq[:, 3] = (fix[:, 2] - t0) / span if span > 0 else 0.0
+            seq[:, 2] = np.clip(fix[:, fx.T_END] - fix[:, fx.T_START], 0.0, None)
+            seq[:, 3] = (fix[:, fx.T_START] - t0) / span if span > 0 else 0.0
         text = extra["text"] or report_text(extra["report"])
         return {
             "image": image[None].contiguous(),
@@ -308,9 +309,7 @@ STACKED_OPTIONAL = ("gaze_label_heatmaps", "gaze_label_valid")
 
 def _renormalised(maps: torch.Tensor) -> torch.Tensor:
     """``(K, S, S)`` warped maps -> non-negative, each summing to 1 (or all zeros)."""
-    maps = maps.clamp_min(0)
-    total = maps.flatten(1).sum(1)[:, None, None]
-    return torch.where(total > 1e-12, maps / total.clamp_min(1e-12), torch.zeros_like(maps))
+    return normalise_maps(maps.clamp_min(0))
 
 
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:

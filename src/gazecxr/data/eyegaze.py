@@ -27,7 +27,7 @@ from gazecxr.data.format import EYEGAZE_CHX, EYEGAZE_GRANULAR
 from gazecxr.data.layout import Layout, find_cxr_root
 from gazecxr.data.rows import IndexBuilder, ReadingExtra, ReadingRow, first_word_time, label_columns
 from gazecxr.data.tables import ProblemLog, Table, read_table
-from gazecxr.gaze import fixations as F
+from gazecxr.gaze import fixations as fx
 
 DICOM_ID_LEN = 44
 MASTER_REQUIRED = ("dicom_id", "study_id", "patient_id")
@@ -152,22 +152,22 @@ def read_folder(b: IndexBuilder, folder: Path, master_name: str, cxr: CxrTables)
         )
         if size is None:
             continue
-        fix, n_dropped = F.empty(), 0
+        fix, n_dropped = fx.empty(), 0
         scale = (float("nan"), float("nan"))
         if groups.get(dicom) and fix_t is not None:
             raw_pads = [_float(rec.get(c)) for c in PAD_COLUMNS]
             if not all(np.isfinite(raw_pads)):
                 b.problems.add(master.path, "bad_value", f"image {dicom}: screen pads missing; taken as 0")
             pads = tuple(float(np.nan_to_num(v, nan=0.0)) for v in raw_pads)
-            scale = F.display_scale(size, pads)
+            scale = fx.display_scale(size, pads)
             try:
-                fix, reasons = F.eyegaze_fixations(fix_t.subset(groups[dicom]), size, pads)  # type: ignore[arg-type]
+                fix, reasons = fx.eyegaze_fixations(fix_t.subset(groups[dicom]), size, pads)  # type: ignore[arg-type]
             except KeyError as exc:
                 b.problems.add(fix_t.path, "missing_columns", str(exc))
             else:
                 n_dropped = sum(reasons.values())
                 dropped.update({k: v for k, v in reasons.items() if k in _DROP_TEXT})
-                for kind, count, effect in F.value_problems(fix, angular_resolution=False):
+                for kind, count, effect in fx.value_problems(fix, angular_resolution=False):
                     values[kind] += count
                     effects[kind] = effect
         elif fix_t is not None:

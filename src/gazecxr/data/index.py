@@ -27,7 +27,7 @@ from gazecxr.data.config import DataConfig
 from gazecxr.data.layout import DatasetRootError, Layout, detect_layout
 from gazecxr.data.rows import ROW_COLUMNS, IndexBuilder
 from gazecxr.data.tables import Problem, ProblemLog
-from gazecxr.gaze import fixations as F
+from gazecxr.gaze import fixations as fx
 from gazecxr.gaze.config import GazeConfig
 from gazecxr.gaze.trust import trust_weight
 
@@ -89,7 +89,7 @@ class DatasetIndex:
         start = int(g["fix_offset"][row])
         return self.fixations[start : start + int(g["fix_count"][row])]
 
-    def selected_fixations(self, row: int, gaze_cfg: GazeConfig) -> tuple[np.ndarray, F.SelectionStats]:
+    def selected_fixations(self, row: int, gaze_cfg: GazeConfig) -> tuple[np.ndarray, fx.SelectionStats]:
         """(M, 10) fixations of the reading at position ``row`` after the ``gaze_cfg`` policy
         (phase, off-image / off-crop), with the EyeGaze angular resolution filled in from the
         display geometry (``gaze.eyegaze_screen_px_per_deg``)."""
@@ -97,9 +97,9 @@ class DatasetIndex:
         raw = self.reading_fixations(row)
         sx, sy = float(g["display_scale_x"][row]), float(g["display_scale_y"][row])
         if raw.shape[0] and np.isfinite(sx) and gaze_cfg.eyegaze_screen_px_per_deg is not None:
-            raw = F.with_angular_resolution(raw, (sx, sy), gaze_cfg.eyegaze_screen_px_per_deg)
+            raw = fx.with_angular_resolution(raw, (sx, sy), gaze_cfg.eyegaze_screen_px_per_deg)
         fwt = float(g["first_word_time"][row])
-        return F.select_fixations(
+        return fx.select_fixations(
             raw, (int(g["height"][row]), int(g["width"][row])), gaze_cfg, None if np.isnan(fwt) else fwt
         )
 
@@ -125,14 +125,14 @@ class DatasetIndex:
         sizes = np.repeat(
             df[["height", "width"]].to_numpy(dtype=np.float64), df["fix_count"].to_numpy(), axis=0
         )
-        fx, c = self.fixations, F.COL
-        x, y = fx[:, c["x"]], fx[:, c["y"]]
-        outside = (x < 0) | (y < 0) | (x >= sizes[:, 1]) | (y >= sizes[:, 0])  # as F.outside_masks
+        arr, c = self.fixations, fx.COL
+        x, y = arr[:, c["x"]], arr[:, c["y"]]
+        outside = (x < 0) | (y < 0) | (x >= sizes[:, 1]) | (y >= sizes[:, 0])  # as fx.outside_masks
         out_crop = ~outside & (
-            (x < fx[:, c["crop_x0"]])
-            | (x >= fx[:, c["crop_x1"]])
-            | (y < fx[:, c["crop_y0"]])
-            | (y >= fx[:, c["crop_y1"]])
+            (x < arr[:, c["crop_x0"]])
+            | (x >= arr[:, c["crop_x1"]])
+            | (y < arr[:, c["crop_y0"]])
+            | (y >= arr[:, c["crop_y1"]])
         )
         return {
             "patients": int(df["subject_id"].nunique()),
@@ -202,7 +202,7 @@ def build_index(
         label_cols = [L.FAMILY_PREFIX[f] + n for f, names in L.FAMILY_LABELS.items() for n in names]
         cached = index_cache.CachedIndex(
             pd.DataFrame([r.as_record() for r in b.rows], columns=[*ROW_COLUMNS, *label_cols]),
-            np.concatenate(b.fix_chunks) if b.fix_chunks else F.empty(),
+            np.concatenate(b.fix_chunks) if b.fix_chunks else fx.empty(),
             [e.as_dict() for e in b.extras],
             b.problems.items,
         )

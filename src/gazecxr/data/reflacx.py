@@ -19,7 +19,7 @@ from gazecxr.data.cxr_jpg import CxrTables, normal_id, read_cxr_root, report_lab
 from gazecxr.data.layout import Layout, find_cxr_root
 from gazecxr.data.rows import IndexBuilder, ReadingExtra, ReadingRow, first_word_time, label_columns
 from gazecxr.data.tables import ProblemLog, Table, read_table
-from gazecxr.gaze import fixations as F
+from gazecxr.gaze import fixations as fx
 
 META_REQUIRED = ("id", "dicom_id")
 BOX_COLUMNS = ("xmin", "ymin", "xmax", "ymax")
@@ -92,7 +92,7 @@ def _gaze_files(
     b: IndexBuilder, main: Path, gaze_dir: Path
 ) -> tuple[np.ndarray, int, dict[str, str], str, list]:
     """Fixations, transcript and raw-gaze path of a reading that was not discarded."""
-    fix, blank = F.empty(), 0
+    fix, blank = fx.empty(), 0
     words: list[list[Any]] = []
     text = ""
     paths = {"fixations_path": "", "gaze_path": "", "transcript_path": ""}
@@ -100,7 +100,7 @@ def _gaze_files(
     fix_t = read_table(fix_path, b.problems, allow_empty=False)
     if fix_t is not None:
         try:
-            fix, blank = F.reflacx_fixations(fix_t)
+            fix, blank = fx.reflacx_fixations(fix_t)
         except KeyError as exc:
             b.problems.add(fix_path, "missing_columns", str(exc))
         else:
@@ -109,7 +109,7 @@ def _gaze_files(
                 b.problems.add(
                     fix_path, "blank_fixations", f"{blank} row(s) without a position dropped", count=blank
                 )
-            report_value_problems(fix_path, b.problems, F.value_problems(fix, angular_resolution=True))
+            report_value_problems(fix_path, b.problems, fx.value_problems(fix, angular_resolution=True))
     gaze_path = gaze_dir / "gaze.csv"
     if gaze_path.is_file():
         paths["gaze_path"] = str(gaze_path)
@@ -164,7 +164,7 @@ def read_reading(
     main = main_root / rid
     ell_t = read_table(main / "anomaly_location_ellipses.csv", b.problems, required=BOX_COLUMNS)
     chest_t = read_table(main / "chest_bounding_box.csv", b.problems, required=BOX_COLUMNS, allow_empty=False)
-    fix, blank, paths, text, words = F.empty(), 0, {}, "", []
+    fix, blank, paths, text, words = fx.empty(), 0, {}, "", []
     if not discarded:
         fix, blank, paths, text, words = _gaze_files(b, main, gaze_root / rid)
     report_path = cxr.report_path(subject, study)

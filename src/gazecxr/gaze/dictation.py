@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from gazecxr.gaze.config import GazeConfig
-from gazecxr.gaze.fixations import reading_heatmap
+from gazecxr.gaze.fixations import T_END, T_START, reading_heatmap
 
 # Tokens or word endings that close a dictated sentence.
 _SENTENCE_END = (".", ";", "?", "!")
@@ -109,7 +109,7 @@ def dictation_heatmaps(
             continue
         during = np.zeros(len(fix), dtype=bool)
         for t0, t1 in windows:
-            during |= (fix[:, 3] > t0) & (fix[:, 2] < t1)
+            during |= (fix[:, T_END] > t0) & (fix[:, T_START] < t1)
         if int(during.sum()) < cfg.dictation_min_fixations:
             continue
         maps[c] = reading_heatmap(fix[during], image_size, out_size, cfg)

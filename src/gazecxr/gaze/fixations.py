@@ -37,6 +37,9 @@ FIX_COLUMNS: tuple[str, ...] = (
 )
 N_COLS = len(FIX_COLUMNS)
 COL = {name: i for i, name in enumerate(FIX_COLUMNS)}  # column index by name
+X, Y, T_START, T_END = (COL[c] for c in ("x", "y", "t_start", "t_end"))
+ANGRES = slice(COL["angres_x"], COL["angres_y"] + 1)  # (x, y) image pixels per degree
+CROP = slice(COL["crop_x0"], COL["crop_y1"] + 1)  # (x0, y0, x1, y1) shown region
 EYEGAZE_SCREEN = (1920, 1080)
 
 REFLACX_FIXATION_COLUMNS = (
@@ -214,7 +217,7 @@ def with_angular_resolution(
     """Copy of ``fix`` whose unknown (NaN) angular resolution is ``scale * screen_px_per_deg``
     image pixels per degree (EyeGaze: the screen's pixels per degree times the display scale)."""
     out = fix.copy()
-    for col, s in ((4, scale[0]), (5, scale[1])):
+    for col, s in ((COL["angres_x"], scale[0]), (COL["angres_y"], scale[1])):
         unknown = ~np.isfinite(out[:, col])
         out[unknown, col] = s * screen_px_per_deg
     return out
@@ -238,9 +241,14 @@ def outside_masks(fix: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndar
     ``xmin <= x < xmax`` and ``ymin <= y < ymax`` (NaN crop bounds never exclude).
     """
     height, width = image_size
-    x, y = fix[:, 0], fix[:, 1]
+    x, y = fix[:, X], fix[:, Y]
     out_img = (x < 0) | (x >= width) | (y < 0) | (y >= height)
-    out_crop = ~out_img & ((x < fix[:, 6]) | (x >= fix[:, 8]) | (y < fix[:, 7]) | (y >= fix[:, 9]))
+    out_crop = ~out_img & (
+        (x < fix[:, COL["crop_x0"]])
+        | (x >= fix[:, COL["crop_x1"]])
+        | (y < fix[:, COL["crop_y0"]])
+        | (y >= fix[:, COL["crop_y1"]])
+    )
     return out_img, out_crop
 
 
@@ -262,7 +270,7 @@ def select_fixations(
     """
     total = fix.shape[0]
     if cfg.phase != "all":
-        silent = fix[:, 2] < (np.inf if first_word_time is None else first_word_time)
+        silent = fix[:, T_START] < (np.inf if first_word_time is None else first_word_time)
         fix = fix[silent] if cfg.phase == "silent" else fix[~silent]
     phase_excluded = total - fix.shape[0]
     out_img, out_crop = outside_masks(fix, image_size)
@@ -276,12 +284,12 @@ def select_fixations(
         lo_x, lo_y = np.zeros(len(fix)), np.zeros(len(fix))
         hi_x, hi_y = np.full(len(fix), float(width)), np.full(len(fix), float(height))
         if cfg.use_crop:
-            crop = fix[:, 6:10].astype(np.float64)
+            crop = fix[:, CROP].astype(np.float64)
             lo_x, lo_y = np.fmax(lo_x, crop[:, 0]), np.fmax(lo_y, crop[:, 1])  # fmax/fmin: NaN bound ignored
             hi_x, hi_y = np.fmin(hi_x, crop[:, 2]), np.fmin(hi_y, crop[:, 3])
         hi_x, hi_y = hi_x - 1.0, hi_y - 1.0  # exclusive bound -> last pixel inside
-        fix[:, 0] = np.clip(fix[:, 0], lo_x, np.maximum(lo_x, hi_x))
-        fix[:, 1] = np.clip(fix[:, 1], lo_y, np.maximum(lo_y, hi_y))
+        fix[:, X] = np.clip(fix[:, X], lo_x, np.maximum(lo_x, hi_x))
+        fix[:, Y] = np.clip(fix[:, Y], lo_y, np.maximum(lo_y, hi_y))
     return fix.astype(np.float32, copy=False), SelectionStats(
         total, phase_excluded, n_img, n_crop, fix.shape[0]
     )
@@ -291,7 +299,7 @@ def fixation_weights(fix: np.ndarray, cfg: GazeConfig) -> np.ndarray:
     """(N,) heatmap weights: durations in s (negative -> 0) or ones."""
     if cfg.weights == "uniform":
         return np.ones(fix.shape[0])
-    return np.clip(fix[:, 3].astype(np.float64) - fix[:, 2], 0.0, None)
+    return np.clip(fix[:, T_END].astype(np.float64) - fix[:, T_START], 0.0, None)
 
 
 def fixation_sigmas(fix: np.ndarray, cfg: GazeConfig) -> np.ndarray:
@@ -299,7 +307,7 @@ def fixation_sigmas(fix: np.ndarray, cfg: GazeConfig) -> np.ndarray:
     known, ``sigma_px`` otherwise."""
     sig = np.full((fix.shape[0], 2), float(cfg.sigma_px))
     if cfg.sigma_deg is not None:
-        angres = fix[:, 4:6].astype(np.float64)
+        angres = fix[:, ANGRES].astype(np.float64)
         known = np.isfinite(angres) & (angres > 0)
         sig[known] = cfg.sigma_deg * angres[known]
     return sig
@@ -309,10 +317,10 @@ def reading_heatmap(
     fix: np.ndarray, image_size: tuple[int, int], out_size: tuple[int, int], cfg: GazeConfig
 ) -> np.ndarray:
     """Heatmap (h, w) float32 summing to 1 (or zeros) of already selected fixations."""
-    crop = fix[:, 6:10] if cfg.use_crop and fix.shape[0] else None
+    crop = fix[:, CROP] if cfg.use_crop and fix.shape[0] else None
     return fixation_heatmap(
-        fix[:, 0],
-        fix[:, 1],
+        fix[:, X],
+        fix[:, Y],
         fixation_weights(fix, cfg),
         image_size,
         out_size,

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gazecxr.gaze.config import GazeConfig
+from gazecxr.gaze.fixations import T_END, T_START, X, Y
 
 
 def trust_weight(
@@ -42,7 +43,7 @@ def trust_weight(
     n = int(fix.shape[0])
     if n == 0:
         return 0.0
-    dur = np.clip(fix[:, 3].astype(np.float64) - fix[:, 2], 0.0, None)
+    dur = np.clip(fix[:, T_END].astype(np.float64) - fix[:, T_START], 0.0, None)
     total = float(dur.sum())
     if not np.isfinite(total) or total <= 0.0:
         return 0.0
@@ -51,7 +52,7 @@ def trust_weight(
     chest = 1.0
     if chest_box is not None:
         x0, y0, x1, y1 = chest_box
-        inside = (fix[:, 0] >= x0) & (fix[:, 0] <= x1) & (fix[:, 1] >= y0) & (fix[:, 1] <= y1)
+        inside = (fix[:, X] >= x0) & (fix[:, X] <= x1) & (fix[:, Y] >= y0) & (fix[:, Y] <= y1)
         chest = float(dur[inside].sum() / total)
     cert = [float(c) for c in certainties if np.isfinite(c)]
     certainty = 1.0 if not cert else 0.5 + 0.5 * (float(np.clip(np.mean(cert), 1, 5)) - 1.0) / 4.0

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gazecxr.gaze.maps import normalise_maps
 from gazecxr.losses.config import CurriculumConfig, GazeLossConfig, TrustConfig
 
 EPS = 1e-8
@@ -26,8 +27,8 @@ def _check(att: torch.Tensor, gaze: torch.Tensor) -> None:
 
 
 def _prob(x: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    """Normalise each map to sum 1 (an all-zero map stays zero)."""
-    return x / x.sum(dim=(1, 2), keepdim=True).clamp_min(eps)
+    """Normalise each ``(B, h, w)`` map to sum 1 (an all-zero map stays zero)."""
+    return normalise_maps(x, eps)
 
 
 def gaze_mse(att: torch.Tensor, gaze: torch.Tensor, eps: float = EPS) -> torch.Tensor:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from gazecxr.gaze.maps import normalise_maps
 from gazecxr.log import progress_disabled
 from gazecxr.runinfo import write_json_atomic
 from gazecxr.train.rundir import RunDir
@@ -34,8 +35,7 @@ class Outputs:
 def upsample_maps(maps: torch.Tensor, size: int) -> torch.Tensor:
     """``(B, h, w)`` non-negative maps -> ``(B, S, S)`` bilinear, clamped, each summing to 1."""
     up = F.interpolate(maps[:, None].float(), size=(size, size), mode="bilinear", align_corners=False)[:, 0]
-    up = up.clamp_min(0)
-    return up / up.flatten(1).sum(1).clamp_min(1e-12)[:, None, None]
+    return normalise_maps(up.clamp_min(0))
 
 
 def score_map(pred: np.ndarray, gaze: np.ndarray, fixations: np.ndarray) -> dict[str, float]:
@@ -48,10 +48,11 @@ def score_map(pred: np.ndarray, gaze: np.ndarray, fixations: np.ndarray) -> dict
 
 def score_localisation(pred: np.ndarray, boxes: list) -> dict[str, float]:
     """Pointing game and attention mass inside the union of the given ellipses (on ``pred``'s grid)."""
-    from gazecxr.metrics import localization as L
+    from gazecxr.data.masks import region_mask
+    from gazecxr.metrics.localization import attention_mass, pointing_game
 
-    mask = L.region_mask(boxes, pred.shape, kind="ellipse")
-    return {"pointing_game": L.pointing_game(pred, mask), "mass_in_ellipses": L.attention_mass(pred, mask)}
+    mask = region_mask(boxes, pred.shape, kind="ellipse")
+    return {"pointing_game": pointing_game(pred, mask), "mass_in_ellipses": attention_mass(pred, mask)}
 
 
 @torch.no_grad()

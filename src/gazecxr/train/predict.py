@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from gazecxr.config import load_config
 from gazecxr.data.images import Radiograph
 from gazecxr.experiment import ExperimentConfig
+from gazecxr.gaze.maps import normalise_maps
 from gazecxr.prediction import Prediction
 from gazecxr.train.checkpoint import (
     OBJECTIVE_PREFIX,
@@ -88,8 +89,7 @@ def load_run_model(
 
 def _normalised(maps: torch.Tensor) -> np.ndarray:
     """``(..., h, w)`` maps -> float64 arrays, each ``(h, w)`` map rescaled to sum 1."""
-    total = maps.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
-    return (maps / total).cpu().numpy().astype(np.float64)
+    return normalise_maps(maps).cpu().numpy().astype(np.float64)
 
 
 class Predictor:
@@ -182,7 +182,7 @@ def upsample_attention(attention: np.ndarray, size: tuple[int, int]) -> np.ndarr
     """Bilinear upsampling of an ``(h, w)`` map to ``size`` (H, W), renormalised to sum 1."""
     t = torch.from_numpy(np.asarray(attention, dtype=np.float32))[None, None]
     up = F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0, 0].clamp_min(0)
-    return (up / up.sum().clamp_min(1e-12)).numpy()
+    return normalise_maps(up).numpy()
 
 
 def write_overlay(image: np.ndarray, attention: np.ndarray, path: str | Path, alpha: float = 0.45) -> None:
