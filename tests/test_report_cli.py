@@ -135,7 +135,8 @@ def test_report_command_names_an_unloadable_run(tmp_path):
     image = tmp_path / "x.png"
     image.write_bytes(b"")
     res = CliRunner().invoke(main, ["-q", "report", "--run", str(tmp_path), str(image)])
-    assert res.exit_code == 1 and f"cannot load run {tmp_path}" in res.output
+    assert res.exit_code == 2 and str(tmp_path) in res.output and "no config.yaml" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
 
 
 def test_calibrate_stores_cutpoints_that_later_reports_use(run, tree, shared_data, tmp_path):

@@ -29,6 +29,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "label": ("gazecxr.report.cli", "label", "Label report text with the rule-based labeler."),
     "demo": ("gazecxr.demo.cli", "demo", "End-to-end demo on the synthetic cohort."),
     "serve": ("gazecxr.viewer.cli", "serve", "Local web viewer and HTTP API."),
+    "configs": ("gazecxr.configs_cli", "configs", "List the shipped configs; show or copy one out."),
 }
 
 

@@ -25,6 +25,9 @@ from gazecxr.schema import CONFIG_VERSION, ConfigError, Section
 
 __all__ = [
     "CONFIG_VERSION",
+    "SHIPPED_CONFIGS",
+    "find_config",
+    "shipped_configs",
     "ConfigError",
     "Section",
     "deep_merge",
@@ -130,6 +133,36 @@ def validate(data: Mapping[str, Any], source: str, model: type[BaseModel] | None
         raise ConfigError(format_validation_error(exc, model, source)) from None
 
 
+# The versioned configs ship inside the package (``gazecxr configs list``); the checkout's
+# ``configs/`` is a link to this folder.
+SHIPPED_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def shipped_configs() -> list[str]:
+    """Names (relative paths) of the configs that ship with the package, e.g. ``synth/default.yaml``."""
+    return sorted(p.relative_to(SHIPPED_CONFIGS).as_posix() for p in SHIPPED_CONFIGS.rglob("*.yaml"))
+
+
+def find_config(path: str | Path) -> Path:
+    """``path`` when that file exists, else the shipped config of that name (``.yaml`` optional,
+    a leading ``configs/`` ignored), so ``--config synthetic.yaml`` works from any directory.
+
+    Raises:
+        ConfigError: neither exists (the message lists the shipped names).
+    """
+    given = Path(path)
+    if given.is_file():
+        return given
+    name = given.as_posix().removeprefix("configs/")
+    for candidate in (name, f"{name}.yaml"):
+        if (SHIPPED_CONFIGS / candidate).is_file():
+            return SHIPPED_CONFIGS / candidate
+    raise ConfigError(
+        f"config file not found: {path} (neither a file nor a shipped config; shipped: "
+        f"{', '.join(shipped_configs())}; see `gazecxr configs list`)"
+    )
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: Sequence[str] = (),
@@ -138,7 +171,8 @@ def load_config(
     """Load, merge and validate a config.
 
     Args:
-        path: YAML file, or ``None`` for the built-in defaults.
+        path: YAML file or the name of a shipped config (:func:`find_config`), or ``None`` for
+            the built-in defaults.
         overrides: ``dotted.key=value`` strings applied after the file.
         model: schema to validate against (default :class:`gazecxr.experiment.ExperimentConfig`).
 
@@ -146,6 +180,7 @@ def load_config(
         ConfigError: the file is missing or invalid, or a key is unknown; the message names
             the key and the file (overrides are checked separately and named "command line").
     """
+    path = find_config(path) if path is not None else None
     raw = read_yaml(path) if path is not None else {}
     source = str(path) if path is not None else "defaults"
     validate(raw, source, model)  # errors in the file are reported against the file

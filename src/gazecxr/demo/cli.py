@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from gazecxr.config import find_config
 from gazecxr.demo.profiles import PROFILES, config_dir
 from gazecxr.log import LOGGER_NAME, progress_disabled
 from gazecxr.openmp import prefer_passive_openmp_wait
@@ -99,7 +100,7 @@ def results_table(summary: dict) -> str:
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Experiment config to train with instead of configs/demo.yaml (or demo-quick.yaml).",
+    help="Experiment config (a file or a shipped name) instead of demo.yaml (or demo-quick.yaml).",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the cohort and of training.")
 def demo(out: Path, quick: bool, tiny: bool, config_path: Path | None, seed: int) -> None:
@@ -114,11 +115,7 @@ def demo(out: Path, quick: bool, tiny: bool, config_path: Path | None, seed: int
     if quick and tiny:
         raise click.UsageError("--quick and --tiny are exclusive")
     profile = PROFILES["tiny" if tiny else "quick" if quick else "default"]
-    config_path = config_path or config_dir() / profile.config
-    if not config_path.is_file():
-        raise click.ClickException(
-            f"demo config {config_path} not found (run from a source checkout, or pass --config)"
-        )
+    config_path = find_config(config_path) if config_path else config_dir() / profile.config
     click.echo(
         f"GazeCXR demo ({profile.name} profile) -> {out}. Synthetic data: the results demonstrate the "
         "mechanism only.",

@@ -1,6 +1,6 @@
 """Demo profiles: how big the cohort is, which experiment config trains the models, which variants.
 
-The experiment configs live in ``configs/demo*.yaml`` (a normal :class:`ExperimentConfig` each).
+The experiment configs live in ``configs/demo*.yaml`` (shipped in the package) (a normal :class:`ExperimentConfig` each).
 Variants are named entries of ``configs/ablation.yaml`` (the same ``key=value`` overrides that
 ``gazecxr ablate`` uses), applied on top of the profile's experiment config, so the demo's
 "baseline" and "full" are exactly the ablation's.
@@ -55,8 +55,11 @@ ABLATION_FILE = "ablation.yaml"
 
 
 def config_dir() -> Path:
-    """``configs/`` of the source checkout this package runs from (editable installs, `make demo`)."""
-    return Path(__file__).resolve().parents[3] / "configs"
+    """The configs that ship with the package (``gazecxr/configs``; the checkout's ``configs/``
+    links there), so the demo runs the same from a wheel install as from the checkout."""
+    from gazecxr.config import SHIPPED_CONFIGS
+
+    return SHIPPED_CONFIGS
 
 
 def variant_overrides(profile: DemoProfile, ablation: Path | None = None) -> dict[str, list[str]]:

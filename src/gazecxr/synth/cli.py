@@ -24,7 +24,7 @@ from gazecxr.synth.config import SynthConfig
 @click.option(
     "--config",
     "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="YAML file with SynthConfig keys (e.g. configs/synth/default.yaml).",
 )

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from gazecxr.config import ConfigError, Section, load_config
+from gazecxr.config import ConfigError, Section, find_config, load_config
 from gazecxr.log import LOGGER_NAME
 from gazecxr.runinfo import write_json_atomic
 
@@ -59,7 +59,7 @@ class AblationSpec(Section):
 
 def load_spec(path: str | Path) -> tuple[AblationSpec, Path]:
     """Read an ablation file; returns the spec and the resolved experiment config path."""
-    path = Path(path)
+    path = find_config(path)  # a file, or a shipped config's name
     spec = load_config(path, model=AblationSpec)
     if spec.baseline not in spec.variants:
         raise ConfigError(

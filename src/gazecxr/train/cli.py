@@ -29,7 +29,8 @@ def _fail(message: str) -> None:
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Experiment YAML (configs/*.yaml). With --resume, defaults to the run's config.yaml.",
+    help="Experiment YAML: a file, or a shipped config's name (`gazecxr configs list`). With "
+    "--resume, defaults to the run's config.yaml.",
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="New run directory.")
 @click.option(
@@ -127,8 +128,9 @@ def evaluate(
     "--config",
     "ablation_file",
     required=True,
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Ablation YAML (configs/ablation.yaml): experiment config + variants as overrides.",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Ablation YAML (a file, or a shipped name such as ablation.yaml): experiment config + "
+    "variants as overrides.",
 )
 @click.option("--seeds", default=3, show_default=True, type=int)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
