@@ -107,3 +107,39 @@ def test_ablation_table_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             again["variants"][v]["metrics"]["macro_auroc"]["values"]
             == table["variants"][v]["metrics"]["macro_auroc"]["values"]
         )
+
+
+def test_cluster_plan_is_one_resumable_command_per_run(tmp_path: Path) -> None:
+    """--plan writes one `ablate --only VARIANT:SEED` line per run, a SLURM array over them and the
+    collect command; nothing is trained. Running the lines (any scheduler) then collecting gives
+    the table; a rerun of a finished line is a no-op."""
+    import shlex
+
+    tree = write_tiny_tree(tmp_path / "tree")
+    out, plan = tmp_path / "abl", tmp_path / "plan"
+    base = ["ablate", "--data", str(tree), "--config", str(REPO / "configs" / "ablation.yaml"), "--seeds", "2"]
+    base += ["--out", str(out), "--variants", "baseline,full"]
+    res = CliRunner().invoke(main, ["-q", *base, "--plan", str(plan), *FAST])
+    assert res.exit_code == 0, res.output
+    assert not out.exists() or not any(out.rglob("*.safetensors"))  # nothing trained
+    lines = (plan / "commands.txt").read_text().splitlines()
+    assert len(lines) == 4
+    tasks = [shlex.split(line)[shlex.split(line).index("--only") + 1] for line in lines]
+    assert tasks == ["baseline:0", "full:0", "baseline:1", "full:1"]  # seed-major, as locally
+    sbatch = (plan / "slurm.sbatch").read_text()
+    assert "#SBATCH --array=1-4" in sbatch and str(plan / "commands.txt") in sbatch
+    collect = shlex.split((plan / "collect.sh").read_text().splitlines()[-1])
+    assert "--only" not in collect and "--plan" not in collect and collect[:2] == ["gazecxr", "ablate"]
+    for line in lines[:2]:  # the first seed: what each cluster task would run
+        argv = shlex.split(line)
+        assert argv[0] == "gazecxr" and all(str(p) in line for p in (tree, out)) and "train.epochs=1" in line
+        res = CliRunner().invoke(main, ["-q", *argv[1:]])
+        assert res.exit_code == 0, res.output
+    finished = out / "baseline" / "seed0" / "eval_test.json"
+    stamp = finished.stat().st_mtime_ns
+    assert CliRunner().invoke(main, ["-q", *shlex.split(lines[0])[1:]]).exit_code == 0
+    assert finished.stat().st_mtime_ns == stamp  # a finished run is reused, not redone
+    bad = CliRunner().invoke(main, ["-q", *base, "--only", "full:7", *FAST])
+    assert bad.exit_code != 0 and "outside 0..1" in bad.output
+    table = run_ablation(REPO / "configs" / "ablation.yaml", tree, out, 1, ["baseline", "full"], FAST)
+    assert "auroc" in table["variants"]["full"]["paired_vs_baseline"]

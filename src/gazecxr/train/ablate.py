@@ -291,7 +291,9 @@ def run_ablation(
     variants: Sequence[str] | None = None,
     overrides: Sequence[str] = (),
     jobs: int = 1,
-) -> dict[str, Any]:
+    only: str | None = None,
+    plan: str | Path | None = None,
+) -> dict[str, Any] | None:
     """Run (or reuse) every requested variant x seed and write ``ablation.json`` + ``ablation.md``.
 
     Args:
@@ -301,6 +303,9 @@ def run_ablation(
         overrides: ``key=value`` applied to every variant after its own overrides.
         jobs: runs trained concurrently, each in a spawned process (1: in this process). Every
             run is seeded and independent, so the results do not depend on ``jobs``.
+        only: ``VARIANT:SEED``: run just that one (a cluster task); no table is written.
+        plan: write the runs as one command each for a cluster scheduler into this folder
+            (:mod:`gazecxr.train.sweep`) instead of running them; returns None.
     """
     spec, experiment = load_spec(ablation_file)
     chosen = list(variants) if variants else list(spec.variants)
@@ -313,6 +318,17 @@ def run_ablation(
     out.mkdir(parents=True, exist_ok=True)
     # Seed-major order: an interrupted ablation has complete variant comparisons for the first seeds.
     tasks = [(v, s) for s in range(seeds) for v in chosen]
+    if plan is not None:
+        from gazecxr.train.sweep import write_plan
+
+        write_plan(Path(plan), Path(ablation_file), Path(data_root), out, seeds, tasks, chosen, overrides)
+        return None
+    if only is not None:
+        from gazecxr.train.sweep import parse_only
+
+        v, s = parse_only(only, list(spec.variants), seeds)
+        run_one(experiment, [*spec.variants[v], *overrides], data_root, run_dir(out, v, s), s)
+        return None
     if jobs <= 1:
         for v, s in tasks:
             log.info("ablation: variant %s, seed %d", v, s)

@@ -142,6 +142,14 @@ def evaluate(
     type=click.IntRange(min=1),
     help="Runs trained at the same time, each in its own process (e.g. several small runs sharing one GPU).",
 )
+@click.option(
+    "--plan",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Do not train: write DIR/commands.txt (one command per run), DIR/slurm.sbatch and "
+    "DIR/collect.sh for a cluster scheduler.",
+)
+@click.option("--only", default=None, metavar="VARIANT:SEED", help="Run just this one run (a cluster task).")
 @click.argument("overrides", nargs=-1)
 def ablate(
     data_root: Path,
@@ -150,18 +158,24 @@ def ablate(
     out: Path,
     variants: str | None,
     jobs: int,
+    plan: Path | None,
+    only: str | None,
     overrides: tuple[str, ...],
 ) -> None:
     """Run the ablation variants over several seeds; writes OUT/ablation.{md,json}.
 
     Finished runs are reused and interrupted ones resumed, so the command can be rerun.
-    OVERRIDES (key=value) apply to every variant.
+    OVERRIDES (key=value) apply to every variant. On a cluster: --plan DIR writes one command per
+    run (each an --only task) and a SLURM array script; rerunning without --plan collects.
     """
     from gazecxr.train.ablate import run_ablation
 
     chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
-    run_ablation(ablation_file, data_root, out, seeds, chosen, overrides, jobs=jobs)
-    click.echo((out / "ablation.md").read_text(encoding="utf-8"))
+    run_ablation(ablation_file, data_root, out, seeds, chosen, overrides, jobs=jobs, only=only, plan=plan)
+    if plan is not None:
+        click.echo(f"wrote {plan / 'commands.txt'}, {plan / 'slurm.sbatch'} and {plan / 'collect.sh'}")
+    elif only is None:
+        click.echo((out / "ablation.md").read_text(encoding="utf-8"))
 
 
 def output_names(images: list[Path]) -> list[str]:
