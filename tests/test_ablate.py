@@ -117,7 +117,15 @@ def test_cluster_plan_is_one_resumable_command_per_run(tmp_path: Path) -> None:
 
     tree = write_tiny_tree(tmp_path / "tree")
     out, plan = tmp_path / "abl", tmp_path / "plan"
-    base = ["ablate", "--data", str(tree), "--config", str(REPO / "configs" / "ablation.yaml"), "--seeds", "2"]
+    base = [
+        "ablate",
+        "--data",
+        str(tree),
+        "--config",
+        str(REPO / "configs" / "ablation.yaml"),
+        "--seeds",
+        "2",
+    ]
     base += ["--out", str(out), "--variants", "baseline,full"]
     res = CliRunner().invoke(main, ["-q", *base, "--plan", str(plan), *FAST])
     assert res.exit_code == 0, res.output

@@ -129,6 +129,13 @@ def test_viewer_upload_and_cohort_study(browser: Any, demo: dict[str, Any], shar
         assert page.evaluate("document.querySelector('#img-attention').naturalWidth") > 0
         assert page.locator("#boxes rect").count() > 0  # atlas boxes on a real radiograph
         assert page.locator("#toggle-gaze").is_disabled()  # an upload has no gaze
+        # The per-finding toggle: each finding's own attention map replaces the mixture.
+        mixture = page.evaluate("document.querySelector('#img-attention').src")
+        options = page.evaluate("[...document.querySelectorAll('#attention-label option')].map(o => o.value)")
+        assert options[0] == "" and len(options) == n_labels + 1
+        page.select_option("#attention-label", options[1])
+        assert page.evaluate("document.querySelector('#img-attention').src") != mixture
+        assert page.locator("#findings-table th").nth(5).inner_text() == "Regions"
         page.screenshot(path=str(SCREENSHOTS / "viewer_upload.png"), full_page=True)
         with page.expect_download() as download:
             page.click("#download-btn")

@@ -61,6 +61,7 @@ class MeanAnalyzer:
                 anatomy_boxes=anatomy_boxes or {"left lung": (0.5, 0.1, 0.9, 0.9)},
                 anatomy_source="dataset" if anatomy_boxes else "atlas",
                 image_path=radiograph.path,
+                class_attention=np.stack([attention, np.eye(4) / 4]),  # one map per label
             )
             report = {
                 "writer": self.writer,
@@ -122,6 +123,14 @@ def test_analyze_png(client: TestClient) -> None:
     assert body["regions"][0]["name"] == "left lung" and body["regions"][0]["findings"] == ["Atelectasis"]
     assert body["overlays"]["image"].startswith("data:image/png;base64,")
     assert body["overlays"]["gaze"] is None  # an upload has no gaze
+    # Each finding's own attention map (the page's per-finding toggle) and where it was placed.
+    per_label = body["overlays"]["attention_per_label"]
+    assert set(per_label) == set(LABELS) and all(
+        v.startswith("data:image/png;base64,") for v in per_label.values()
+    )
+    assert per_label["Atelectasis"] != per_label["Pleural abnormality"]
+    rows = {f["label"]: f for f in body["findings"]}
+    assert rows["Atelectasis"]["regions"] == ["left lung"] and rows["Pleural abnormality"]["regions"] == []
     assert np.isclose(np.sum(body["attention"]["grid"]), 1.0, atol=1e-4)
 
 

@@ -67,12 +67,30 @@ def analysis_json(
     pred = analysis.prediction
     display = radiograph_uint8(image, DISPLAY_MAX_SIDE)
     size = display.shape
+    placed = {
+        str(f["name"]): list(f.get("regions", []) or []) for f in analysis.report.get("findings", []) or []
+    }
     findings = sorted(
         (
-            {"label": n, "probability": float(p), "threshold": float(t), "positive": bool(p >= t)}
+            {
+                "label": n,
+                "probability": float(p),
+                "threshold": float(t),
+                "positive": bool(p >= t),
+                "regions": placed.get(n, []),  # where the report placed this finding
+            }
             for n, p, t in zip(pred.labels, pred.probabilities, pred.thresholds, strict=True)
         ),
         key=lambda f: -f["probability"],
+    )
+    # One map per label (the default CNN head): each finding's own attention, for the page's toggle.
+    per_label = (
+        {}
+        if pred.class_attention is None
+        else {
+            n: data_url(png_bytes(heatmap_rgba(np.asarray(m, dtype=np.float64), size)))
+            for n, m in zip(pred.labels, pred.class_attention, strict=True)
+        }
     )
     attention = np.asarray(pred.attention, dtype=np.float64)
     out = {
@@ -86,6 +104,7 @@ def analysis_json(
         "overlays": {
             "image": data_url(png_bytes(display)),
             "attention": data_url(png_bytes(heatmap_rgba(attention, size))),
+            "attention_per_label": per_label,
             "gaze": None
             if gaze is None or not np.any(gaze > 0)
             else data_url(png_bytes(heatmap_rgba(gaze, size, GAZE_CMAP))),

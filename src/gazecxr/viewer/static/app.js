@@ -58,6 +58,7 @@ function renderFindings(findings) {
     row.append(el("td", { class: "num" }, f.probability.toFixed(3)));
     row.append(el("td", { class: "num" }, f.threshold.toFixed(3)));
     row.append(el("td", { class: "call" }, f.positive ? "positive" : "negative"));
+    row.append(el("td", { class: "regions" }, (f.regions || []).join(", ")));
     tbody.append(row);
   }
 }
@@ -126,6 +127,25 @@ function renderRegions(regions) {
   }
 }
 
+// The attention toggle: the mixture, or one finding's own map (models with one map per label).
+function renderAttentionChoices(result) {
+  const select = $("attention-label");
+  const maps = result.overlays.attention_per_label || {};
+  select.replaceChildren(el("option", { value: "" }, "all findings (mixture)"));
+  for (const f of result.findings) {
+    if (maps[f.label]) select.append(el("option", { value: f.label }, `${f.label}${f.positive ? " (positive)" : ""}`));
+  }
+  select.disabled = select.options.length < 2;
+}
+
+function showAttention() {
+  if (!lastResult) return;
+  const label = $("attention-label").value;
+  const maps = lastResult.overlays.attention_per_label || {};
+  $("img-attention").src = label && maps[label] ? maps[label] : lastResult.overlays.attention;
+  $("img-attention").alt = label ? `model attention for ${label}` : "model attention overlay";
+}
+
 function applyOverlayControls() {
   const attention = $("img-attention");
   attention.hidden = !$("toggle-attention").checked;
@@ -152,6 +172,7 @@ function render(result) {
     `${result.source} · ${result.image_size[1]}×${result.image_size[0]} px · anatomy boxes: ${result.anatomy_source}`;
   renderFindings(result.findings);
   renderRegions(result.regions);
+  renderAttentionChoices(result);
   $("report").textContent = result.report.text;
   $("report-writer").textContent = result.report.writer ? `(${result.report.writer} writer)` : "";
   const ref = result.study && result.study.reference_report;
@@ -191,6 +212,7 @@ $("study-btn").addEventListener("click", () => {
 for (const id of ["toggle-attention", "attention-opacity", "toggle-gaze", "toggle-boxes"]) {
   $(id).addEventListener("input", applyOverlayControls);
 }
+$("attention-label").addEventListener("change", showAttention);
 
 $("download-btn").addEventListener("click", () => {
   if (!lastResult) return;
