@@ -41,6 +41,11 @@ _ATLAS: dict[str, Box] = {
 }
 # Fallback lung box when image analysis finds no lungs (typical PA framing).
 DEFAULT_LUNG_BOX: Box = (0.12, 0.10, 0.88, 0.85)
+# The lung box found on an image is noisy (Otsu on radiographs of every framing): the atlas sits on
+# the average of it and the default framing, an equal-weight shrinkage toward the prior. Measured
+# on the 83 real radiographs of ../shared/data/real_cxr_lungs (docs/reports.md): raw finder boxes
+# mean lung IoU 0.642 where found, the default box 0.672, the average 0.722.
+FINDER_WEIGHT = 0.5
 
 
 def box_masses(attention: np.ndarray, boxes: dict[str, Box]) -> dict[str, float]:
@@ -212,17 +217,19 @@ def atlas_boxes(image: np.ndarray) -> dict[str, Box]:
         image: ``(H, W)`` float in [0, 1].
 
     Returns:
-        region -> normalised box clipped to [0, 1]. When no lung field is found the atlas is placed
-        on :data:`DEFAULT_LUNG_BOX` and a warning is logged.
+        region -> normalised box clipped to [0, 1]: the atlas placed on the average
+        (:data:`FINDER_WEIGHT`) of the lung box found on the image and :data:`DEFAULT_LUNG_BOX`, or
+        on the default box alone, with a warning, when no lung field is found.
     """
-    box = lung_box(image)
-    if box is None:
+    found = lung_box(image)
+    if found is None:
         log.warning(
             "atlas fallback: no lung field found on the image; using the default lung box %s",
             DEFAULT_LUNG_BOX,
         )
-        box = DEFAULT_LUNG_BOX
-    return place_atlas(box)
+        return place_atlas(DEFAULT_LUNG_BOX)
+    box = tuple(FINDER_WEIGHT * f + (1 - FINDER_WEIGHT) * d for f, d in zip(found, DEFAULT_LUNG_BOX, strict=True))
+    return place_atlas(box)  # type: ignore[arg-type]
 
 
 def place_atlas(lung: Box) -> dict[str, Box]:
