@@ -153,11 +153,16 @@ def test_viewer_upload_and_cohort_study(browser: Any, demo: dict[str, Any], shar
         first = next((s for s in studies if s["has_gaze"]), studies[0])
         page.select_option("#study-select", first["id"])
         page.click("#study-btn")
-        page.wait_for_function(
+        # Polled with page.evaluate: the viewer's CSP (script-src 'self') forbids the eval that
+        # page.wait_for_function uses inside the page.
+        condition = (
             "document.body.dataset.state === 'done' && "
-            f"document.querySelector('#image-caption').textContent.startsWith('{first['id']}')",
-            timeout=30_000,
+            f"document.querySelector('#image-caption').textContent.startsWith('{first['id']}')"
         )
+        deadline = time.monotonic() + 30
+        while not page.evaluate(condition):
+            assert time.monotonic() < deadline, "the cohort study did not render within 30 s"
+            page.wait_for_timeout(100)
         assert page.locator("#reference-report").inner_text().strip()
         assert page.locator("#img-gaze").is_visible() == first["has_gaze"]
         page.screenshot(path=str(SCREENSHOTS / "viewer_study.png"), full_page=True)
