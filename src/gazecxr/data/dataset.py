@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -399,14 +398,3 @@ def build_datasets(cfg: ExperimentConfig, root: str | Path | None = None) -> dic
         "on" if cache else "off",
     )
     return out
-
-
-def positive_labels(sample: dict[str, Any], label_names: Sequence[str]) -> list[str]:
-    """Known-positive labels of a dataset sample (uncertain / missing labels are not positive)."""
-    return [
-        name
-        for name, y, m in zip(
-            label_names, sample["labels"].tolist(), sample["label_mask"].tolist(), strict=True
-        )
-        if y > 0.5 and m > 0
-    ]

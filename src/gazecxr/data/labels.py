@@ -8,7 +8,8 @@ Label sets used by configs are named in :data:`LABEL_SETS`.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 
 class _Columns(Protocol):
@@ -312,3 +313,14 @@ def egd_classes(master: dict[str, str] | None) -> dict[str, float]:
 def canonical_label(name: str) -> str:
     """REFLACX ellipse / metadata label (either phase) -> canonical name (unknown names kept)."""
     return REFLACX_PHASE1_TO_CANONICAL.get(name, name)
+
+
+def positive_labels(sample: dict[str, Any], label_names: Sequence[str]) -> list[str]:
+    """Known-positive labels of a dataset sample (uncertain / missing labels are not positive)."""
+    return [
+        name
+        for name, y, m in zip(
+            label_names, sample["labels"].tolist(), sample["label_mask"].tolist(), strict=True
+        )
+        if y > 0.5 and m > 0
+    ]

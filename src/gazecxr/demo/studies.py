@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gazecxr.data.dataset import positive_labels
+from gazecxr.data.labels import positive_labels
 from gazecxr.data.reports import reference_report
 from gazecxr.demo.html import StudyRow
 from gazecxr.demo.results import GAZE_VARIANT

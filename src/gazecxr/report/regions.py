@@ -228,7 +228,9 @@ def atlas_boxes(image: np.ndarray) -> dict[str, Box]:
             DEFAULT_LUNG_BOX,
         )
         return place_atlas(DEFAULT_LUNG_BOX)
-    box = tuple(FINDER_WEIGHT * f + (1 - FINDER_WEIGHT) * d for f, d in zip(found, DEFAULT_LUNG_BOX, strict=True))
+    box = tuple(
+        FINDER_WEIGHT * f + (1 - FINDER_WEIGHT) * d for f, d in zip(found, DEFAULT_LUNG_BOX, strict=True)
+    )
     return place_atlas(box)  # type: ignore[arg-type]
 
 

@@ -77,7 +77,7 @@ def load_cohort(
     (label set, gaze heatmap parameters, image size of the gaze grid)."""
     from gazecxr.config import load_config
     from gazecxr.data import build_datasets
-    from gazecxr.data.dataset import positive_labels
+    from gazecxr.data.labels import positive_labels
 
     cfg = load_config(Path(run_dir) / "config.yaml")
     datasets = build_datasets(cfg, root=data_root)
