@@ -45,6 +45,7 @@ RANKS = {
     "demo": 7,
     "viewer": 7,
     "cli": 8,
+    "configs_cli": 8,
 }
 # Edges allowed although they point up the ranks (each with its reason).
 ALLOWED_UP = {
