@@ -47,6 +47,14 @@ def _is_dicom(path: Path) -> bool:
         return False
 
 
+def _is_jpeg(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(3) == b"\xff\xd8\xff"
+    except OSError:
+        return False
+
+
 def _pil_to_array(img: Image.Image) -> np.ndarray:
     """PIL image -> float32 (H, W) in [0, 1] (RGB-stored grayscale averaged over channels)."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -226,8 +234,13 @@ def read_radiograph(
     name: str | None = None,
 ) -> Radiograph:
     """Read ``path`` once for a model of input ``model_size`` and for display (see :class:`Radiograph`)."""
-    model_input = load_resized(path, model_size, max_pixels)
-    full = load_image(path, draft_size=display_side, max_pixels=max_pixels)
+    path = Path(path)
+    if _is_jpeg(path):  # draft decoding depends on the size asked for: one decode per use
+        model_input = load_resized(path, model_size, max_pixels)
+        full = load_image(path, draft_size=display_side, max_pixels=max_pixels)
+    else:  # PNG / DICOM decode fully either way: decode once, derive both (== load_resized)
+        full = load_image(path, max_pixels=max_pixels)
+        model_input = resize_square(full, model_size)
     h, w = full.shape
     scale = display_side / max(h, w)
     if scale < 1:

@@ -67,24 +67,16 @@ def _words(ts: Table, problems: ProblemLog) -> list[list[Any]]:
     """Timed words of ``timestamps_transcription.csv``; NaN, negative and decreasing times are
     reported (kept as they are: they move the silent / reporting split and the dictation windows)."""
     starts, ends = ts.num("timestamp_start_word"), ts.num("timestamp_end_word")
-    with np.errstate(invalid="ignore"):
-        checks = (
-            (
-                "nan_timestamp",
-                ~(np.isfinite(starts) & np.isfinite(ends)),
-                "word(s) without a start or end time",
-            ),
-            ("negative_timestamp", starts < 0, "word(s) starting before time 0"),
-            ("end_before_start", ends < starts, "word(s) ending before they start"),
-            (
-                "decreasing_timestamp",
-                np.diff(starts[np.isfinite(starts)]) < 0,
-                "word start(s) earlier than the previous word's",
-            ),
+    what = {
+        "nan_timestamp": "word(s) without a start or end time",
+        "negative_timestamp": "word(s) starting before time 0",
+        "end_before_start": "word(s) ending before they start",
+        "decreasing_timestamp": "word start(s) earlier than the previous word's",
+    }
+    for kind, n in fx.timing_problems(starts, ends).items():
+        problems.add(
+            ts.path, kind, f"{n} {what[kind]} (kept; they move the silent / reporting split)", count=n
         )
-    for kind, mask, what in checks:
-        if (n := int(mask.sum())) > 0:
-            problems.add(ts.path, kind, f"{n} {what} (kept; they move the silent / reporting split)", count=n)
     return [[w, s, e] for w, s, e in zip(ts.col("word"), starts.tolist(), ends.tolist(), strict=True)]
 
 

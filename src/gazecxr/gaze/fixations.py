@@ -127,53 +127,54 @@ def eyegaze_fixations(
     return arr[order].astype(np.float32), {k: v for k, v in dropped.items() if v}
 
 
+def timing_problems(starts: np.ndarray, ends: np.ndarray) -> dict[str, int]:
+    """Counts of timed events (fixations, words) whose times would move a heatmap weight or the
+    silent / reporting split: ``nan_timestamp``, ``negative_timestamp``, ``end_before_start``,
+    ``decreasing_timestamp`` (a start earlier than the previous one). Zero counts are left out."""
+    t0, t1 = np.asarray(starts, dtype=np.float64), np.asarray(ends, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        timed = np.isfinite(t0) & np.isfinite(t1)
+        counts = {
+            "nan_timestamp": int((~timed).sum()),
+            "negative_timestamp": int((np.isfinite(t0) & (t0 < 0)).sum()),
+            "end_before_start": int((timed & (t1 < t0)).sum()),
+            "decreasing_timestamp": int((np.diff(t0[np.isfinite(t0)]) < 0).sum()),
+        }
+    return {k: n for k, n in counts.items() if n}
+
+
+_FIXATION_TIMING_EFFECT = {
+    "nan_timestamp": "fixation(s) with a missing (NaN) start or end time get no weight in the heatmap",
+    "negative_timestamp": "fixation(s) start before time 0 (kept; they fall in the silent phase)",
+    "end_before_start": "fixation(s) end before they start; they get zero weight in the heatmap",
+    "decreasing_timestamp": "fixation start(s) earlier than the previous fixation's (kept in file order)",
+}
+
+
 def value_problems(fix: np.ndarray, angular_resolution: bool) -> list[tuple[str, int, str]]:
     """Values of parsed fixations that would change a heatmap or a phase split, as
     ``(kind, count, what happens)``; empty when all is well. Nothing is changed here.
 
-    Checked: NaN start / end times (no weight), negative start times, end before start (zero
-    weight), starts that go back in time, and, when ``angular_resolution`` (REFLACX), unknown or
-    non-positive pixels per degree (sigma falls back to ``gaze.sigma_px``) and crop bounds that
-    are unknown (taken as the image edge) or empty (the fixation adds nothing).
+    Checked: the times (:func:`timing_problems`), and, when ``angular_resolution`` (REFLACX),
+    unknown or non-positive pixels per degree (sigma falls back to ``gaze.sigma_px``) and crop
+    bounds that are unknown (taken as the image edge) or empty (the fixation adds nothing).
     """
-    t0, t1 = fix[:, COL["t_start"]].astype(np.float64), fix[:, COL["t_end"]].astype(np.float64)
-    out: list[tuple[str, int, str]] = []
+    timing = timing_problems(fix[:, T_START], fix[:, T_END])
+    out = [(kind, n, _FIXATION_TIMING_EFFECT[kind]) for kind, n in timing.items()]
 
     def check(kind: str, mask: np.ndarray, effect: str) -> None:
         if (n := int(mask.sum())) > 0:
             out.append((kind, n, effect))
 
     with np.errstate(invalid="ignore"):
-        timed = np.isfinite(t0) & np.isfinite(t1)
-        check(
-            "nan_timestamp",
-            ~timed,
-            "fixation(s) with a missing (NaN) start or end time get no weight in the heatmap",
-        )
-        check(
-            "negative_timestamp",
-            np.isfinite(t0) & (t0 < 0),
-            "fixation(s) start before time 0 (kept; they fall in the silent phase)",
-        )
-        check(
-            "end_before_start",
-            timed & (t1 < t0),
-            "fixation(s) end before they start; they get zero weight in the heatmap",
-        )
-        finite = t0[np.isfinite(t0)]
-        check(
-            "decreasing_timestamp",
-            np.diff(finite) < 0,
-            "fixation start(s) earlier than the previous fixation's (kept in file order)",
-        )
         if angular_resolution:
-            ang = fix[:, [COL["angres_x"], COL["angres_y"]]].astype(np.float64)
+            ang = fix[:, ANGRES].astype(np.float64)
             check(
                 "bad_angular_resolution",
                 ~(np.isfinite(ang) & (ang > 0)).all(axis=1),
                 "fixation(s) with unknown or non-positive pixels per degree: sigma falls back to gaze.sigma_px",
             )
-            crop = fix[:, COL["crop_x0"] : COL["crop_y1"] + 1].astype(np.float64)
+            crop = fix[:, CROP].astype(np.float64)
             check(
                 "bad_crop",
                 ~np.isfinite(crop).all(axis=1),
