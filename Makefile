@@ -6,13 +6,14 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 DEMO_OUT ?= demo_out
 
-.PHONY: demo demo-quick test test-fast lint bench browser-deps clean help
+.PHONY: demo demo-quick test test-fast lint bench browser-deps clean help anatomy-default
 
 help:
 	@echo "make demo    - install (once) and run the end-to-end demo on the synthetic MIMIC-Eye cohort"
 	@echo "make test    - install (once, with dev extras) and run the whole test suite"
 	@echo "make lint    - ruff"
 	@echo "make bench   - benchmarks under benchmarks/ (writes benchmarks/results/*.json)"
+	@echo "make anatomy-default - retrain the shipped anatomy localiser (needs ../shared/data/real_cxr_lungs)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +55,17 @@ lint: $(VENV)/.stamp-dev
 
 bench: $(VENV)/.stamp-run
 	$(PY) benchmarks/run_all.py
+
+# The shipped anatomy localiser (docs/anatomy.md is its model card): a synthetic cohort read mostly
+# in the EyeGaze session (so most images have the 17 boxes) and the real lung boxes of the shared
+# development set. Reproducible: same seeds, same files -> the same weights on the same machine type.
+ANATOMY_COHORT ?= build/anatomy-cohort
+REAL_LUNGS ?= ../shared/data/real_cxr_lungs/lung_boxes_coco.json
+anatomy-default: $(VENV)/.stamp-run
+	$(VENV)/bin/gazecxr synth $(ANATOMY_COHORT) --studies 200 --seed 11 --overwrite \
+	  --set readers.eyegaze_fraction=0.9
+	$(VENV)/bin/gazecxr anatomy train --data $(ANATOMY_COHORT) --coco $(REAL_LUNGS) \
+	  --out src/gazecxr/anatomy/default
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache

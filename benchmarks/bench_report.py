@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gazecxr.anatomy.atlas import DEFAULT_LUNG_BOX, place_atlas
 from gazecxr.data.labels import LABEL_SETS
 from gazecxr.prediction import Prediction
 from gazecxr.report import generate_report, label_report
 from gazecxr.report.config import ReportConfig
-from gazecxr.report.regions import DEFAULT_LUNG_BOX, place_atlas
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "report.json"

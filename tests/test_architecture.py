@@ -40,6 +40,7 @@ RANKS = {
     "losses": 3,
     "metrics": 4,
     "train": 5,
+    "anatomy": 5,  # the region localiser (data, models); Stage 2, predict and the viewer use it
     "report": 6,
     "synth": 6,
     "demo": 7,

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gazecxr.anatomy.atlas import DEFAULT_LUNG_BOX, atlas_boxes, place_atlas
 from gazecxr.data.images import load_image
-from gazecxr.report.regions import DEFAULT_LUNG_BOX, atlas_boxes, place_atlas
 
 REGION = {1: "right lung", 2: "left lung"}
 

@@ -16,6 +16,7 @@ import gazecxr.data.dataset as D
 from data_fixtures import Tree, write_mimic_eye
 from gazecxr.config import load_config
 from gazecxr.data import build_datasets, collate
+from gazecxr.data.augment import corners
 from gazecxr.data.config import AugmentConfig
 from gazecxr.data.splits import write_splits
 
@@ -170,7 +171,7 @@ def test_augmentation_moves_image_heatmap_fixations_boxes_identically(tree: Tree
         pairs += [(x["box"], y["box"]) for x, y in zip(a["ellipses"], p["ellipses"], strict=True)]
         pairs += [(a["chest_box"], p["chest_box"])] if p["chest_box"] else []
         for got, box in pairs:  # each box becomes the bounding box of its moved corners
-            q = np.clip(D.apply_affine_points(fwd, D._corners(box)), 0, 1)
+            q = np.clip(D.apply_affine_points(fwd, corners(box)), 0, 1)
             assert got == pytest.approx((q[:, 0].min(), q[:, 1].min(), q[:, 0].max(), q[:, 1].max()))
     assert len({m.tobytes() for m in drawn}) == len(drawn)  # a new draw per item
 

@@ -24,6 +24,11 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "evaluate": ("gazecxr.train.cli", "evaluate", "Evaluate a trained run on a split."),
     "ablate": ("gazecxr.train.cli", "ablate", "Run the ablation variants over several seeds."),
     "predict": ("gazecxr.train.cli", "predict", "Image-only inference for JPG/PNG/DICOM files."),
+    "anatomy": (
+        "gazecxr.anatomy.cli",
+        "anatomy",
+        "Anatomy localiser: train, cv, eval, locate the 17 regions.",
+    ),
     "report": ("gazecxr.report.cli", "report", "Write a region-aware report for an image."),
     "report-eval": ("gazecxr.report.cli", "report_eval", "Evaluate report writers on real reports."),
     "label": ("gazecxr.report.cli", "label", "Label report text with the rule-based labeler."),

@@ -21,8 +21,11 @@ class Prediction:
         attention: ``(h, w)`` float, non-negative, sums to 1 (model attention grid); with per-label
             maps, their mixture weighted by the probabilities.
         image_size: original image (height, width) in pixels.
-        anatomy_boxes: region name -> normalised box (the reading's own boxes, or an atlas fallback).
-        anatomy_source: "dataset", "atlas" or "none".
+        anatomy_boxes: region name -> normalised box (the reading's own boxes, the anatomy
+            localiser's, or the atlas fallback).
+        anatomy_source: "dataset", "model" (the localiser), "atlas" or "none".
+        anatomy_confidence: region -> the localiser's confidence in [0, 1] (empty when it did not run).
+        anatomy_note: why the atlas was used instead of the localiser ("" otherwise).
         image_path: where the image came from ("" for in-memory arrays).
         class_attention: ``(C, h, w)``, each map summing to 1: where the model looked for each label
             (models with ``model.attention = per_class``), or None.
@@ -35,6 +38,8 @@ class Prediction:
     image_size: tuple[int, int]
     anatomy_boxes: dict[str, Box] = field(default_factory=dict)
     anatomy_source: str = "none"
+    anatomy_confidence: dict[str, float] = field(default_factory=dict)
+    anatomy_note: str = ""
     image_path: str = ""
     class_attention: np.ndarray | None = None
 
@@ -58,4 +63,6 @@ class Prediction:
             "positive": self.positive,
             "anatomy_source": self.anatomy_source,
             "anatomy_boxes": {k: [float(v) for v in b] for k, b in self.anatomy_boxes.items()},
+            "anatomy_confidence": {k: round(float(v), 4) for k, v in self.anatomy_confidence.items()},
+            "anatomy_note": self.anatomy_note or None,
         }

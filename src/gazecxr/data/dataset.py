@@ -10,21 +10,19 @@ the chest box. No flips: laterality matters in chest radiographs.
 from __future__ import annotations
 
 import logging
-import math
 import os
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as tnf
 from threadpoolctl import threadpool_limits
 from torch.utils.data import Dataset, get_worker_info
 
 from gazecxr.data import labels as L
-from gazecxr.data.config import AugmentConfig, DataConfig
+from gazecxr.data.augment import apply_affine_points, jitter_intensity, move_box, random_affine, warp
+from gazecxr.data.config import DataConfig
 from gazecxr.data.images import ImageReadError, load_resized
 from gazecxr.data.index import DatasetIndex, build_index
 from gazecxr.data.reports import report_text
@@ -73,48 +71,6 @@ class SharedImageCache:
     @staticmethod
     def nbytes(n_images: int, size: int) -> int:
         return n_images * size * size * 2
-
-
-def _bbox_after(points: np.ndarray, fn: Any) -> Box:
-    """Axis-aligned box (normalised, clipped to [0, 1]) around transformed corner points (4, 2)."""
-    q = np.clip(fn(points), 0.0, 1.0)
-    return (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
-
-
-def _corners(box: Box) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    return np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], dtype=np.float64)
-
-
-def random_affine(cfg: AugmentConfig, generator: torch.Generator | None = None) -> np.ndarray:
-    """(2, 3) forward affine in normalised [-1, 1] coordinates: q = A @ [p, 1] (rotation, zoom, shift)."""
-    r = torch.rand(4, generator=generator, dtype=torch.float64).numpy() * 2.0 - 1.0
-    angle = math.radians(cfg.rotate_deg * r[0])
-    scale = 1.0 + cfg.scale * r[1]
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array(
-        [
-            [scale * c, -scale * s, 2.0 * cfg.translate * r[2]],
-            [scale * s, scale * c, 2.0 * cfg.translate * r[3]],
-        ]
-    )
-
-
-def apply_affine_points(forward: np.ndarray, xy01: np.ndarray) -> np.ndarray:
-    """Move (N, 2) points in [0, 1] image coordinates by a forward affine (see :func:`random_affine`)."""
-    u = xy01 * 2.0 - 1.0
-    q = u @ forward[:, :2].T + forward[:, 2]
-    return (q + 1.0) / 2.0
-
-
-def warp(maps: torch.Tensor, forward: np.ndarray) -> torch.Tensor:
-    """Resample (C, S, S) maps so that content at p moves to ``forward(p)`` (bilinear, zero fill)."""
-    a = forward[:, :2]
-    inv = np.linalg.inv(a)
-    theta = np.concatenate([inv, -(inv @ forward[:, 2:])], axis=1)  # output -> input coordinates
-    t = torch.as_tensor(theta, dtype=torch.float32)[None]
-    grid = tnf.affine_grid(t, [1, *maps.shape], align_corners=False)
-    return tnf.grid_sample(maps[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
 
 
 class GazeCXRDataset(Dataset):
@@ -249,16 +205,10 @@ class GazeCXRDataset(Dataset):
                 label_maps = _renormalised(moved[2:])
                 label_valid = label_valid & (label_maps.flatten(1).sum(1) > 0)
             xy = apply_affine_points(forward, xy)
-            move = partial(apply_affine_points, forward)
-            anatomy = {k: _bbox_after(_corners(b), move) for k, b in anatomy.items()}
-            ellipses = [{**e, "box": _bbox_after(_corners(e["box"]), move)} for e in ellipses]
-            chest = _bbox_after(_corners(chest), move) if chest else None
-            a = self.cfg.augmentation
-            jitter = torch.rand(2, dtype=torch.float64).numpy() * 2.0 - 1.0
-            mean = image.mean()
-            image = ((image - mean) * (1.0 + a.contrast * jitter[0]) + mean + a.brightness * jitter[1]).clamp(
-                0, 1
-            )
+            anatomy = {k: move_box(forward, b) for k, b in anatomy.items()}
+            ellipses = [{**e, "box": move_box(forward, e["box"])} for e in ellipses]
+            chest = move_box(forward, chest) if chest else None
+            image = jitter_intensity(image, self.cfg.augmentation)
         valid = bool(heat.sum() > 0)
         t0 = float(fix[:, fx.T_START].min()) if len(fix) else 0.0
         span = float(fix[:, fx.T_END].max()) - t0 if len(fix) else 0.0

@@ -16,6 +16,7 @@ most about 4,300 x 3,500 (15 MP).
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,3 +250,27 @@ def read_radiograph(
         )
         full = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
     return Radiograph(str(name or path), image_size(path), model_input, full)
+
+
+def output_names(images: list[Path]) -> list[str]:
+    """A distinct output name per input, derived from its path relative to the inputs' common
+    folder ("/" -> "__", the suffix kept as "_<ext>" only when two inputs would share a stem):
+    ``x.png x_2.jpg b/x.png`` -> ``x``, ``x_2``, ``b__x``; ``a/x.png a/x.jpg`` -> ``x_png``,
+    ``x_jpg``. Names that would still
+    collide (the same file given twice) get ``-2``, ``-3``, ...; the manifest maps each input."""
+    resolved = [p.resolve() for p in images]
+    parents = [str(p.parent) for p in resolved]
+    common = Path(os.path.commonpath(parents)) if parents else Path()
+    rel = [p.relative_to(common) for p in resolved]
+    stems = [str(r.with_suffix("")).replace(os.sep, "__") for r in rel]
+    clash = {s for s in stems if stems.count(s) > 1}
+    names, used = [], set()
+    for r, stem in zip(rel, stems, strict=True):
+        name = f"{stem}_{r.suffix.lstrip('.').lower()}" if stem in clash and r.suffix else stem
+        base, k = name, 1
+        while name in used:
+            k += 1
+            name = f"{base}-{k}"
+        used.add(name)
+        names.append(name)
+    return names

@@ -6,11 +6,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from gazecxr.anatomy.localiser import attach_boxes
 from gazecxr.data.labels import positive_labels
 from gazecxr.data.reports import reference_report
 from gazecxr.demo.html import StudyRow
 from gazecxr.demo.results import GAZE_VARIANT
-from gazecxr.report.regions import attach_boxes, findings_by_region
+from gazecxr.report.regions import findings_by_region
 
 
 def select_studies(samples: Sequence[dict[str, Any]], n: int) -> list[int]:

@@ -1,7 +1,7 @@
 """gazecxr.report: Stage 2, region-aware report generation and report evaluation.
 
 Public API: :func:`generate_report` (Prediction -> :class:`Report`), :func:`write_report`,
-``gazecxr.report.regions.atlas_boxes``, :func:`report_eval` (IU reports) and
+:func:`report_eval` (IU reports) and
 :func:`evaluate_regions` (synthetic cohort). The finding dictionary and the labeler live in
 :mod:`gazecxr.vocab`, which Stage 1 uses too. Members are imported on first access.
 """

@@ -132,7 +132,14 @@ def _cohort_regions(
         json_path.write_text(json.dumps(result, indent=2), encoding="utf-8")
         click.echo(f"wrote {json_path} and {reports_path}", err=True)
     click.echo(f"{result['n_reports']} reports for the {result['split']} images of {cohort}")
-    for name in ("attention", "mixture_attention", "prior_only", "attention_mass"):
+    for name in (
+        "attention",
+        "mixture_attention",
+        "prior_only",
+        "attention_mass",
+        "localiser_boxes",
+        "atlas_boxes",
+    ):
         r = result.get(name)
         if r is None:  # mixture_attention: only for models with per-label maps
             continue

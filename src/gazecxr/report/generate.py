@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from gazecxr.anatomy.localiser import attach_boxes
 from gazecxr.prediction import Prediction
 from gazecxr.report.config import ReportConfig
-from gazecxr.report.regions import assign_regions, atlas_boxes, box_masses, region_evidence
+from gazecxr.report.regions import assign_regions, box_masses, region_evidence
 from gazecxr.report.writers import ReportPlan, Sentence, StatedFinding, TemplateWriter, Writer
 from gazecxr.schema import ConfigError
 from gazecxr.vocab.dictionary import Dictionary, load_dictionary
@@ -27,7 +28,7 @@ class Report:
         negatives: findings stated as confidently absent.
         sentences: every sentence with its section and source.
         writer: "template" or "llm".
-        anatomy_source: where the region boxes came from ("dataset", "atlas", "none", "oracle").
+        anatomy_source: where the region boxes came from ("dataset", "model", "atlas", "none", "oracle").
         region_mass: attention mass in each anatomy box (empty without attention or boxes).
         skipped_labels: labels of the prediction the dictionary does not know (not reported).
         cutpoints: the certainty cut-points used (level -> lowest probability).
@@ -230,14 +231,15 @@ def generate_report(
     Args:
         prediction: Stage-1 output (probabilities, thresholds, attention ``(h, w)``, anatomy boxes).
         cfg: report configuration (default: :class:`ReportConfig` defaults).
-        image: ``(H, W)`` float in [0, 1]; used to place the atlas when the prediction has no boxes.
+        image: ``(H, W)`` float in [0, 1]; the anatomy localiser (or the atlas) places the regions on
+            it when the prediction has no boxes (the prediction is given them).
         writer: a writer instance (default: from ``cfg.writer``).
     """
     cfg = cfg or ReportConfig()
     d = dictionary_for(cfg)
+    if not prediction.anatomy_boxes and image is not None:
+        attach_boxes(prediction, image, None)
     boxes, source = prediction.anatomy_boxes, prediction.anatomy_source
-    if not boxes and image is not None:
-        boxes, source = atlas_boxes(image), "atlas"
     if not boxes:
         log.warning(
             "no anatomy boxes and no image for %s: findings are reported without regions",

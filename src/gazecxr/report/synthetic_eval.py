@@ -11,8 +11,11 @@ finding that is truly drawn (and that the dictionary locates) is checked:
   assigned region box (readings of the image that have ellipses for it).
 
 The same is computed with a uniform attention map (``prior_only``: regions from the dictionary priors
-alone), so the contribution of the model's attention is visible, and with raw attention mass instead
-of density as region evidence (``attention_mass``, see :func:`gazecxr.report.regions.region_evidence`).
+alone), so the contribution of the model's attention is visible, with raw attention mass instead
+of density as region evidence (``attention_mass``, see :func:`gazecxr.report.regions.region_evidence`),
+and with the boxes a user without anatomy boxes gets instead of the true ones: the anatomy
+localiser's (``localiser_boxes``, :func:`gazecxr.anatomy.locate_regions`, the atlas where it is not
+confident) and the atlas alone (``atlas_boxes``); the ellipse hit is then judged in those boxes.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from gazecxr.anatomy.atlas import atlas_boxes
+from gazecxr.anatomy.localiser import locate_regions
+from gazecxr.data.images import load_image
 from gazecxr.data.labels import FINDINGS, REFLACX_PHASE1_TO_CANONICAL
 from gazecxr.prediction import Box
 from gazecxr.report.config import ReportConfig
@@ -182,7 +188,10 @@ def evaluate_regions(
         "mixture_attention": cfg,
         "prior_only": cfg,
         "attention_mass": cfg.model_copy(update={"region_evidence": "mass"}),
+        "localiser_boxes": cfg,
+        "atlas_boxes": cfg,
     }
+    box_sources: dict[str, int] = defaultdict(int)
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     out_lines = []
     for rec in records:
@@ -208,11 +217,20 @@ def evaluate_regions(
             ),
             "mixture_attention": replace(pred, class_attention=None),
         }
+        image = load_image(path, draft_size=512)
+        located = locate_regions(image)
+        box_sources[located.source] += 1
+        given["localiser_boxes"] = replace(
+            pred, anatomy_boxes=dict(located.boxes), anatomy_source=located.source
+        )
+        given["atlas_boxes"] = replace(pred, anatomy_boxes=atlas_boxes(image), anatomy_source="atlas")
         for name, variant_cfg in variants.items():
             if name == "mixture_attention" and pred.class_attention is None:
                 continue
             report = generate_report(given.get(name, pred), variant_cfg)
-            scored = score_report(report, rec, boxes, ellipses, locate)
+            scored = score_report(
+                report, rec, given[name].anatomy_boxes if name in given else boxes, ellipses, locate
+            )
             rows[name] += scored
             if name == "attention":
                 out_lines.append(
@@ -235,6 +253,7 @@ def evaluate_regions(
         "split": split,
         "n_images": len(records),
         "n_reports": len(out_lines),
+        "localiser_sources": dict(box_sources),
         **{name: _rates(r) for name, r in rows.items() if r},
         "per_finding": per_finding,
     }

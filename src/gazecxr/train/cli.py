@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -178,30 +177,6 @@ def ablate(
         click.echo((out / "ablation.md").read_text(encoding="utf-8"))
 
 
-def output_names(images: list[Path]) -> list[str]:
-    """A distinct output name per input, derived from its path relative to the inputs' common
-    folder ("/" -> "__", the suffix kept as "_<ext>" only when two inputs would share a stem):
-    ``x.png x_2.jpg b/x.png`` -> ``x``, ``x_2``, ``b__x``; ``a/x.png a/x.jpg`` -> ``x_png``,
-    ``x_jpg``. Names that would still
-    collide (the same file given twice) get ``-2``, ``-3``, ...; the manifest maps each input."""
-    resolved = [p.resolve() for p in images]
-    parents = [str(p.parent) for p in resolved]
-    common = Path(os.path.commonpath(parents)) if parents else Path()
-    rel = [p.relative_to(common) for p in resolved]
-    stems = [str(r.with_suffix("")).replace(os.sep, "__") for r in rel]
-    clash = {s for s in stems if stems.count(s) > 1}
-    names, used = [], set()
-    for r, stem in zip(rel, stems, strict=True):
-        name = f"{stem}_{r.suffix.lstrip('.').lower()}" if stem in clash and r.suffix else stem
-        base, k = name, 1
-        while name in used:
-            k += 1
-            name = f"{base}-{k}"
-        used.add(name)
-        names.append(name)
-    return names
-
-
 @click.command()
 @click.option("--run", "run", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -217,7 +192,8 @@ def predict(run: Path, images: tuple[Path, ...], out: Path, device: str, max_pix
     """Image-only inference for JPG/PNG/DICOM files.
 
     Writes OUT/<name>.json (probabilities, positive labels at the run's thresholds, attention
-    map path), OUT/<name>_attention.npy and OUT/<name>_overlay.png per image, <name> derived from
+    map path, the 17 anatomy boxes of the anatomy localiser with their confidence and source,
+    "model" or "atlas"), OUT/<name>_attention.npy and OUT/<name>_overlay.png per image, <name> derived from
     the image's path so that no two inputs share outputs, and OUT/manifest.json mapping every
     input to its outputs (or its failure). Unreadable files are reported with their path and
     reason in OUT/failed.json (which describes this run only); the others are still processed;
@@ -225,7 +201,8 @@ def predict(run: Path, images: tuple[Path, ...], out: Path, device: str, max_pix
     """
     import numpy as np
 
-    from gazecxr.data.images import ImageReadError
+    from gazecxr.anatomy.localiser import attach_boxes
+    from gazecxr.data.images import ImageReadError, output_names
     from gazecxr.train.predict import Predictor, prediction_record, write_overlay
 
     predictor = Predictor.from_run(run, device=device)  # CheckpointError: one line, exit 2
@@ -239,6 +216,7 @@ def predict(run: Path, images: tuple[Path, ...], out: Path, device: str, max_pix
         try:
             radiograph = predictor.read(path, display_side=512)
             pred = predictor.predict_radiograph(radiograph)
+            attach_boxes(pred, radiograph.display, None, radiograph.model_input)
         except ImageReadError as exc:
             failed.append({"path": str(path), "reason": exc.reason})
             manifest.append({"input": str(path), "failed": exc.reason})

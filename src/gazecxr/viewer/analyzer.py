@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from gazecxr.anatomy.localiser import attach_boxes
 from gazecxr.data.images import Radiograph, read_radiograph
 from gazecxr.errors import InputError
 from gazecxr.prediction import Box, Prediction
-from gazecxr.report.regions import attach_boxes
 
 
 @dataclass
@@ -98,7 +98,7 @@ class RunAnalyzer:
 
         with self._lock:
             prediction = self.predictor.predict_radiograph(radiograph)
-        attach_boxes(prediction, radiograph.display, anatomy_boxes)
+        attach_boxes(prediction, radiograph.display, anatomy_boxes, radiograph.model_input)
         report = generate_report(prediction, self.report_cfg, image=radiograph.display)
         return Analysis(prediction=prediction, report_text=report.text, report=report.to_dict())
 

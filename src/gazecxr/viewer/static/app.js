@@ -169,7 +169,7 @@ function render(result) {
   $("stage").hidden = false;
   $("overlay-controls").hidden = false;
   $("image-caption").textContent =
-    `${result.source} · ${result.image_size[1]}×${result.image_size[0]} px · anatomy boxes: ${result.anatomy_source}`;
+    `${result.source} · ${result.image_size[1]}×${result.image_size[0]} px · anatomy boxes: ${result.anatomy_source}${result.anatomy_note ? ` (${result.anatomy_note})` : ""}`;
   renderFindings(result.findings);
   renderRegions(result.regions);
   renderAttentionChoices(result);

@@ -1,0 +1,39 @@
+"""Configuration of the anatomy localiser (``configs/anatomy.yaml``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from gazecxr.data.config import AugmentConfig
+from gazecxr.schema import Section
+
+
+class AnatomyAugmentConfig(AugmentConfig):
+    """The classifier's affine + jitter, a random crop (teaches "this region is not in the image"),
+    and an optional horizontal flip that renames every right / left box."""
+
+    crop: float = Field(0.15, ge=0, le=1)  # probability of a random crop of 45-80 % of each side
+    flip: float = Field(0.0, ge=0, le=1)  # probability of a horizontal flip (boxes renamed)
+
+
+class AnatomyConfig(Section):
+    """Localiser training and use.
+
+    The trunk (ImageNet EfficientNet-Lite0 from its PyPI package) is frozen: features of ``views``
+    augmented views per image are computed once, and the box-mask head trains over them for
+    ``epochs``.
+    """
+
+    image_size: int = Field(224, ge=64)
+    head_dim: int = Field(64, ge=8)
+    views: int = Field(16, ge=1)  # augmented views per image (the first is the image itself)
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(1e-3, ge=0)
+    chest_weight: float = Field(0.5, ge=0)  # cells outside a REFLACX chest box are outside both lungs
+    domain_dims: int = Field(32, ge=2)  # PCA dimensions of the in-domain (Mahalanobis) score
+    min_confidence: float = Field(0.5, ge=0, le=1)  # below this the atlas is used
+    folds: int = Field(5, ge=2)  # patient-grouped cross-validation (``anatomy cv``)
+    seed: int = 0
+    augment: AnatomyAugmentConfig = AnatomyAugmentConfig()
