@@ -186,7 +186,7 @@ def test_normal_report_and_atlas_from_image():
         boxes={},
     )
     rep = generate_report(pred, ReportConfig(), image=_phantom())
-    assert rep.anatomy_source in {"model", "atlas"} and pred.anatomy_source == rep.anatomy_source
+    assert rep.anatomy_source in {"model", "atlas"} and len(rep.region_mass) == 17
     assert "lungs are clear" in rep.findings_text.lower()
     assert "no acute" in rep.impression_text.lower()
     assert hallucination_counts(rep.text, {})[0] == 0

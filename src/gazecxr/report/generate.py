@@ -238,6 +238,7 @@ def generate_report(
     cfg = cfg or ReportConfig()
     d = dictionary_for(cfg)
     if not prediction.anatomy_boxes and image is not None:
+        prediction = replace(prediction)  # the caller's prediction keeps its (empty) boxes
         attach_boxes(prediction, image, None)
     boxes, source = prediction.anatomy_boxes, prediction.anatomy_source
     if not boxes:
