@@ -11,6 +11,7 @@ from gazecxr.runinfo import init_run_dir
 
 def test_shipped_configs_validate(repo_root: Path) -> None:
     """Every YAML under configs/ validates against the schema of the command that reads it."""
+    from gazecxr.anatomy.config import AnatomyConfig
     from gazecxr.config import read_yaml, to_dict
     from gazecxr.synth.config import SynthConfig
     from gazecxr.train.ablate import load_spec
@@ -29,7 +30,13 @@ def test_shipped_configs_validate(repo_root: Path) -> None:
             for overrides in spec.variants.values():  # every variant's overrides are valid keys
                 load_config(experiment, overrides)
             continue
-        model = SynthConfig if path.parent.name == "synth" else ExperimentConfig
+        model = (
+            SynthConfig
+            if path.parent.name == "synth"
+            else AnatomyConfig
+            if path.name == "anatomy.yaml"
+            else ExperimentConfig
+        )
         cfg = to_dict(load_config(path, model=model))
         # Every value the file (with its base chain) sets is the value the run gets.
         for key, value in leaves(read_yaml(path)).items():

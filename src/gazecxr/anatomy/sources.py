@@ -6,8 +6,7 @@ A sample is ``{"image_path", "boxes", "chest_box", "source", "group", "split"}``
   in [0, 1] of the image; only the regions the source has (the rest are masked in training, never
   invented).
 - ``chest_box``: REFLACX's ``chest_bounding_box.csv`` box (normalised) or None. It is drawn around
-  both lungs, so it supervises the box around the predicted right and left lung
-  (:func:`gazecxr.anatomy.boxes.lung_union`).
+  the lungs, so no lung lies outside it (:func:`gazecxr.anatomy.train.mask_loss`).
 - ``group``: the patient (cross-validation folds never split one); ``split``: the patient-grouped
   split of the dataset root ("train" / "validate" / "test"), or "" for a box file.
 
@@ -27,7 +26,7 @@ import numpy as np
 
 from gazecxr.data import labels as L
 from gazecxr.data.anatomy import REGIONS
-from gazecxr.data.config import DataConfig, SplitConfig
+from gazecxr.data.config import DataConfig
 from gazecxr.data.index import build_index
 from gazecxr.data.splits import assign_splits
 from gazecxr.errors import InputError
@@ -61,7 +60,7 @@ def read_dataset(root: str | Path, data_cfg: DataConfig | None = None) -> list[S
     index = build_index(root, cfg)
     df = index.readings
     label_cols = L.label_columns(cfg.label_set)
-    split = assign_splits(df, label_cols, cfg.split if data_cfg else SplitConfig())
+    split = assign_splits(df, label_cols, cfg.split)
     by_image: dict[str, Sample] = {}
     chests: dict[str, list[Box]] = {}
     skipped = 0
