@@ -67,6 +67,7 @@ def report(
     analysis), since a bare image has no anatomy boxes. The LLM writer reads its server, model and key
     from report.llm in the run config or GAZECXR_LLM_BASE_URL / GAZECXR_LLM_MODEL / GAZECXR_LLM_API_KEY.
     """
+    from gazecxr.anatomy.localiser import attach_boxes
     from gazecxr.data.images import ImageReadError
     from gazecxr.errors import InputError
     from gazecxr.report.calibrate import calibrate_run, run_report_config
@@ -107,6 +108,7 @@ def report(
         try:
             radiograph = predictor.read(path)  # the same read as predict and the viewer
             prediction = predictor.predict_radiograph(radiograph)
+            attach_boxes(prediction, radiograph.display, None, radiograph.model_input)  # kept in the JSON
             rep = generate_report(prediction, cfg, image=radiograph.display)
         except (ImageReadError, ValueError) as exc:  # unreadable image; llm writer without a server
             raise click.ClickException(str(exc)) from None
