@@ -68,7 +68,7 @@ def test_boxes_move_with_the_image_under_random_affines_and_crops() -> None:
     for _ in range(20):
         view, t = make_view(blob_image(box), sample, cfg, rng, REGIONS)
         if not t["box_mask"][RIGHT]:
-            assert t["visible"][RIGHT] == 0 and t["visible_mask"][RIGHT]  # cropped away: "not here"
+            assert t["known_mask"][RIGHT]  # cropped away: known, so taught "not in this image"
             continue
         got = tuple(t["boxes"][RIGHT].tolist())
         assert iou_np(got, bright_extent(view)) > 0.85  # the pixels went where the box went
@@ -92,7 +92,7 @@ def test_horizontal_flip_mirrors_the_boxes_and_swaps_every_right_left_name() -> 
         k = REGIONS.index(name)
         assert t["box_mask"][k]
         np.testing.assert_allclose(t["boxes"][k].numpy(), box, atol=1e-6)
-    assert not t["visible_mask"][RIGHT]  # no right lung after the flip: its box became the left one
+    assert not t["known_mask"][RIGHT]  # no right lung after the flip: its box became the left one
     assert swap_sides({"right hilar structures": 1, "cardiac silhouette": 2}) == {
         "left hilar structures": 1,
         "cardiac silhouette": 2,
@@ -115,12 +115,12 @@ def test_a_region_a_source_lacks_contributes_nothing() -> None:
     t = {
         "boxes": torch.rand(2, len(REGIONS), 4).sort(-1).values[..., [0, 1, 2, 3]],
         "box_mask": torch.zeros(2, len(REGIONS), dtype=torch.bool),
-        "visible_mask": torch.zeros(2, len(REGIONS), dtype=torch.bool),
+        "known_mask": torch.zeros(2, len(REGIONS), dtype=torch.bool),
         "chest": torch.zeros(2, 4),
         "chest_mask": torch.zeros(2, dtype=torch.bool),
     }
     t["boxes"] = torch.cat([t["boxes"][..., :2] * 0.5, 0.5 + t["boxes"][..., 2:] * 0.5], -1)
-    t["box_mask"][0, RIGHT] = t["visible_mask"][0, RIGHT] = True
+    t["box_mask"][0, RIGHT] = t["known_mask"][0, RIGHT] = True
     mask_loss(logits, t, chest_weight=0.5).backward()
     grad = logits.grad.abs().sum((-2, -1))
     assert grad[0, RIGHT] > 0

@@ -41,11 +41,7 @@ def evaluate(localiser: Localiser, samples: Sequence[Sample], batch_size: int = 
         if not images:
             continue
         boxes, conf, domain = localiser.predict(torch.stack(images)[:, None])
-        lungs = [REGIONS.index(r) for r in ("right lung", "left lung")]
-        low = (domain < localiser.cfg.min_confidence) | (
-            conf[:, lungs].amin(1) < localiser.cfg.min_confidence
-        )
-        fallback += int(low.sum())
+        fallback += int(localiser.untrusted(conf, domain).sum())
         collect(ious, boxes, torch.stack(truth), torch.stack(mask))
     return {**summarise(ious), "images": len(samples) - len(failed), "fallback": fallback, "failed": failed}
 
@@ -60,7 +56,7 @@ def cross_validate(
         ``{"folds": [summary per fold], "pooled": summary of all held-out boxes, "folds_k", ...}``.
     """
     cache = cache or build_views([*evaluated, *extra], cfg)
-    n_eval = sum(1 for s in cache.samples[: len(evaluated)] if s in evaluated)
+    n_eval = int((cache.source_index < len(evaluated)).sum())  # the evaluated samples come first
     groups = [s["group"] for s in cache.samples[:n_eval]]
     fold = patient_folds(groups, cfg.folds, cfg.seed)
     owner_fold = np.where(cache.owner < n_eval, fold[np.minimum(cache.owner, n_eval - 1)], -1)

@@ -160,6 +160,12 @@ class Localiser:
         domain = self.domain.score(f32.mean((2, 3)))
         return boxes, peak * domain[:, None], domain
 
+    def untrusted(self, confidence: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
+        """``(B, R)`` confidences, ``(B,)`` in-domain scores -> ``(B,)`` True where the atlas is used:
+        the in-domain score or either lung's confidence below ``cfg.min_confidence``."""
+        lungs = [REGIONS.index(r) for r in LUNGS]
+        return (domain < self.cfg.min_confidence) | (confidence[:, lungs].amin(1) < self.cfg.min_confidence)
+
     def locate(self, image: np.ndarray, model_input: np.ndarray | None = None) -> Location:
         """Regions of one radiograph.
 
@@ -182,8 +188,8 @@ class Localiser:
         )
         confidence = {r: float(c) for r, c in zip(REGIONS, conf[0], strict=True)}
         score = float(domain[0])
-        low = [r for r in LUNGS if confidence[r] < self.cfg.min_confidence]
-        if score < self.cfg.min_confidence or low:
+        if bool(self.untrusted(conf, domain)[0]):
+            low = [r for r in LUNGS if confidence[r] < self.cfg.min_confidence]
             reason = (
                 f"the image does not look like the training radiographs (in-domain score {score:.2f})"
                 if score < self.cfg.min_confidence

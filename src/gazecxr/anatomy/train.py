@@ -36,7 +36,7 @@ class BoxSourceError(InputError):
     """No usable anatomy boxes in the sources given."""
 
 
-TARGETS = ("boxes", "box_mask", "visible_mask", "chest", "chest_mask")
+TARGETS = ("boxes", "box_mask", "known_mask", "chest", "chest_mask")
 
 
 @dataclass
@@ -48,6 +48,7 @@ class ViewCache:
         targets: name -> stacked target (:func:`gazecxr.anatomy.views.move_targets`, ``N`` first).
         owner: ``(N,)`` the sample each view is of; ``plain``: ``(N,)`` the unaugmented view.
         samples: the samples that could be read (``owner`` indexes these).
+        source_index: ``(len(samples),)`` position of each kept sample in the list given.
         failed: ``(image_path, reason)`` of the samples whose image could not be read.
     """
 
@@ -57,6 +58,7 @@ class ViewCache:
     owner: np.ndarray
     plain: np.ndarray
     samples: list[Sample]
+    source_index: np.ndarray
     failed: list[tuple[str, str]]
 
 
@@ -70,10 +72,10 @@ def build_views(
     trunk = trunk or load_trunk()
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)  # intensity jitter draws from torch's generator
-    f16s, f32s, owner, plain, kept, failed = [], [], [], [], [], []
+    f16s, f32s, owner, plain, kept, kept_at, failed = [], [], [], [], [], [], []
     targets: dict[str, list[torch.Tensor]] = {k: [] for k in TARGETS}
     t0 = time.perf_counter()
-    for sample in samples:
+    for at, sample in enumerate(samples):
         try:
             image = torch.from_numpy(load_resized(sample["image_path"], cfg.image_size))
         except ImageReadError as exc:
@@ -91,6 +93,7 @@ def build_views(
         f16s.append(f16.half())
         f32s.append(f32.half())
         kept.append(sample)
+        kept_at.append(at)
     if failed:
         log.warning(
             "%d image(s) could not be read and were skipped: %s",
@@ -109,6 +112,7 @@ def build_views(
         np.asarray(owner),
         np.asarray(plain),
         kept,
+        np.asarray(kept_at),
         failed,
     )
 
@@ -118,7 +122,7 @@ def mask_loss(logits: torch.Tensor, t: dict[str, torch.Tensor], chest_weight: fl
 
     Args:
         logits: ``(B, R, g, g)``.
-        t: targets of the batch (``boxes (B, R, 4)``, ``box_mask``, ``visible_mask`` ``(B, R)``,
+        t: targets of the batch (``boxes (B, R, 4)``, ``box_mask``, ``known_mask`` ``(B, R)``,
             ``chest (B, 4)``, ``chest_mask (B,)``).
         chest_weight: weight of the chest-box term: cells outside a REFLACX chest box are outside
             both lungs (the box is drawn around the lungs), a constraint valid whatever its margin.
@@ -130,7 +134,7 @@ def mask_loss(logits: torch.Tensor, t: dict[str, torch.Tensor], chest_weight: fl
     n = logits.shape[-1]
     cover = box_cover(t["boxes"], n) * t["box_mask"][..., None, None]
     bce = F.binary_cross_entropy_with_logits(logits, cover, reduction="none").mean((-2, -1))
-    m = t["visible_mask"].float()
+    m = t["known_mask"].float()  # known but out of the view: an all-zero target
     loss = (bce * m).sum() / m.sum().clamp(min=1.0)
     if chest_weight > 0 and bool(t["chest_mask"].any()):
         lungs = [REGIONS.index("right lung"), REGIONS.index("left lung")]

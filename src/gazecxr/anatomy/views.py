@@ -51,19 +51,19 @@ def move_targets(
     """The box targets of ``sample`` after ``forward``.
 
     Returns:
-        ``boxes (R, 4)`` (clipped; 0 where unknown), ``box_mask (R,)`` (known and visible),
-        ``visible (R,)`` float target, ``visible_mask (R,)`` (known), ``chest (4,)`` and
+        ``boxes (R, 4)`` (clipped; 0 where unknown), ``box_mask (R,)`` (known and in the view),
+        ``known_mask (R,)`` (the source has the region), ``chest (4,)`` and
         ``chest_mask ()``.
     """
     named = swap_sides(sample["boxes"]) if flip else sample["boxes"]
     r = len(regions)
-    boxes, visible = torch.zeros(r, 4), torch.zeros(r)
-    box_mask, visible_mask = torch.zeros(r, dtype=torch.bool), torch.zeros(r, dtype=torch.bool)
+    boxes = torch.zeros(r, 4)
+    box_mask, known_mask = torch.zeros(r, dtype=torch.bool), torch.zeros(r, dtype=torch.bool)
     for k, name in enumerate(regions):
         if name not in named:
             continue
         share = visible_share(move_box(forward, named[name], clip=False), FULL)
-        visible_mask[k], visible[k] = True, float(share >= MIN_VISIBLE)
+        known_mask[k] = True
         if share >= MIN_VISIBLE:
             boxes[k], box_mask[k] = torch.tensor(move_box(forward, named[name])), True
     chest, chest_mask = torch.zeros(4), torch.tensor(False)
@@ -74,8 +74,7 @@ def move_targets(
     return {
         "boxes": boxes,
         "box_mask": box_mask,
-        "visible": visible,
-        "visible_mask": visible_mask,
+        "known_mask": known_mask,
         "chest": chest,
         "chest_mask": chest_mask,
     }
