@@ -1,8 +1,9 @@
 """A digest of a tiny training run: its weights, thresholds and metrics, bit for bit.
 
 Proof that a refactor changed no behaviour: ``tests/golden/tiny_run_digest.json`` was recorded by
-``python tests/run_digest.py`` on the code before the architecture redesign (issue 15), and
-``tests/test_architecture.py`` retrains the same run and compares.
+``python tests/run_digest.py --write`` on the code before the architecture redesign (issue 15),
+re-recorded after the channels-last change (2026-12-02, equal to float tolerance, not bit for
+bit), and ``tests/test_architecture.py`` retrains the same run and compares.
 """
 
 from __future__ import annotations

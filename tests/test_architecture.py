@@ -225,8 +225,11 @@ def test_importing_a_config_or_a_package_stays_light() -> None:
 @pytest.mark.slow
 def test_redesign_changed_no_behaviour_tiny_run_bit_identical(tmp_path: Path) -> None:
     """The same tiny training run gives bit-identical weights (best and last), thresholds and
-    metrics as on the code before the redesign (``tests/golden/tiny_run_digest.json``, recorded
-    with ``python tests/run_digest.py --write`` on that code)."""
+    metrics as recorded in ``tests/golden/tiny_run_digest.json`` (``python tests/run_digest.py
+    --write``): a refactor must not change them. Recorded on the code before the redesign (issue
+    15); re-recorded on 2026-12-02 when the CNN moved to channels-last with the padding inside
+    its convolutions, a deliberate change of summation order that
+    ``test_models.py::test_fast_cnn_path_equals_the_port`` shows to be the same function."""
     from run_digest import run_digest, tiny_run
 
     golden = json.loads((Path(__file__).parent / "golden" / "tiny_run_digest.json").read_text())

@@ -107,7 +107,7 @@ def _page(browser: Any) -> tuple[Any, list[str]]:
 
 
 def test_viewer_upload_and_cohort_study(browser: Any, demo: dict[str, Any], shared_data: Path) -> None:
-    run = demo["variants"]["full"]["run"]
+    run = demo["variants"]["full"]["runs"][0]
     n_labels = len(demo["cohort"]["labels"])
     with serve("--run", run, "--data", demo["cohort"]["root"], "--max-studies", "5") as url:
         with urllib.request.urlopen(f"{url}/api/studies") as res:

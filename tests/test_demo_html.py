@@ -7,7 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from gazecxr.demo.html import StudyReport, StudyRow, VariantResult, content_terms, highlight, render
+from gazecxr.demo.figures import FindingMaps
+from gazecxr.demo.html import StudyReport, StudyRow, VariantPage, content_terms, highlight, render
 from gazecxr.demo.results import verdict
 from gazecxr.demo.studies import select_studies
 from gazecxr.report.overlay import heatmap_rgba, radiograph_uint8
@@ -15,25 +16,42 @@ from gazecxr.report.overlay import heatmap_rgba, radiograph_uint8
 LABELS = ["Atelectasis", "Pleural abnormality", "Pneumothorax"]
 
 
-def _variant(name: str, auroc: float, cc: float | None) -> VariantResult:
+def _variant(name: str, auroc: float, cc: float, diff: tuple[float, float, float] | None) -> VariantPage:
+    """A variant's summary entry as :func:`gazecxr.demo.results.variant_summary` writes it."""
     rng = np.random.default_rng(len(name))
     fpr = np.r_[0, np.sort(rng.random(8)), 1]
     roc = {lbl: (fpr, np.sqrt(fpr), auroc) for lbl in LABELS[:2]}  # Pneumothorax: one class only
-    return VariantResult(
-        name=name,
-        run=f"runs/{name}",
-        macro={
-            "auroc": (auroc, auroc - 0.05, auroc + 0.05),
-            "f1": (round(auroc - 0.3, 6), None, None),  # F1 without an interval, ordered like AUROC
-            "attention_cc": None if cc is None else (cc, cc - 0.1, cc + 0.1),
+    seeds = [auroc - 0.01, auroc, auroc + 0.01]
+    summary = {
+        "macro_auroc": auroc,
+        "macro_f1": round(auroc - 0.3, 6),
+        "attention_cc": cc,
+        "pointing_game": cc / 2,
+        "per_seed": {
+            "macro_auroc": seeds,
+            "macro_f1": [v - 0.3 for v in seeds],
+            "attention_cc": [cc] * 3,
+            "pointing_game": [cc / 2, None, cc / 2],  # a seed without outlined test readings
         },
-        per_class={lbl: {"auroc": (auroc, 0.1, 0.9), "f1": None} for lbl in LABELS},
-        roc=roc,
-    )
+        "per_class_auroc": {lbl: auroc for lbl in LABELS[:2]} | {"Pneumothorax": None},
+        "runs": [f"runs/{name}/seed{k}" for k in range(3)],
+    }
+    if diff is not None:
+        d = dict(zip(("diff", "lo", "hi"), diff, strict=True))
+        summary["paired_vs_baseline"] = {"macro_auroc": d, "macro_f1": d}
+    return VariantPage(name=name, summary=summary, roc=roc)
 
 
 def _study(i: int) -> StudyRow:
     rng = np.random.default_rng(i)
+    maps = [
+        FindingMaps(
+            "Atelectasis",
+            rng.random((64, 48)),
+            "while dictating it",
+            {"baseline": rng.random((4, 4)), "full": rng.random((4, 4))},
+        )
+    ]
     return StudyRow(
         study_id=f"P300R00000{i}",
         image=rng.random((64, 48)),
@@ -45,6 +63,7 @@ def _study(i: int) -> StudyRow:
         hits={"left lung": ["Atelectasis"]},
         generated_report="FINDINGS: Possible atelectasis in the left lower lung zone. <b>",
         reference_report="FINDINGS: Left basilar atelectasis. No pneumothorax.",
+        finding_maps=maps if i < 4 else [],
     )
 
 
@@ -53,30 +72,36 @@ def page() -> str:
     report = StudyReport(
         title="demo <test>",
         labels=LABELS,
-        variants=[_variant("baseline", 0.6, 0.02), _variant("full", 0.8, 0.5)],
+        variants=[_variant("baseline", 0.6, 0.02, None), _variant("full", 0.8, 0.5, (0.2, 0.1, 0.3))],
+        headline="full",
+        baseline="baseline",
         studies=[_study(i) for i in range(6)],
         facts={"studies": 40},
-        verdict=["ahead"],
+        verdict=["The answer.", "More."],
     )
     return render(report)
 
 
-def test_sections_and_self_contained(page: str) -> None:
-    for section in ("summary", "metrics", "roc", "ablation", "studies", "provenance"):
-        assert f'id="{section}"' in page
+def test_sections_in_order_and_self_contained(page: str) -> None:
+    ids = re.findall(r'<(?:section|footer) id="([a-z-]+)"', page)
+    assert ids == ["summary", "seeds", "per-class", "roc", "maps", "studies", "details", "provenance"]
+    assert "<p class='answer'>The answer.</p>" in page  # the page leads with the answer
     assert page.count('<article class="study"') == 6
     # Offline: every image is embedded, nothing is fetched, no scripts.
     assert "<script" not in page
     assert not re.search(r"""(src|href)=['"]?(https?:|//)""", page)
-    assert len(re.findall(r"src='data:image/png;base64,", page)) == 2 + 6
+    assert len(re.findall(r"src='data:image/png;base64,", page)) == 1 + 4 + 6  # ROC, maps, panels
     assert "SYNTHETIC DATA" in page
     assert "demo &lt;test&gt;" in page  # titles are escaped
 
 
-def test_metric_table_has_intervals_and_missing_values(page: str) -> None:
-    assert "0.800 <span class='ci'>[0.750, 0.850]</span>" in page
-    assert "0.500</td>" in page  # macro F1 of "full" has no interval
-    assert "<td class='na'>n/a</td>" in page  # per-class F1 = None
+def test_seed_table_and_per_class_deltas(page: str) -> None:
+    assert page.count("<td>seed ") == 6 and page.count("<td>mean of 3</td>") == 2
+    assert "<td class='num pos'>+0.200 <span class='ci'>[+0.100, +0.300]</span></td>" in page
+    assert "<td class='na'>n/a</td>" in page  # the seed without a pointing-game value
+    per_class = page[page.index('id="per-class"') : page.index('id="roc"')]
+    assert per_class.count("<td class='num'>+0.200</td>") == 2  # two labels, full - baseline
+    assert "Pneumothorax</th><td class='na'>n/a</td><td class='na'>n/a</td>" in per_class
 
 
 def test_highlight_marks_shared_content_words_and_escapes() -> None:
@@ -121,41 +146,42 @@ def test_select_studies_covers_labels_with_distinct_gazed_images() -> None:
     assert len(select_studies(samples, 10)) == 5  # only distinct images with gaze
 
 
-def test_verdict_says_plainly_when_gaze_model_is_not_ahead() -> None:
-    lines, facts = verdict({"baseline": _variant("baseline", 0.7, 0.3), "full": _variant("full", 0.8, 0.2)})
-    assert facts["full_ahead_auroc"] is True and facts["full_ahead_attention_cc"] is False
-    assert any("NOT ahead" in line for line in lines)
-    assert any("NOT ahead of the baseline on every headline metric" in line for line in lines)
-    lines, facts = verdict({"baseline": _variant("baseline", 0.6, 0.0), "full": _variant("full", 0.8, 0.5)})
-    assert facts == {
-        "full_ahead_auroc": True,
-        "delta_auroc": 0.2,
-        "full_ahead_f1": True,
-        "delta_f1": 0.2,
-        "full_ahead_attention_cc": True,
-        "delta_attention_cc": 0.5,
-    }
-    assert not any("NOT" in line for line in lines)
+def _summary(name: str, auroc: float, diff: tuple[float, float, float] | None) -> dict:
+    return _variant(name, auroc, 0.4 if diff else 0.2, diff).summary
 
 
-def test_verdict_compares_with_the_shuffled_gaze_control() -> None:
-    results = {
-        "baseline": _variant("baseline", 0.6, 0.0),
-        "full": _variant("full", 0.8, 0.6),
-        "full_shuffled": _variant("full_shuffled", 0.79, 0.6),
+def test_verdict_leads_with_the_paired_answer() -> None:
+    variants = {
+        "baseline": _summary("baseline", 0.80, None),
+        "full": _summary("full", 0.83, (0.03, 0.01, 0.05)),
+        "full_shuffled": _summary("full_shuffled", 0.80, (0.0, -0.01, 0.012)),
     }
-    lines, facts = verdict(results)
-    assert facts["full_minus_shuffled_auroc"] == pytest.approx(0.01)
-    assert "generic prior of where radiologists look" in lines[-1]  # intervals overlap: not specific
-    results["full_shuffled"] = _variant("full_shuffled", 0.6, 0.1)
-    lines, _ = verdict(results)
-    assert "depends on each image's own gaze" in lines[-1]
+    lines = verdict(variants, "full", "baseline", "full_shuffled", 3, 240)
+    assert lines[0].startswith("The gaze-supervised model (full) is ahead of the baseline over 3 seeds")
+    assert "+0.030 [95% CI +0.010, +0.050]" in lines[0] and "240 test readings" in lines[0]
+    assert "comes from each image's own gaze" in lines[1]
+    assert "pointing game" in lines[2]
 
-    # full behind the baseline: nothing to attribute to image-specific gaze
-    results = {
-        "baseline": _variant("baseline", 0.8, 0.0),
-        "full": _variant("full", 0.7, 0.6),
-        "full_shuffled": _variant("full_shuffled", 0.69, 0.6),
+
+def test_verdict_says_plainly_when_the_run_does_not_show_the_effect() -> None:
+    variants = {
+        "baseline": _summary("baseline", 0.80, None),
+        "full": _summary("full", 0.81, (0.01, -0.01, 0.03)),
     }
-    lines, _ = verdict(results)
-    assert "no gain to attribute" in lines[-1]
+    lines = verdict(variants, "full", "baseline", None, 1, 100)
+    assert lines[0].startswith(
+        "The gaze-supervised model (full) is not clearly ahead of the baseline with one seed"
+    )
+    assert lines[1] == (
+        "This run does not show the effect the project measures: the AUROC interval includes 0 or lies below it."
+    )
+    variants["full"] = _summary("full", 0.75, (-0.05, -0.08, -0.02))
+    lines = verdict(variants, "full", "baseline", None, 1, 100)
+    assert " is behind the baseline" in lines[0] and "worse than the baseline" in lines[1]
+    # a control that gains as much: the gain is not specific to each image's gaze
+    variants["full"] = _summary("full", 0.83, (0.03, 0.01, 0.05))
+    variants["ctrl"] = _summary("ctrl", 0.83, (0.03, 0.01, 0.05))
+    assert "not specific to each image's gaze" in verdict(variants, "full", "baseline", "ctrl", 3, 100)[1]
+    assert verdict({"baseline": variants["baseline"]}, "full", "baseline", None, 1, 1) == [
+        "full or baseline was not trained; no comparison."
+    ]

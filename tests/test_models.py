@@ -238,3 +238,38 @@ def test_gradcam_maps(backbone, effnet) -> None:
     assert (cams >= 0).all() and torch.allclose(cams.sum((1, 2)), torch.ones(3), atol=1e-5)
     assert all(p.grad is None for p in model.parameters())
     assert not torch.allclose(cams[0], gradcam(model, x, 1)[0])  # class-specific
+
+
+@pytest.mark.parametrize("size", [64, 72])  # 72: stride-2 convs see odd sizes (asymmetric "same" padding)
+def test_fast_cnn_path_equals_the_port(size) -> None:
+    """Channels-last + padding inside the stride-1 convs (the default) against the port's own
+    modules in NCHW (``F.pad`` before every conv): the same function. Compared in float64, where
+    only rounding remains (~1e-13); in float32 the summation order alone gives ~3e-4 relative
+    gradient differences at the stem, which would hide a real one."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    torch.manual_seed(0)
+    fast = build_model(cfg(pretrained=True), 3, size)
+    ref = build_model(cfg(pretrained=True, memory_format="contiguous"), 3, size)
+    port = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    del port._fc
+    port.load_state_dict(fast.backbone.state_dict())
+    ref.backbone = port
+    ref.load_state_dict(fast.state_dict())
+    assert fast.backbone._conv_stem.weight.is_contiguous(memory_format=torch.channels_last)
+    fast, ref = fast.double(), ref.double()
+    image = torch.rand(3, 1, size, size, dtype=torch.float64)
+    outs = []
+    for model in (fast, ref):
+        torch.manual_seed(1)  # the same drop-connect masks in train mode
+        out = model.train()(image)
+        (out.logits.sum() + out.class_attention.pow(2).sum() * 10).backward()
+        outs.append(out)
+    for key in ("logits", "attention", "class_attention", "embedding"):
+        assert torch.allclose(getattr(outs[0], key), getattr(outs[1], key), atol=1e-10, rtol=1e-9), key
+    ref_params = dict(ref.named_parameters())
+    pairs = [(n, p.grad, ref_params[n].grad) for n, p in fast.named_parameters() if p.grad is not None]
+    assert len(pairs) > 100 and all(g is not None for _, _, g in pairs)
+    scale = max(float(g.abs().max()) for _, _, g in pairs)
+    for name, a, b in pairs:  # judged against the largest gradient: some are ~0 (cancellation)
+        assert float((a - b).abs().max()) < 1e-9 * scale, name

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,26 +58,26 @@ class RichStageProgress:
 
 
 def results_table(summary: dict) -> str:
-    """The short plain-text table printed at the end (value [95% CI] per headline metric)."""
+    """The plain-text table printed at the end: per variant the means over seeds and the paired
+    difference to the baseline with its 95% CI."""
 
-    def cell(value: float | None, ci: list | None) -> str:
-        if value is None:
-            return "n/a".ljust(26)
-        interval = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else ""
-        return f"{value:.3f}{interval}".ljust(26)
+    def num(v: float | None) -> str:
+        return ("n/a" if v is None else f"{v:.3f}").ljust(10)
 
-    head = [
-        "variant".ljust(15),
-        *(h.ljust(26) for h in ("macro AUROC [95% CI]", "macro F1 [95% CI]", "attention-gaze CC [95% CI]")),
-    ]
-    lines = ["".join(head).rstrip()]
+    def diff(d: dict | None) -> str:
+        return "" if not d else f"{d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
+
+    head = (
+        "variant".ljust(26)
+        + "".join(h.ljust(10) for h in ("AUROC", "F1", "att. CC", "pointing"))
+        + "Δ AUROC vs baseline [95% CI]"
+    )
+    lines = [head]
     for name, v in summary["variants"].items():
-        row = (
-            name.ljust(15)
-            + cell(v["macro_auroc"], v["macro_auroc_ci"])
-            + cell(v["macro_f1"], v["macro_f1_ci"])
+        cells = "".join(num(v[k]) for k in ("macro_auroc", "macro_f1", "attention_cc", "pointing_game"))
+        lines.append(
+            (name.ljust(26) + cells + diff(v.get("paired_vs_baseline", {}).get("macro_auroc"))).rstrip()
         )
-        lines.append((row + cell(v["attention_cc"], v["attention_cc_ci"])).rstrip())
     return "\n".join(lines)
 
 
@@ -92,7 +91,9 @@ def results_table(summary: dict) -> str:
     help="Output folder (cohort, runs, index.html, summary.json); reused by later demos.",
 )
 @click.option(
-    "--quick", is_flag=True, help="Smaller cohort, fewer epochs, two variants (about half the time)."
+    "--quick",
+    is_flag=True,
+    help="A couple of minutes: smaller cohort, the baseline and the headline variant, one seed.",
 )
 @click.option("--tiny", is_flag=True, hidden=True, help="Seconds-long smoke run for the test suite.")
 @click.option(
@@ -102,10 +103,16 @@ def results_table(summary: dict) -> str:
     default=None,
     help="Experiment config (a file or a shipped name) instead of demo.yaml (or demo-quick.yaml).",
 )
-@click.option("--seed", default=0, show_default=True, help="Seed of the cohort and of training.")
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    help="Seed of the synthetic cohort (runs are trained with seeds 0 .. N-1 of the profile).",
+)
 def demo(out: Path, quick: bool, tiny: bool, config_path: Path | None, seed: int) -> None:
-    """Generate (or reuse) the synthetic MIMIC-Eye cohort, train the baseline and the gaze-supervised
-    model, evaluate both, write reports for test studies, and produce OUT/index.html (open it in a
+    """Generate (or reuse) the synthetic MIMIC-Eye cohort; train the baseline, the gaze-supervised
+    variants and the shuffled-gaze control over several seeds; compare each with the baseline by a
+    paired patient bootstrap; write reports for test studies; produce OUT/index.html (open it in a
     browser, works offline) and OUT/summary.json. The run directories under OUT/runs/ work with
     `gazecxr predict`, `gazecxr report` and `gazecxr serve`."""
     prefer_passive_openmp_wait()
@@ -121,14 +128,13 @@ def demo(out: Path, quick: bool, tiny: bool, config_path: Path | None, seed: int
         "mechanism only.",
         err=True,
     )
-    argv = ["gazecxr", *sys.argv[1:]]
     try:
         if progress_disabled():
-            result = run_demo(out, profile, config_path, seed=seed, argv=argv)
+            result = run_demo(out, profile, config_path, seed=seed)
         else:
             bar = RichStageProgress()
             with bar.shown():
-                result = run_demo(out, profile, config_path, seed=seed, progress=bar, argv=argv)
+                result = run_demo(out, profile, config_path, seed=seed, progress=bar)
     except FileExistsError as exc:
         raise click.ClickException(str(exc)) from None
     except CheckpointError as exc:  # a run left by an older GazeCXR whose model differs
@@ -150,6 +156,5 @@ def demo(out: Path, quick: bool, tiny: bool, config_path: Path | None, seed: int
     )
     click.echo(f"Study report: {result.index_html}")
     click.echo(f"Summary:      {out / 'summary.json'}")
-    gaze_run = summary["variants"].get("full", {}).get("run")
-    if gaze_run:
-        click.echo(f"Viewer:       gazecxr serve --run {gaze_run} --data {summary['cohort']['root']}")
+    gaze_run = summary["variants"][summary["headline"]]["runs"][0]
+    click.echo(f"Viewer:       gazecxr serve --run {gaze_run} --data {summary['cohort']['root']}")

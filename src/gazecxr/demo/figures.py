@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -76,59 +77,41 @@ def roc_figure(
     return _png(fig)
 
 
-def ablation_figure(rows: Sequence[Mapping[str, object]], metrics: Sequence[tuple[str, str]]) -> bytes:
-    """Grouped bars: one group per metric, one bar per variant, 95% CI as error bars.
+@dataclass
+class FindingMaps:
+    """One positive finding of a study: the radiologist's gaze for it and each model's map for it."""
+
+    finding: str
+    gaze: np.ndarray  # fixation density on any grid
+    gaze_kind: str  # "while dictating it" or "whole reading"
+    maps: dict[str, np.ndarray]  # variant -> that label's attention map
+
+
+def finding_maps_figure(image: np.ndarray, findings: Sequence[FindingMaps], variants: Sequence[str]) -> bytes:
+    """One row per positive finding: radiologist gaze for it | each variant's map for that label.
 
     Args:
-        rows: one mapping per variant with ``name`` and, per metric key, a ``(value, low, high)``
-            tuple (low/high may be None) or None when the metric was not measured.
-        metrics: (key, axis label) pairs, in display order.
+        image: grayscale radiograph (any range).
+        findings: the study's positive findings with their gaze and per-variant maps.
+        variants: column order (e.g. baseline, then the gaze-supervised variant).
     """
-    fig = Figure(figsize=(2.2 + 1.9 * len(metrics), 3.4), layout="constrained")
-    ax = fig.subplots()
-    width = 0.8 / max(1, len(rows))
-    x = np.arange(len(metrics))
-    for i, row in enumerate(rows):
-        values, lower, upper = [], [], []
-        for key, _ in metrics:
-            est = row.get(key)
-            value = np.nan if est is None else float(est[0])
-            lo = value if est is None or est[1] is None else float(est[1])
-            hi = value if est is None or est[2] is None else float(est[2])
-            values.append(value)
-            lower.append(max(0.0, value - lo) if np.isfinite(value) else 0.0)
-            upper.append(max(0.0, hi - value) if np.isfinite(value) else 0.0)
-        pos = x - 0.4 + width * (i + 0.5)
-        bars = ax.bar(
-            pos,
-            values,
-            width * 0.92,
-            color=variant_colour(i),
-            label=str(row["name"]),
-            yerr=[lower, upper],
-            capsize=3,
-            error_kw={"lw": 1},
-        )
-        for bar, value in zip(bars, values, strict=True):
-            if not np.isfinite(value):
-                continue
-            inside = abs(value) > 0.15  # white label inside long bars, black label beyond short ones
-            y = value / 2 if inside else value + (0.02 if value >= 0 else -0.02)
-            ax.text(
-                bar.get_x() + bar.get_width() / 2,
-                y,
-                f"{value:.2f}",
-                ha="center",
-                va="center" if inside else ("bottom" if value >= 0 else "top"),
-                fontsize=7,
-                color="white" if inside else "black",
-                rotation=90 if len(rows) > 3 else 0,
-            )
-    ax.set_xticks(x, [label for _, label in metrics], fontsize=9)
-    ax.axhline(0, color="black", lw=0.6)
-    ax.set_ylabel("value (test set; bars: 95% CI)", fontsize=9)
-    ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.05)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="variant", title_fontsize=8)
+    base = radiograph_uint8(image, PANEL_SIDE)
+    size = base.shape
+    ncols = 1 + len(variants)
+    fig = Figure(figsize=(2.4 * ncols, 2.5 * len(findings)), layout="constrained")
+    axes = fig.subplots(len(findings), ncols, squeeze=False)
+    for row, f in zip(axes, findings, strict=True):
+        panels = [(f"gaze, {f.gaze_kind}", f.gaze, GAZE_CMAP)]
+        panels += [(f"{v}", f.maps[v], ATTENTION_CMAP) for v in variants]
+        for col, (ax, (title, heat, cmap)) in enumerate(zip(row, panels, strict=True)):
+            ax.imshow(base, cmap="gray", vmin=0, vmax=255)
+            if np.any(np.asarray(heat) > 0):
+                ax.imshow(heatmap_rgba(np.asarray(heat), size, cmap))
+            ax.set_title(title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(f.finding, fontsize=9)
     return _png(fig)
 
 

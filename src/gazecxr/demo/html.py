@@ -1,10 +1,14 @@
 """The study report: one self-contained HTML file (figures embedded as base64 PNG, no scripts,
 no external resources), so it opens offline and can be mailed or archived with a run.
 
-Sections (each an element with a stable id, checked by the browser test): ``#summary``,
-``#metrics`` (per-class and macro metrics with 95% CIs), ``#roc`` (per-class ROC curves),
-``#ablation`` (variant comparison chart), ``#studies`` (one row of panels per test study with the
-generated report beside the reference report, matching terms highlighted), ``#provenance``.
+The page leads with the answer. Sections (each an element with a stable id, checked by the
+browser test): ``#summary`` (the verdict sentences: is the gaze-supervised model ahead, by how
+much, with its paired CI), ``#seeds`` (every variant's metrics per seed, their mean and the paired
+difference to the baseline), ``#per-class`` (per-label AUROC difference to the baseline), ``#roc``
+(per-label ROC curves), ``#maps`` (test studies: the radiologist's gaze next to each positive
+finding's own attention map, baseline vs gaze-supervised), then the details: ``#studies`` (panels
+and generated vs reference report per study), ``#details`` (cohort, config, timings),
+``#provenance``.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from gazecxr.demo.figures import ablation_figure, numbered_regions, roc_figure, study_figure
+from gazecxr.demo.figures import FindingMaps, finding_maps_figure, numbered_regions, roc_figure, study_figure
 from gazecxr.prediction import Box
 from gazecxr.report.overlay import data_url
 
@@ -24,17 +29,14 @@ Estimate = tuple[float, float | None, float | None]  # value, CI low, CI high
 
 
 @dataclass
-class VariantResult:
-    """Test-set results of one trained variant."""
+class VariantPage:
+    """One variant as the page shows it: its ``summary.json`` entry and seed 0's ROC curves."""
 
     name: str
-    run: str
-    macro: dict[str, Estimate | None]  # e.g. auroc, f1, attention_cc
-    per_class: dict[str, dict[str, Estimate | None]]  # label -> metric -> estimate
+    summary: dict[str, Any]  # demo.results.variant_summary
     roc: dict[str, tuple[np.ndarray, np.ndarray, float]] = field(
         default_factory=dict
     )  # label -> fpr, tpr, auc
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -52,25 +54,29 @@ class StudyRow:
     generated_report: str
     reference_report: str
     writer: str = "template"  # report writer that wrote generated_report
+    finding_maps: list[FindingMaps] = field(default_factory=list)
 
 
 @dataclass
 class StudyReport:
     title: str
     labels: list[str]
-    variants: list[VariantResult]
+    variants: list[VariantPage]
+    headline: str  # the gaze-supervised variant of the verdict
+    baseline: str
     studies: list[StudyRow]
     facts: dict[str, object]  # cohort facts, timings, commands (shown as a table)
-    verdict: list[str]  # plain sentences: is the gaze model ahead, and if not, why that may be
+    verdict: list[str]  # plain sentences, the answer first
     synthetic: bool = True
 
 
-MACRO_METRICS: tuple[tuple[str, str], ...] = (
-    ("auroc", "macro AUROC"),
-    ("f1", "macro F1"),
+# summary.json metric key -> column title
+SEED_METRICS: tuple[tuple[str, str], ...] = (
+    ("macro_auroc", "macro AUROC"),
+    ("macro_f1", "macro F1"),
     ("attention_cc", "attention-gaze CC"),
+    ("pointing_game", "pointing game"),
 )
-CLASS_METRICS: tuple[tuple[str, str], ...] = (("auroc", "AUROC"), ("f1", "F1"))
 
 _STOP = frozenset(
     """a an and are as at be been by for from has have in into is it its of on or that the
@@ -108,44 +114,88 @@ def highlight(text: str, terms: set[str]) -> str:
     return "".join(out)
 
 
-def fmt(est: Estimate | None, digits: int = 3) -> str:
-    if est is None or est[0] is None or not np.isfinite(est[0]):
-        return "<td class='na'>n/a</td>"
-    value, lo, hi = est
-    ci = "" if lo is None or hi is None else f" <span class='ci'>[{lo:.{digits}f}, {hi:.{digits}f}]</span>"
-    return f"<td class='num'>{value:.{digits}f}{ci}</td>"
-
-
 def _img(png: bytes, alt: str, cls: str = "fig") -> str:
     return f"<img class='{cls}' alt='{html.escape(alt, quote=True)}' src='{data_url(png)}'>"
 
 
-def _metrics_section(report: StudyReport) -> str:
-    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in MACRO_METRICS)
-    rows = "".join(
-        f"<tr><th>{html.escape(v.name)}</th>{''.join(fmt(v.macro.get(k)) for k, _ in MACRO_METRICS)}"
-        f"<td><code>{html.escape(v.run)}</code></td></tr>"
-        for v in report.variants
-    )
-    per_head = "".join(
-        f"<th colspan='{len(CLASS_METRICS)}'>{html.escape(v.name)}</th>" for v in report.variants
-    )
-    per_sub = "".join(f"<th>{label}</th>" for _ in report.variants for _, label in CLASS_METRICS)
-    per_rows = "".join(
-        f"<tr><th>{html.escape(lbl)}</th>"
-        + "".join(fmt(v.per_class.get(lbl, {}).get(k)) for v in report.variants for k, _ in CLASS_METRICS)
-        + "</tr>"
-        for lbl in report.labels
-    )
-    notes = "".join(f"<li>{html.escape(n)}</li>" for v in report.variants for n in v.notes)
-    return f"""<section id="metrics"><h2>Test-set metrics</h2>
-<p>Point estimates with 95% bootstrap confidence intervals in brackets (resampled over patients).
-F1 at the decision thresholds chosen on the validation split. Attention-gaze CC: Pearson correlation
-between the model's attention map and the radiologists' fixation density, on test readings with gaze.</p>
-<table class="metrics"><thead><tr><th>variant</th>{head}<th>run directory</th></tr></thead><tbody>{rows}</tbody></table>
-<h3>Per class</h3>
-<table class="metrics per-class"><thead><tr><th rowspan="2">label</th>{per_head}</tr><tr>{per_sub}</tr></thead>
-<tbody>{per_rows}</tbody></table>{f"<ul class='notes'>{notes}</ul>" if notes else ""}</section>"""
+def _num(value: float | None, digits: int = 3, signed: bool = False) -> str:
+    if value is None or not np.isfinite(value):
+        return "<td class='na'>n/a</td>"
+    return f"<td class='num'>{value:{'+' if signed else ''}.{digits}f}</td>"
+
+
+def _diff(d: dict[str, float | None] | None) -> str:
+    if not d or d.get("diff") is None:
+        return "<td class='na'>—</td>"
+    mark = " class='num pos'" if d["lo"] is not None and d["lo"] > 0 else " class='num'"
+    return f"<td{mark}>{d['diff']:+.3f} <span class='ci'>[{d['lo']:+.3f}, {d['hi']:+.3f}]</span></td>"
+
+
+def _seeds_section(report: StudyReport) -> str:
+    head = "".join(f"<th>{html.escape(t)}</th>" for _, t in SEED_METRICS)
+    rows = []
+    for v in report.variants:
+        per_seed = v.summary["per_seed"]
+        n = len(per_seed["macro_auroc"])
+        for k in range(n):
+            cells = "".join(_num(per_seed[m][k]) for m, _ in SEED_METRICS)
+            rows.append(f"<tr><th>{html.escape(v.name)}</th><td>seed {k}</td>{cells}<td></td><td></td></tr>")
+        paired = v.summary.get("paired_vs_baseline", {})
+        mean = "".join(_num(v.summary[m]) for m, _ in SEED_METRICS)
+        rows.append(
+            f"<tr class='mean'><th>{html.escape(v.name)}</th><td>mean of {n}</td>{mean}"
+            f"{_diff(paired.get('macro_auroc'))}{_diff(paired.get('macro_f1'))}</tr>"
+        )
+    return f"""<section id="seeds"><h2>Every run</h2>
+<p>Test split. Each variant was trained with every seed; the bold rows are the means. The last two
+columns: the variant minus <b>{html.escape(report.baseline)}</b>, seed-averaged, with the 95%
+paired bootstrap interval over test patients (green: the whole interval above 0). Pointing game:
+share of test readings with radiologist outlines where the attention peak lies inside one.</p>
+<table class="metrics"><thead><tr><th>variant</th><th>seed</th>{head}<th>Δ macro AUROC</th>
+<th>Δ macro F1</th></tr></thead><tbody>{"".join(rows)}</tbody></table></section>"""
+
+
+def _per_class_section(report: StudyReport) -> str:
+    base = next(v for v in report.variants if v.name == report.baseline).summary["per_class_auroc"]
+    others = [v for v in report.variants if v.name != report.baseline]
+    head = "".join(f"<th>{html.escape(v.name)}</th>" for v in others)
+    rows = []
+    for label in report.labels:
+        b = base.get(label)
+        cells = "".join(
+            _num(
+                None
+                if b is None or v.summary["per_class_auroc"].get(label) is None
+                else v.summary["per_class_auroc"][label] - b,
+                signed=True,
+            )
+            for v in others
+        )
+        rows.append(f"<tr><th>{html.escape(label)}</th>{_num(b)}{cells}</tr>")
+    return f"""<section id="per-class"><h2>Per finding: AUROC difference to the baseline</h2>
+<p>Test AUROC of {html.escape(report.baseline)} (mean over seeds) and each variant's difference to it.
+In the synthetic cohort four findings carry a shortcut tag in training (see the confounder in the
+details); gaze supervision is expected to help most there.</p>
+<table class="metrics"><thead><tr><th>finding</th><th>{html.escape(report.baseline)}</th>{head}</tr></thead>
+<tbody>{"".join(rows)}</tbody></table></section>"""
+
+
+def _maps_section(report: StudyReport) -> str:
+    figures = []
+    for s in report.studies:
+        if not s.finding_maps:
+            continue
+        png = finding_maps_figure(s.image, s.finding_maps, [report.baseline, report.headline])
+        figures.append(
+            f"<figure>{_img(png, f'per-finding maps of study {s.study_id}')}"
+            f"<figcaption>{html.escape(s.study_id)}: {html.escape(', '.join(s.truth))}</figcaption></figure>"
+        )
+    return f"""<section id="maps"><h2>Where each model looked for each finding</h2>
+<p>Test studies with findings. Per finding (one row each): the radiologist's gaze (cividis; the
+fixations made while the finding was dictated where the transcript names it, else the whole
+reading), then the attention map that {html.escape(report.baseline)} and
+{html.escape(report.headline)} (seed 0) pooled for that finding (viridis; brighter = more attention).</p>
+{"".join(figures) or "<p>No test study with a finding among those shown.</p>"}</section>"""
 
 
 def _studies_section(report: StudyReport) -> str:
@@ -162,10 +212,10 @@ def _studies_section(report: StudyReport) -> str:
         rows.append(f"""<article class="study" id="study-{sid}">
 <h3>{html.escape(s.study_id)}</h3>
 <p class="labels">Ground truth: <b>{html.escape(", ".join(s.truth) or "no finding")}</b>.
-Gaze model at its thresholds: <b>{html.escape(", ".join(s.predicted) or "no finding")}</b>.</p>
+{html.escape(report.headline)} (seed 0) at its thresholds: <b>{html.escape(", ".join(s.predicted) or "no finding")}</b>.</p>
 {_img(fig, f"panels of study {s.study_id}", "panels")}
 <ol class="regions">{regions or "<li class='none'>no finding placed in a region</li>"}</ol>
-<div class="reports"><div><h4>Generated report (gaze model, {html.escape(s.writer)} writer)</h4>
+<div class="reports"><div><h4>Generated report ({html.escape(report.headline)}, {html.escape(s.writer)} writer)</h4>
 <pre class="generated">{highlight(s.generated_report, shared)}</pre></div>
 <div><h4>Reference report (cohort)</h4>
 <pre class="reference">{highlight(s.reference_report or "(no reference report)", shared)}</pre></div></div>
@@ -182,13 +232,14 @@ report beside the reference report; <mark>highlighted</mark> words occur in both
 def render(report: StudyReport) -> str:
     """The complete HTML document."""
     roc = roc_figure({v.name: v.roc for v in report.variants}, report.labels)
-    ablation_rows = [{"name": v.name, **v.macro} for v in report.variants]
-    ablation = ablation_figure(ablation_rows, MACRO_METRICS)
     facts = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in report.facts.items()
     )
-    verdict = "".join(f"<p>{html.escape(line)}</p>" for line in report.verdict)
+    answer, *rest = report.verdict or [""]
+    verdict = f"<p class='answer'>{html.escape(answer)}</p>" + "".join(
+        f"<p>{html.escape(line)}</p>" for line in rest
+    )
     banner = (
         (
             "<p class='banner'>SYNTHETIC DATA. Every image, gaze recording and report here was generated by "
@@ -204,19 +255,21 @@ def render(report: StudyReport) -> str:
 <title>{html.escape(report.title)}</title>
 <style>{_CSS}</style></head>
 <body>
-<header><h1>{html.escape(report.title)}</h1>{banner}</header>
-<section id="summary"><h2>Summary</h2>{verdict}
-<table class="facts"><tbody>{facts}</tbody></table></section>
-{_metrics_section(report)}
-<section id="roc"><h2>ROC curves per class</h2>
-<p>Test set, one panel per label; the legend gives each variant's AUROC for that label.</p>
-{_img(roc, "ROC curves per class")}</section>
-<section id="ablation"><h2>Variant comparison</h2>
-<p>Macro AUROC, macro F1 and attention-gaze correlation per trained variant, with 95% CIs.</p>
-{_img(ablation, "variant comparison chart")}</section>
+<header><h1>{html.escape(report.title)}</h1></header>
+<section id="summary"><h2>The answer</h2>{verdict}{banner}</section>
+{_seeds_section(report)}
+{_per_class_section(report)}
+<section id="roc"><h2>ROC curves per finding</h2>
+<p>Test set, seed 0 of each variant, one panel per finding; the legend gives each curve's AUROC.</p>
+{_img(roc, "ROC curves per finding")}</section>
+{_maps_section(report)}
+<h2 class="fold">Details</h2>
 {_studies_section(report)}
+<section id="details"><h2>How this page was made</h2>
+<table class="facts"><tbody>{facts}</tbody></table></section>
 <footer id="provenance"><p>Generated by GazeCXR. Each run directory holds its config.yaml, run.json
-(seed, versions, git revision, command line) and metrics.json.</p></footer>
+(seed, versions, git revision, command line) and metrics.json; the runs folder holds ablation.json
+and ablation.md with every number of this page.</p></footer>
 </body></html>
 """
 
@@ -240,5 +293,7 @@ img.fig{max-width:100%;height:auto;border:1px solid #eee}img.panels{max-width:10
 pre{white-space:pre-wrap;background:#f6f7f9;border:1px solid #d6dae0;padding:.5rem;border-radius:4px;font-size:.85rem}
 mark{background:#fde725;padding:0 1px}.labels{margin:.2rem 0}
 ol.regions{font-size:.88rem;margin:.2rem 0 .5rem;columns:2}li.none{list-style:none;color:#5b6470}footer{margin-top:2rem;color:#5b6470;font-size:.85rem}
+.answer{font-size:1.1rem;font-weight:600}td.pos{background:#e3f4ea}tr.mean th,tr.mean td{font-weight:600;border-bottom:2px solid #9aa3ad}
+h2.fold{margin-top:3rem;color:#5b6470;border-bottom:3px double #d6dae0}figure{margin:.8rem 0}figcaption{font-size:.88rem;color:#5b6470}
 @media (max-width:900px){.reports{grid-template-columns:1fr}}
 """

@@ -1,9 +1,9 @@
-"""The end-to-end demo: synthetic cohort -> baseline and gaze-supervised models -> evaluation ->
-reports -> ``index.html`` + ``summary.json``.
+"""The end-to-end demo: synthetic cohort -> every variant x seed trained and evaluated (the
+``ablate`` machinery, paired CIs against the baseline) -> reports -> ``index.html`` + ``summary.json``.
 
 Every stage reuses what an earlier (possibly interrupted) demo left in the output folder: the
-cohort when its ``cohort.json`` matches the requested one, finished runs (``train_run`` resumes or
-returns them), evaluations whose ``eval_test.json`` is newer than the checkpoint.
+cohort when its ``cohort.json`` matches the requested one, finished runs (``ablate`` reuses them
+and resumes interrupted ones from their checkpoints).
 """
 
 from __future__ import annotations
@@ -13,22 +13,16 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from gazecxr.config import load_config
-from gazecxr.demo.html import StudyReport, VariantResult, write
-from gazecxr.demo.profiles import DemoProfile, variant_overrides
-from gazecxr.demo.results import (
-    evaluate_once,
-    variant_result,
-    verdict,
-)
+from gazecxr.demo.html import StudyReport, VariantPage, write
+from gazecxr.demo.profiles import DemoProfile, check_profile
+from gazecxr.demo.results import roc_curves, variant_summary, verdict
 from gazecxr.demo.studies import study_rows
 from gazecxr.log import LOGGER_NAME
 from gazecxr.runinfo import write_json_atomic
@@ -104,12 +98,6 @@ def ensure_cohort(out: Path, profile: DemoProfile, seed: int) -> tuple[Path, dic
     return out, json.loads(facts_path.read_text(encoding="utf-8")), False
 
 
-# ------------------------------------------------------------------------------------ evaluation
-
-
-# ------------------------------------------------------------------------------------ test studies
-
-
 # ------------------------------------------------------------------------------------------ runner
 
 
@@ -131,104 +119,126 @@ class StageProgress:
     def advance(self, units: float = 1.0) -> None: ...
 
 
+RUN_UNITS = 10.0  # progress units of one trained and evaluated run (a report study is 1)
+
+
+def parallelism(device: str, runs: int) -> tuple[int, int]:
+    """(runs trained at once, torch threads per run) for this machine.
+
+    On a GPU one run at a time uses it. On CPU one single-threaded process per core: measured on
+    the 2-core development machine, two 1-thread runs train more images per second in total than
+    one 2-thread run (no OpenMP barrier between the cores), and every run is seeded, so the results
+    do not depend on this choice.
+    """
+    import torch
+
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        return 1, 0
+    cores = os.cpu_count() or 1
+    jobs = max(1, min(runs, cores))
+    return jobs, max(1, cores // jobs)
+
+
 def run_demo(
     out: Path,
     profile: DemoProfile,
     config_path: Path,
     seed: int = 0,
     progress: StageProgress | None = None,
-    argv: Sequence[str] | None = None,
 ) -> DemoResult:
     """Run the whole demo into ``out`` and return where its results are.
 
-    Progress units: one per training step, plus estimates of the other stages in the same currency
-    (so that the time-left estimate is roughly uniform).
+    ``seed`` is the cohort's; every variant is trained with seeds ``0 .. profile.seeds - 1``.
     """
     from gazecxr.data import build_datasets
-    from gazecxr.train.trainer import train_run
+    from gazecxr.train.ablate import run_ablation
 
     progress = progress or StageProgress()
     timings = Timings()
     out = out.resolve()  # run.json and summary.json then name folders that work from any directory
     out.mkdir(parents=True, exist_ok=True)
     total_start = time.perf_counter()
+    ablation_file = check_profile(profile)
 
-    base_cfg = load_config(config_path, [f"seed={seed}"])
+    base_cfg = load_config(config_path)
     progress.stage("writing the synthetic cohort")
     with timings.stage("cohort"):
         root, cohort_facts, reused = ensure_cohort(out / f"cohort-{profile.name}", profile, seed)
-        if not reused and (out / "runs" / profile.name).exists():
+        runs_dir = out / "runs" / profile.name
+        if not reused and runs_dir.exists():
             log.warning("new cohort: removing the runs trained on the previous one")
-            shutil.rmtree(out / "runs" / profile.name)
+            shutil.rmtree(runs_dir)
     splits = build_datasets(base_cfg, root=root)
-    n_train = len(splits["train"])
-    steps_per_variant = base_cfg.train.epochs * int(np.ceil(n_train / base_cfg.train.batch_size))
-    eval_units = max(1.0, 0.1 * steps_per_variant)
-    total = len(profile.variants) * (steps_per_variant + eval_units) + profile.report_studies
-    progress.start(total)
-
-    results: dict[str, VariantResult] = {}
-    runs: dict[str, Path] = {}
-    raw: dict[str, dict[str, Any]] = {}
-    for name, overrides in variant_overrides(profile).items():
-        cfg = load_config(config_path, [*overrides, f"seed={seed}"])
-        run = out / "runs" / profile.name / name
-        progress.stage(f"training {name}")
-        done_steps = [0]
-
-        def on_step(step: int, _done: list[int] = done_steps) -> None:
-            progress.advance(step - _done[0])
-            _done[0] = step
-
-        with timings.stage(f"train_{name}"):
-            train_run(
-                cfg,
-                root,
-                run,
-                resume=True,
-                on_step=on_step,
-                argv=list(argv or ["gazecxr", "demo"]) + [f"variant={name}"],
-            )
-        progress.advance(max(0, steps_per_variant - done_steps[0]))  # early stopping / reused run
-        progress.stage(f"evaluating {name}")
-        with timings.stage(f"evaluate_{name}"):
-            raw[name] = evaluate_once(run, root)
-        progress.advance(eval_units)
-        runs[name] = run
-        results[name] = variant_result(name, run, raw[name])
+    counts = {split: len(ds) for split, ds in splits.items()}
+    n_runs = len(profile.variants) * profile.seeds
+    progress.start(n_runs * RUN_UNITS + profile.report_studies)
+    jobs, threads = parallelism(base_cfg.train.device, n_runs)
+    progress.stage(
+        f"training {n_runs} runs ({len(profile.variants)} variants x {profile.seeds} seeds, {jobs} at a time)"
+    )
+    with timings.stage("train_and_evaluate"):
+        table = run_ablation(
+            ablation_file,
+            root,
+            runs_dir,
+            profile.seeds,
+            list(profile.variants),
+            [f"train.num_threads={threads}"],
+            jobs=jobs,
+            experiment=config_path,
+            on_run_done=lambda _v, _s: progress.advance(RUN_UNITS),
+        )
+    assert table is not None  # no plan, no single run
+    variants = {name: variant_summary(table["variants"][name]) for name in profile.variants}
+    lines = verdict(
+        variants, profile.headline, profile.baseline, profile.control, profile.seeds, counts["test"]
+    )
 
     progress.stage("writing reports for test studies")
+    seed0 = {name: Path(v["runs"][0]) for name, v in variants.items()}
     with timings.stage("reports"):
-        rows = study_rows(runs, root, profile.report_studies, lambda: progress.advance(1))
-    lines, comparison = verdict(results)
-    counts = {split: len(ds) for split, ds in splits.items()}
+        rows = study_rows(
+            seed0,
+            profile.headline,
+            profile.baseline,
+            root,
+            profile.report_studies,
+            lambda: progress.advance(1),
+        )
+    labels = list(splits["train"].label_names)
     summary = {
         "synthetic": True,
         "note": "Synthetic cohort: these numbers demonstrate the mechanism only, not clinical performance.",
         "profile": profile.name,
-        "seed": seed,
+        "headline": profile.headline,
+        "baseline": profile.baseline,
+        "control": profile.control,
+        "seeds": profile.seeds,
+        "cohort_seed": seed,
         "config": str(config_path),
+        "paired_method": table["paired_method"],
+        "ci_level": table["ci_level"],
         "cohort": {
             "root": str(root),
             "reused": reused,
             "readings_per_split": counts,
-            "labels": list(splits["train"].label_names),
+            "labels": labels,
             **_cohort_facts(cohort_facts),
         },
-        "variants": {name: _variant_summary(res, raw[name]) for name, res in results.items()},
-        "comparison": comparison,
+        "variants": variants,
         "verdict": lines,
+        "ablation": str(runs_dir / "ablation.json"),
         "timings_s": timings.seconds,
         "machine": {
             "cpu_count": os.cpu_count(),
-            "torch_threads": _torch_threads(),
+            "device": _device_text(jobs, threads),
             # other work on the CPU inflates every timing: recorded so timings can be judged
             "load_average_1_5_15min_at_end": _load_average(),
         },
         "index_html": str(out / "index.html"),
     }
     facts = {
-        "profile": profile.name,
+        "profile": f"{profile.name}: {', '.join(profile.variants)}; {profile.seeds} seed(s) each",
         "cohort": f"{cohort_facts.get('studies', profile.studies)} synthetic studies, seed {seed}"
         + (" (reused)" if reused else ""),
         "readings (train / validate / test)": " / ".join(
@@ -236,14 +246,19 @@ def run_demo(
         ),
         "confounder": _confounder_text(cohort_facts),
         "experiment config": str(config_path),
+        "runs and the ablation table": str(runs_dir),
+        "trained on": summary["machine"]["device"],
         "wall-clock of this invocation before this page (reused stages take ~0 s)": ", ".join(
             f"{k} {v:.0f} s" for k, v in timings.seconds.items()
         ),
     }
+    pages = [VariantPage(name=name, summary=v, roc=roc_curves(seed0[name])) for name, v in variants.items()]
     report = StudyReport(
         title="GazeCXR demo: gaze-supervised chest X-ray classification (synthetic cohort)",
-        labels=list(splits["train"].label_names),
-        variants=list(results.values()),
+        labels=labels,
+        variants=pages,
+        headline=profile.headline,
+        baseline=profile.baseline,
         studies=rows,
         facts=facts,
         verdict=lines,
@@ -257,25 +272,12 @@ def run_demo(
     return DemoResult(out=out, summary=summary, index_html=index, verdict=lines)
 
 
-def _variant_summary(res: VariantResult, raw: dict[str, Any]) -> dict[str, Any]:
-    def value(key: str) -> float | None:
-        est = res.macro.get(key)
-        return None if est is None else round(est[0], 6)
+def _device_text(jobs: int, threads: int) -> str:
+    import torch
 
-    def interval(key: str) -> list[float | None] | None:
-        est = res.macro.get(key)
-        return None if est is None else [None if v is None else round(v, 6) for v in est[1:]]
-
-    return {
-        "run": res.run,
-        "macro_auroc": value("auroc"),
-        "macro_auroc_ci": interval("auroc"),
-        "macro_f1": value("f1"),
-        "macro_f1_ci": interval("f1"),
-        "attention_cc": value("attention_cc"),
-        "attention_cc_ci": interval("attention_cc"),
-        "counts": raw.get("counts"),
-    }
+    if jobs == 1 and threads == 0:
+        return f"GPU ({torch.cuda.get_device_name(0)})"
+    return f"CPU, {jobs} run(s) at a time, {threads} thread(s) each"
 
 
 def _cohort_facts(facts: dict[str, Any]) -> dict[str, Any]:
@@ -299,9 +301,3 @@ def _load_average() -> list[float] | None:
         return [round(v, 2) for v in os.getloadavg()]
     except OSError:  # not available on this platform
         return None
-
-
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()

@@ -16,29 +16,47 @@ from gazecxr.schema import ConfigError
 
 @dataclass(frozen=True)
 class DemoProfile:
+    """One demo setting. Every variant is trained with seeds ``0 .. seeds-1``.
+
+    ``headline`` is the gaze-supervised variant the page's first sentence is about, ``control``
+    its shuffled-gaze control (same objective, each image supervised with another image's gaze);
+    both are among ``variants``, as is ``baseline``.
+    """
+
     name: str
     config: str  # experiment config, file name under configs/
     studies: int  # synthetic studies written
     synth_image_size: int  # long side of the written JPGs
-    variants: tuple[str, ...]  # names in configs/ablation.yaml; must include baseline and full
+    variants: tuple[str, ...]  # names in configs/ablation.yaml
+    seeds: int
+    headline: str
+    control: str | None = None
+    baseline: str = "baseline"
     report_studies: int = 8  # test studies shown with panels in index.html
 
 
 PROFILES: dict[str, DemoProfile] = {
+    # The smallest setting where the effect held over seeds (docs/training.md, "Demo profile").
     "default": DemoProfile(
         "default",
         "demo.yaml",
-        studies=480,
-        synth_image_size=256,
-        variants=("baseline", "full", "full_shuffled"),
+        studies=600,
+        synth_image_size=192,
+        variants=("baseline", "full", "full_dictation", "full_dictation_shuffled"),
+        seeds=3,
+        headline="full_dictation",
+        control="full_dictation_shuffled",
     ),
+    # A couple of minutes: one seed of the baseline and the headline variant.
     "quick": DemoProfile(
         "quick",
         "demo-quick.yaml",
         studies=320,
-        synth_image_size=192,
-        variants=("baseline", "full"),
-        report_studies=6,
+        synth_image_size=160,
+        variants=("baseline", "full_dictation"),
+        seeds=1,
+        headline="full_dictation",
+        report_studies=4,
     ),
     # For the test suite only (hidden --tiny): seconds, numbers meaningless.
     "tiny": DemoProfile(
@@ -46,7 +64,10 @@ PROFILES: dict[str, DemoProfile] = {
         "demo-tiny.yaml",
         studies=40,
         synth_image_size=96,
-        variants=("baseline", "full"),
+        variants=("baseline", "full", "full_shuffled"),
+        seeds=2,
+        headline="full",
+        control="full_shuffled",
         report_studies=6,
     ),
 }
@@ -62,15 +83,28 @@ def config_dir() -> Path:
     return SHIPPED_CONFIGS
 
 
-def variant_overrides(profile: DemoProfile, ablation: Path | None = None) -> dict[str, list[str]]:
-    """The profile's variants as ``name -> overrides`` read from the ablation file."""
+def check_profile(profile: DemoProfile, ablation: Path | None = None) -> Path:
+    """The ablation file the profile's variants come from, after checking that they are all in it."""
     from gazecxr.train.ablate import load_spec
 
-    spec, _ = load_spec(ablation or config_dir() / ABLATION_FILE)
-    missing = [v for v in profile.variants if v not in spec.variants]
+    path = ablation or config_dir() / ABLATION_FILE
+    spec, _ = load_spec(path)
+    named = {
+        *profile.variants,
+        profile.headline,
+        profile.baseline,
+        *([profile.control] if profile.control else []),
+    }
+    missing = sorted(v for v in named if v not in spec.variants)
     if missing:
         raise ConfigError(
-            f"variants {missing} of demo profile {profile.name!r} are not in the ablation file "
+            f"variants {missing} of demo profile {profile.name!r} are not in {path} "
             f"(available: {', '.join(spec.variants)})"
         )
-    return {name: list(spec.variants[name]) for name in profile.variants}
+    if not named <= set(profile.variants):
+        raise ConfigError(f"demo profile {profile.name!r}: headline, control and baseline must be trained")
+    if spec.baseline != profile.baseline:
+        raise ConfigError(
+            f"{path}: its baseline is {spec.baseline!r}, the demo profile's {profile.baseline!r}"
+        )
+    return path

@@ -9,8 +9,8 @@ from typing import Any
 from gazecxr.anatomy.localiser import attach_boxes
 from gazecxr.data.labels import positive_labels
 from gazecxr.data.reports import reference_report
+from gazecxr.demo.figures import FindingMaps
 from gazecxr.demo.html import StudyRow
-from gazecxr.demo.results import GAZE_VARIANT
 from gazecxr.report.regions import findings_by_region
 
 
@@ -43,8 +43,44 @@ def select_studies(samples: Sequence[dict[str, Any]], n: int) -> list[int]:
     return sorted(chosen)
 
 
-def study_rows(runs: dict[str, Path], data_root: Path, n: int, on_item: Callable[[], None]) -> list[StudyRow]:
-    """Predict, write reports and collect the panels for ``n`` test studies."""
+def finding_maps(
+    sample: dict[str, Any], labels: list[str], preds: dict[str, Any], headline: str, baseline: str
+) -> list[FindingMaps]:
+    """Per positive finding: the radiologist's gaze for it (the fixations made while it was
+    dictated when the dataset builds those maps and the finding was dictated, else the whole
+    reading's) beside the baseline's and the headline model's own attention map for that label."""
+    out = []
+    per_label = sample.get("gaze_label_heatmaps")
+    valid = sample.get("gaze_label_valid")
+    for label in sample["positive"]:
+        j = labels.index(label)
+        dictated = per_label is not None and bool(valid[j])
+        out.append(
+            FindingMaps(
+                finding=label,
+                gaze=(per_label[j] if dictated else sample["gaze_heatmap"]).numpy(),
+                gaze_kind="while dictating it" if dictated else "whole reading",
+                maps={v: preds[v].attention_for(label) for v in (baseline, headline)},
+            )
+        )
+    return out
+
+
+def study_rows(
+    runs: dict[str, Path],
+    headline: str,
+    baseline: str,
+    data_root: Path,
+    n: int,
+    on_item: Callable[[], None],
+) -> list[StudyRow]:
+    """Predict, write reports and collect the panels for ``n`` test studies.
+
+    Args:
+        runs: variant -> the run whose predictions are shown (one seed per variant).
+        headline: the gaze-supervised variant whose report is written and whose per-finding maps
+            are compared with ``baseline``'s.
+    """
     from gazecxr.data import build_datasets
     from gazecxr.data.images import load_image
     from gazecxr.report import generate_report
@@ -52,7 +88,7 @@ def study_rows(runs: dict[str, Path], data_root: Path, n: int, on_item: Callable
     from gazecxr.train.predict import Predictor
 
     predictors = {name: Predictor.from_run(run) for name, run in runs.items()}
-    gaze_pred = predictors[GAZE_VARIANT]
+    gaze_pred = predictors[headline]
     dataset = build_datasets(gaze_pred.cfg, root=data_root)["test"]
     labels = list(dataset.label_names)
     samples = []
@@ -60,7 +96,7 @@ def study_rows(runs: dict[str, Path], data_root: Path, n: int, on_item: Callable
         s = dataset[i]
         s["positive"] = positive_labels(s, labels)
         samples.append(s)
-    gaze_run = runs[GAZE_VARIANT]
+    gaze_run = runs[headline]
     if not (gaze_run / CUTPOINTS_FILE).is_file():  # certainty phrases calibrated on validation, once
         calibrate_run(gaze_run, data_root)
     report_cfg = run_report_config(gaze_run, gaze_pred.cfg.report)
@@ -72,7 +108,7 @@ def study_rows(runs: dict[str, Path], data_root: Path, n: int, on_item: Callable
         # the full-resolution radiograph.
         preds = {name: p.predict_path(meta["image_path"]) for name, p in predictors.items()}
         image = load_image(meta["image_path"])
-        main = preds[GAZE_VARIANT]
+        main = preds[headline]
         attach_boxes(main, image, s["anatomy_boxes"])
         report = generate_report(main, report_cfg, image=image)
         rows.append(
@@ -88,6 +124,7 @@ def study_rows(runs: dict[str, Path], data_root: Path, n: int, on_item: Callable
                 generated_report=report.text,
                 reference_report=reference_report(meta["image_path"], meta["study_id"]),
                 writer=report.writer,
+                finding_maps=finding_maps(s, labels, preds, headline, baseline),
             )
         )
         on_item()

@@ -99,7 +99,31 @@ def _efficientnet_lite0() -> nn.Module:
     # image_size=None selects dynamic "same" padding, valid for any input size.
     net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
     del net._fc  # the ImageNet classifier is not used (its keys are ignored on load)
+    _static_same_padding(net)
     return net
+
+
+def _static_same_padding(net: nn.Module) -> None:
+    """Give every stride-1 "same"-padded conv of the port its padding inside the convolution.
+
+    The port pads every conv with a separate ``F.pad`` (TF "same"). For stride 1, an odd kernel
+    and dilation 1 that padding is ``(k - 1) / 2`` on each side whatever the input size, so the
+    convolution's own zero padding gives the same result (float tolerance) without the extra
+    copy of every feature map and its backward (44 of the 49 convs of Lite0; training step
+    measured in benchmarks/bench_train_speed.py). Stride-2 convs pad asymmetrically and keep
+    ``F.pad``. Parameter names and shapes are unchanged, so weight files load as before.
+    """
+    from efficientnet_lite_pytorch.utils import Conv2dDynamicSamePadding
+
+    for m in net.modules():
+        if (
+            isinstance(m, Conv2dDynamicSamePadding)
+            and tuple(m.stride) == (1, 1)
+            and tuple(m.dilation) == (1, 1)
+            and all(k % 2 == 1 for k in m.kernel_size)
+        ):
+            m.padding = tuple((k - 1) // 2 for k in m.kernel_size)
+            m.__class__ = nn.Conv2d  # the plain convolution's forward, with that padding
 
 
 def _efficientnet_lite0_features(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,6 +226,14 @@ class AttentionPoolCNN(GazeCXRNet):
             f16, f32 = self._features(self.backbone.eval(), torch.zeros(1, 3, image_size, image_size))
         self.backbone.train()
         self._grid = tuple((f16 if cfg.attention_stride == 16 else f32).shape[-2:])
+        # Channels-last (NHWC) convolutions are what oneDNN and cuDNN run fastest, depthwise ones
+        # above all: with the input converted too, a CPU training step of Lite0 at 128 px takes
+        # about half the time (benchmarks/bench_train_speed.py). Weights loaded later are copied
+        # into these tensors and keep their layout; saved checkpoints are written contiguous.
+        self._memory_format = (
+            torch.channels_last if cfg.memory_format == "channels_last" else torch.contiguous_format
+        )
+        self.to(memory_format=self._memory_format)
 
     @property
     def attention_grid(self) -> tuple[int, int]:
@@ -215,6 +247,8 @@ class AttentionPoolCNN(GazeCXRNet):
     ) -> ModelOutput:
         """``image (B, 1, S, S)`` in [0, 1] -> :class:`ModelOutput`; fixations are not used by CNNs."""
         self._check_image(image)
-        x = (image.expand(-1, 3, -1, -1) - self.mean) / self.std
+        x = ((image.expand(-1, 3, -1, -1) - self.mean) / self.std).contiguous(
+            memory_format=self._memory_format
+        )
         logits, attention, embedding, per_label = self.head(*self._features(self.backbone, x))
         return ModelOutput(logits=logits, attention=attention, embedding=embedding, class_attention=per_label)

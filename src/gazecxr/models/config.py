@@ -35,6 +35,10 @@ class ModelConfig(Section):
     head_dim: int = Field(
         256, description="channels of the fused feature map that the attention pools (CNNs)"
     )
+    # CNNs: layout of feature maps and conv weights. `channels_last` (NHWC) is about 2x faster to
+    # train on CPU and faster on GPU; `contiguous` (NCHW) is the layout before it, kept to measure
+    # against (benchmarks/bench_train_speed.py). Same results to float tolerance.
+    memory_format: Literal["channels_last", "contiguous"] = "channels_last"
     bn_momentum: float = 0.1  # BatchNorm running-statistics momentum (PyTorch convention)
     vit: ViTConfig = ViTConfig()
     text_encoder: Literal["minilm", "trainable", "none"] = "minilm"

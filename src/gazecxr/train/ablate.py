@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,7 @@ def _run_parallel(
     data_root: str | Path,
     out: Path,
     jobs: int,
+    on_run_done: Callable[[str, int], None],
 ) -> None:
     """:func:`run_one` for every (variant, seed) in ``jobs`` spawned processes (CUDA-safe)."""
     import multiprocessing
@@ -130,6 +131,7 @@ def _run_parallel(
             except Exception as exc:
                 raise RuntimeError(f"ablation run {run_dir(out, v, s)} failed: {exc}") from exc
             log.info("ablation: variant %s, seed %d finished", v, s)
+            on_run_done(v, s)
 
 
 def _mean_sd(values: list[float | None]) -> dict[str, Any]:
@@ -293,6 +295,8 @@ def run_ablation(
     jobs: int = 1,
     only: str | None = None,
     plan: str | Path | None = None,
+    experiment: str | Path | None = None,
+    on_run_done: Callable[[str, int], None] | None = None,
 ) -> dict[str, Any] | None:
     """Run (or reuse) every requested variant x seed and write ``ablation.json`` + ``ablation.md``.
 
@@ -306,8 +310,15 @@ def run_ablation(
         only: ``VARIANT:SEED``: run just that one (a cluster task); no table is written.
         plan: write the runs as one command each for a cluster scheduler into this folder
             (:mod:`gazecxr.train.sweep`) instead of running them; returns None.
+        experiment: experiment config the variants modify instead of the file's own
+            ``experiment`` (the demo applies the ablation's variants to its demo config).
+        on_run_done: called with (variant, seed) after each run is finished (progress display).
     """
-    spec, experiment = load_spec(ablation_file)
+    spec, spec_experiment = load_spec(ablation_file)
+    if experiment is not None and plan is not None:
+        raise ConfigError("a cluster plan runs the ablation file's own experiment config")
+    experiment = find_config(experiment).resolve() if experiment is not None else spec_experiment
+    done = on_run_done or (lambda _v, _s: None)
     chosen = list(variants) if variants else list(spec.variants)
     unknown = [v for v in chosen if v not in spec.variants]
     if unknown:
@@ -333,8 +344,9 @@ def run_ablation(
         for v, s in tasks:
             log.info("ablation: variant %s, seed %d", v, s)
             run_one(experiment, [*spec.variants[v], *overrides], data_root, run_dir(out, v, s), s)
+            done(v, s)
     else:
-        _run_parallel(tasks, spec, experiment, overrides, data_root, out, jobs)
+        _run_parallel(tasks, spec, experiment, overrides, data_root, out, jobs, done)
     tabulated = [
         v
         for v in spec.variants

@@ -1,0 +1,201 @@
+"""CPU training speed of the default backbone: today's path against the path before it, in one run.
+
+"Before" is the Stage-1 EfficientNet-Lite0 as it trained until 2026-12-02: NCHW tensors and the
+port's separate ``F.pad`` before every "same"-padded conv. "Now" is the default: channels-last
+(NHWC) weights and feature maps (``model.memory_format``) and the stride-1 padding inside the
+convolution (``gazecxr.models.cnn._static_same_padding``). The two models start from the same
+weights; each round runs one optimiser step of each in a random order (so both see the same
+machine state), at 128 px (the demo and ablation size) and 224 px, with 1 thread and with every
+core, for classification only and for the full gaze objective. The ratio is of medians.
+
+Also measured in the same run: the float32 matmul peak (square ``torch.mm``) and each path's FLOP
+rate as a share of it (training FLOPs = 3 x forward FLOPs, as in bench_models.py), and the largest
+difference of both paths' losses at the first step (same weights, same batch) and over the
+timed steps.
+
+Paths tried and not adopted (measured while choosing, 2 cores, 128 px, batch 32): channels-last
+input only, weights NCHW: 1.65x; ``torch.compile``: slower than eager on this CPU (session 3).
+bfloat16 autocast is not used: its results are not equal to float32 within float tolerance.
+
+Writes ``benchmarks/results/train_speed.json``. ``--quick``: few steps, one size (smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gazecxr.losses import Objective
+from gazecxr.losses.config import LossConfig
+from gazecxr.models import build_model
+from gazecxr.models.config import ModelConfig
+
+OUT = Path(__file__).resolve().parent / "results" / "train_speed.json"
+LABELS = 8
+BATCH = 32
+
+
+def before_path(model: nn.Module) -> nn.Module:
+    """The model as it trained before: NCHW, and the port's dynamic padding on every folded conv."""
+    from efficientnet_lite_pytorch.utils import Conv2dDynamicSamePadding
+
+    model.to(memory_format=torch.contiguous_format)
+    model._memory_format = torch.contiguous_format
+    for m in model.backbone.modules():
+        if type(m) is nn.Conv2d and any(p > 0 for p in m.padding):  # the port pads nothing itself
+            m.__class__ = Conv2dDynamicSamePadding
+            m.padding = (0, 0)
+    return model
+
+
+def make_batch(size: int, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    heat = torch.rand(BATCH, size, size, generator=g)
+    return {
+        "image": torch.rand(BATCH, 1, size, size, generator=g),
+        "labels": torch.randint(0, 2, (BATCH, LABELS), generator=g).float(),
+        "label_mask": torch.ones(BATCH, LABELS),
+        "gaze_heatmap": heat / heat.sum((1, 2), keepdim=True),
+        "gaze_valid": torch.ones(BATCH, dtype=torch.bool),
+        "trust": torch.rand(BATCH, generator=g),
+        "fixations": torch.rand(BATCH, 128, 4, generator=g),
+        "fixations_len": torch.randint(30, 129, (BATCH,), generator=g),
+        "text": ["finding in the right lung"] * BATCH,
+        "ellipses": [[] for _ in range(BATCH)],
+    }
+
+
+def objective(kind: str) -> Objective:
+    gaze = kind == "gaze"
+    cfg = LossConfig.model_validate(
+        {
+            "gaze": {"enabled": gaze},
+            "contrastive": {"image_text": 0.0, "image_gaze": 0.1 if gaze else 0.0},
+            "curriculum": {"enabled": False},
+        }
+    )
+    return Objective(cfg, LABELS)
+
+
+class Step:
+    """One AdamW step of a model + objective on a fixed batch; returns (wall s, loss).
+
+    ``seed`` reseeds torch before the step, so both paths draw the same dropout and drop-connect
+    masks in a round whatever the order they run in."""
+
+    def __init__(self, model: nn.Module, kind: str, batch: dict) -> None:
+        torch.manual_seed(1)
+        self.model, self.batch, self.obj = model.train(), batch, objective(kind)
+        params = list(model.parameters()) + list(self.obj.parameters())
+        self.opt = torch.optim.AdamW(params, lr=1e-4)
+
+    def __call__(self, seed: int) -> tuple[float, float]:
+        torch.manual_seed(seed)
+        t = time.perf_counter()
+        out = self.model(self.batch["image"])
+        loss, _ = self.obj(out, self.batch, self.model, epoch=10.0)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return time.perf_counter() - t, float(loss.detach())
+
+
+def matmul_peak_gflops(n: int = 1024, repeats: int = 12) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def train_flops(model: nn.Module, image: torch.Tensor) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(image)
+    return 3.0 * float(counter.get_total_flops())
+
+
+def compare(size: int, kind: str, steps: int, peak: float) -> dict:
+    def build() -> nn.Module:
+        torch.manual_seed(0)
+        return build_model(ModelConfig(text_encoder="none"), LABELS, size)
+
+    models = {"before": before_path(build()), "now": build()}
+    batch = make_batch(size)
+    flops = train_flops(models["now"], batch["image"]) / BATCH
+    stepper = {k: Step(m, kind, batch) for k, m in models.items()}
+    wall: dict[str, list[float]] = {k: [] for k in stepper}
+    losses: dict[str, list[float]] = {k: [] for k in stepper}
+    for k, s in stepper.items():  # warm-up; its loss is step 0 of the comparison
+        losses[k].append(s(0)[1])
+    order, rng = list(stepper), random.Random(0)
+    for round_ in range(1, steps + 1):
+        rng.shuffle(order)
+        for k in order:
+            w, loss = stepper[k](round_)
+            wall[k].append(w)
+            losses[k].append(loss)
+    ips = {k: BATCH / statistics.median(v) for k, v in wall.items()}
+    return {
+        "images_per_s": {k: round(v, 2) for k, v in ips.items()},
+        "speedup_now_vs_before": round(ips["now"] / ips["before"], 3),
+        "share_of_matmul_peak": {k: round(v * flops / 1e9 / peak, 4) for k, v in ips.items()},
+        # same weights and batch: float32 summation order only (tests/test_models.py shows the
+        # two paths are the same function in float64)
+        "first_step_loss_difference": abs(losses["now"][0] - losses["before"][0]),
+        # AdamW's normalised updates let rounding differences grow step by step
+        "max_loss_difference_over_steps": max(abs(a - b) for a, b in zip(*losses.values(), strict=True)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 steps at 128 px, 1 thread (smoke run)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    steps = 3 if args.quick else 8
+    sizes = (128,) if args.quick else (128, 224)
+    threads = (1,) if args.quick else sorted({1, os.cpu_count() or 1})
+    result: dict = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "load_average_1m_at_start": round(os.getloadavg()[0], 2),
+        },
+        "batch_size": BATCH,
+        "steps_each": steps,
+        "target": ">= 2x images/s against `before`, or >= 50 % of the matmul peak",
+        "runs": {},
+    }
+    for n in threads:
+        torch.set_num_threads(n)
+        peak = matmul_peak_gflops()
+        result["runs"][f"threads{n}"] = {"matmul_peak_gflops_fp32": round(peak, 1)}
+        for size in sizes:
+            for kind in ("baseline", "gaze"):
+                r = compare(size, kind, steps, peak)
+                result["runs"][f"threads{n}"][f"{size}px_{kind}"] = r
+                print(n, size, kind, json.dumps(r), flush=True)
+    result["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
