@@ -66,7 +66,9 @@ def test_summary_contract(tiny_demo: dict[str, Any]) -> None:
             if v[key] is not None:  # the mean is the mean of the per-seed values
                 assert v[key] == pytest.approx(sum(seeds) / len(seeds), abs=1e-6)
         for run in v["runs"]:
-            assert Path(run, "checkpoint_best.safetensors").is_file() and Path(run, "eval_test.json").is_file()
+            assert (
+                Path(run, "checkpoint_best.safetensors").is_file() and Path(run, "eval_test.json").is_file()
+            )
         if name == "baseline":
             assert "paired_vs_baseline" not in v
         else:
