@@ -193,6 +193,8 @@ def run_demo(
     lines = verdict(
         variants, profile.headline, profile.baseline, profile.control, profile.seeds, counts["test"]
     )
+    if profile.caveat:
+        lines.append(profile.caveat)
 
     progress.stage("writing reports for test studies")
     seed0 = {name: Path(v["runs"][0]) for name, v in variants.items()}
