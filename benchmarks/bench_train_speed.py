@@ -17,6 +17,10 @@ Paths tried and not adopted (measured while choosing, 2 cores, 128 px, batch 32)
 input only, weights NCHW: 1.65x; ``torch.compile``: slower than eager on this CPU (session 3).
 bfloat16 autocast is not used: its results are not equal to float32 within float tolerance.
 
+Then, at 128 px, the total images/s of one single-threaded process per core running at once (how
+``gazecxr demo`` and ``ablate --jobs`` place runs) against the "before" path with every thread in
+one process (how the demo trained before), both measured in this run.
+
 Writes ``benchmarks/results/train_speed.json``. ``--quick``: few steps, one size (smoke run).
 """
 
@@ -162,6 +166,32 @@ def compare(size: int, kind: str, steps: int, peak: float) -> dict:
     }
 
 
+def _worker(args: tuple[int, str, int, int]) -> float:
+    """One single-threaded process: images/s of the current path (median step)."""
+    size, kind, steps, barrier_seed = args
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    step = Step(
+        build_model(ModelConfig(text_encoder="none"), LABELS, size), kind, make_batch(size, barrier_seed)
+    )
+    step(0)
+    return BATCH / statistics.median(step(r)[0] for r in range(1, steps + 1))
+
+
+def processes(size: int, kind: str, steps: int, workers: int) -> dict:
+    """Total images/s of ``workers`` single-threaded training processes running at once: how the
+    demo and ``ablate --jobs`` use the cores (one run per core)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        rates = pool.map(_worker, [(size, kind, steps, w) for w in range(workers)])
+    return {
+        "workers": workers,
+        "images_per_s_each": [round(r, 2) for r in rates],
+        "images_per_s": round(sum(rates), 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 steps at 128 px, 1 thread (smoke run)")
@@ -191,6 +221,19 @@ def main() -> None:
                 r = compare(size, kind, steps, peak)
                 result["runs"][f"threads{n}"][f"{size}px_{kind}"] = r
                 print(n, size, kind, json.dumps(r), flush=True)
+    if not args.quick and (os.cpu_count() or 1) > 1:
+        # The demo's placement (one 1-thread run per core) against the path before it with every
+        # thread in one process, both from this run.
+        cores = os.cpu_count() or 1
+        before = result["runs"][f"threads{cores}"]
+        result["one_run_per_core"] = {}
+        for kind in ("baseline", "gaze"):
+            r = processes(128, kind, steps, cores)
+            r["speedup_vs_before_all_threads_one_process"] = round(
+                r["images_per_s"] / before[f"128px_{kind}"]["images_per_s"]["before"], 3
+            )
+            result["one_run_per_core"][f"128px_{kind}"] = r
+            print("processes", kind, json.dumps(r), flush=True)
     result["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -131,6 +131,20 @@ def test_a_region_a_source_lacks_contributes_nothing() -> None:
     assert mask_loss(logits, other, 0.5).item() == pytest.approx(mask_loss(logits, t, 0.5).item())
 
 
+def test_balanced_epochs_give_every_source_the_same_weight() -> None:
+    from gazecxr.anatomy.train import epoch_views
+
+    views = np.arange(1000)
+    sources = np.array(["synthetic"] * 900 + ["coco:real.json"] * 100)
+    rng = np.random.default_rng(0)
+    plain = epoch_views(views, sources, False, rng)
+    assert sorted(plain.tolist()) == views.tolist()  # every view once
+    drawn = np.concatenate([epoch_views(views, sources, True, rng) for _ in range(20)])
+    assert len(drawn) == 20 * 1000 and set(drawn) <= set(views)
+    real_share = float(np.mean(drawn >= 900))
+    assert 0.47 < real_share < 0.53  # 10 % of the views, half of the draws
+
+
 def test_decoded_box_of_a_perfect_map_is_the_box_within_a_sub_cell() -> None:
     box = torch.tensor([[[0.13, 0.21, 0.58, 0.93]]])
     cover = box_cover(box, 14)

@@ -150,19 +150,37 @@ def mask_loss(logits: torch.Tensor, t: dict[str, torch.Tensor], chest_weight: fl
     return loss
 
 
+def epoch_views(
+    views: np.ndarray, sources: np.ndarray, balance: bool, rng: np.random.Generator
+) -> np.ndarray:
+    """The views of one epoch: ``views`` shuffled, or with ``balance`` as many drawn with
+    replacement, each source (a dataset root, a COCO file) with the same total probability, so
+    that 84 real radiographs weigh as much as a synthetic cohort of any size.
+
+    Args:
+        views: indices into the cache; sources: ``(len(views),)`` source label of each.
+    """
+    if not balance:
+        return rng.permutation(views)
+    _, inverse, counts = np.unique(sources, return_inverse=True, return_counts=True)
+    p = 1.0 / counts[inverse]
+    return rng.choice(views, size=len(views), replace=True, p=p / p.sum())
+
+
 def fit_head(cache: ViewCache, views: np.ndarray, cfg: AnatomyConfig) -> BoxMaskHead:
     """Train a :class:`BoxMaskHead` over the cached ``views`` (indices into the cache)."""
     if len(views) == 0:
         raise ValueError("no training view")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
+    sources = np.array([cache.samples[o]["source"] for o in cache.owner[views]])
     head = BoxMaskHead(cfg.head_dim)
     steps = cfg.epochs * math.ceil(len(views) / cfg.batch_size)
     opt = torch.optim.AdamW(head.parameters(), cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps)
     head.train()
     for _ in range(cfg.epochs):
-        order = rng.permutation(views)
+        order = epoch_views(views, sources, cfg.balance_sources, rng)
         for s in range(0, len(order), cfg.batch_size):
             b = torch.from_numpy(order[s : s + cfg.batch_size])
             logits = head(cache.f16[b], cache.f32[b])
