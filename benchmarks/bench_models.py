@@ -24,7 +24,6 @@ recorded: on a shared machine the absolute numbers move, the interleaved ratios 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -33,8 +32,14 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
+from _common import (  # benchmarks/ is on sys.path
+    LABELS,
+    matmul_peak_gflops,
+    train_flops,
+    training_batch,
+    write_result,
+)
 from gazecxr.losses import Objective
 from gazecxr.losses.config import LossConfig
 from gazecxr.models import build_model
@@ -42,36 +47,6 @@ from gazecxr.models.config import ModelConfig
 
 OUT = Path(__file__).resolve().parent / "results" / "models.json"
 SIZE = 224
-LABELS = 8
-
-
-def matmul_peak_gflops(n: int = 1024, repeats: int = 12) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
-
-
-def make_batch(b: int, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    heat = torch.rand(b, SIZE, SIZE, generator=g)
-    lengths = torch.randint(50, 257, (b,), generator=g)
-    return {
-        "image": torch.rand(b, 1, SIZE, SIZE, generator=g),
-        "labels": torch.randint(0, 2, (b, LABELS), generator=g).float(),
-        "label_mask": torch.ones(b, LABELS),
-        "gaze_heatmap": heat / heat.sum((1, 2), keepdim=True),
-        "gaze_valid": torch.ones(b, dtype=torch.bool),
-        "trust": torch.rand(b, generator=g),
-        "fixations": torch.rand(b, 256, 4, generator=g),
-        "fixations_len": lengths,
-        "text": [f"finding {i % 5} in the {'left' if i % 2 else 'right'} lung" for i in range(b)],
-        "ellipses": [[] for _ in range(b)],
-    }
 
 
 def loss_cfg(kind: str) -> LossConfig:
@@ -107,18 +82,11 @@ class Stepper:
         return time.perf_counter() - t, time.process_time() - c
 
 
-def train_flops(model: torch.nn.Module, image: torch.Tensor) -> float:
-    """3 x forward FLOPs of one batch (see the module docstring)."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(image)
-    return 3.0 * float(counter.get_total_flops())
-
-
 def throughput(backbone: str, batch_size: int, steps: int, peak: float) -> dict:
     torch.manual_seed(0)
     cfg = ModelConfig(backbone=backbone, text_encoder="none", pretrained=backbone == "efficientnet_lite0")
     model = build_model(cfg, LABELS, SIZE).train()
-    batch = make_batch(batch_size)
+    batch = training_batch(batch_size, SIZE)
     flops = train_flops(model, batch["image"])
     step = Stepper(model, "baseline", batch)
     step()  # warm-up
@@ -145,7 +113,7 @@ def gaze_overhead(batch_size: int, steps: int) -> dict:
     One model and optimiser serve all three objectives (so no instance-to-instance difference
     enters the ratio); each round runs the three in a random order.
     """
-    batch = make_batch(batch_size, seed=1)
+    batch = training_batch(batch_size, SIZE, seed=1)
     torch.manual_seed(0)
     model = build_model(ModelConfig(text_encoder="minilm"), LABELS, SIZE).train()
     steppers = {kind: Stepper(model, kind, batch) for kind in ("baseline", "gaze", "full")}
@@ -234,10 +202,7 @@ def main() -> None:
     result["gaze_overhead_efficientnet_lite0"] = gaze_overhead(16, steps)
     print("overhead", result["gaze_overhead_efficientnet_lite0"], flush=True)
     result["inference_efficientnet_lite0"] = inference_latency(5 if args.quick else 20)
-    result["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

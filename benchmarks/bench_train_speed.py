@@ -37,13 +37,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from _common import (  # benchmarks/ is on sys.path
+    LABELS,
+    matmul_peak_gflops,
+    train_flops,
+    training_batch,
+    write_result,
+)
 from gazecxr.losses import Objective
 from gazecxr.losses.config import LossConfig
 from gazecxr.models import build_model
 from gazecxr.models.config import ModelConfig
 
 OUT = Path(__file__).resolve().parent / "results" / "train_speed.json"
-LABELS = 8
 BATCH = 32
 
 
@@ -58,23 +64,6 @@ def before_path(model: nn.Module) -> nn.Module:
             m.__class__ = Conv2dDynamicSamePadding
             m.padding = (0, 0)
     return model
-
-
-def make_batch(size: int, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    heat = torch.rand(BATCH, size, size, generator=g)
-    return {
-        "image": torch.rand(BATCH, 1, size, size, generator=g),
-        "labels": torch.randint(0, 2, (BATCH, LABELS), generator=g).float(),
-        "label_mask": torch.ones(BATCH, LABELS),
-        "gaze_heatmap": heat / heat.sum((1, 2), keepdim=True),
-        "gaze_valid": torch.ones(BATCH, dtype=torch.bool),
-        "trust": torch.rand(BATCH, generator=g),
-        "fixations": torch.rand(BATCH, 128, 4, generator=g),
-        "fixations_len": torch.randint(30, 129, (BATCH,), generator=g),
-        "text": ["finding in the right lung"] * BATCH,
-        "ellipses": [[] for _ in range(BATCH)],
-    }
 
 
 def objective(kind: str) -> Objective:
@@ -112,34 +101,13 @@ class Step:
         return time.perf_counter() - t, float(loss.detach())
 
 
-def matmul_peak_gflops(n: int = 1024, repeats: int = 12) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def train_flops(model: nn.Module, image: torch.Tensor) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(image)
-    return 3.0 * float(counter.get_total_flops())
-
-
 def compare(size: int, kind: str, steps: int, peak: float) -> dict:
     def build() -> nn.Module:
         torch.manual_seed(0)
         return build_model(ModelConfig(text_encoder="none"), LABELS, size)
 
     models = {"before": before_path(build()), "now": build()}
-    batch = make_batch(size)
+    batch = training_batch(BATCH, size, max_fixations=128)
     flops = train_flops(models["now"], batch["image"]) / BATCH
     stepper = {k: Step(m, kind, batch) for k, m in models.items()}
     wall: dict[str, list[float]] = {k: [] for k in stepper}
@@ -172,7 +140,9 @@ def _worker(args: tuple[int, str, int, int]) -> float:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     step = Step(
-        build_model(ModelConfig(text_encoder="none"), LABELS, size), kind, make_batch(size, barrier_seed)
+        build_model(ModelConfig(text_encoder="none"), LABELS, size),
+        kind,
+        training_batch(BATCH, size, barrier_seed, max_fixations=128),
     )
     step(0)
     return BATCH / statistics.median(step(r)[0] for r in range(1, steps + 1))
@@ -234,10 +204,7 @@ def main() -> None:
             )
             result["one_run_per_core"][f"128px_{kind}"] = r
             print("processes", kind, json.dumps(r), flush=True)
-    result["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -181,14 +181,18 @@ def test_viewer_upload_and_cohort_study(browser: Any, demo: dict[str, Any], shar
 def test_study_report_in_browser(browser: Any, demo: dict[str, Any]) -> None:
     page, errors = _page(browser)
     page.goto(Path(demo["index_html"]).resolve().as_uri())
-    for section in ("#summary", "#metrics", "#roc", "#ablation", "#studies"):
+    for section in ("#summary", "#seeds", "#per-class", "#roc", "#maps", "#studies", "#details"):
         assert page.locator(section).is_visible(), section
-    assert page.locator("#metrics table.metrics tbody tr").count() >= 2
-    assert page.locator("article.study").count() >= 6
+    # The answer comes first: the first paragraph of the page is the verdict's first sentence.
+    assert page.locator("p").first.inner_text() == demo["verdict"][0]
+    runs = sum(len(v["runs"]) for v in demo["variants"].values())
+    assert page.locator("#seeds tbody tr").count() == runs + len(demo["variants"])  # + the means
+    assert page.locator("#maps figure").count() >= 1
+    assert page.locator("article.study").count() >= 5
     # Every embedded figure decoded (a broken data URL has naturalWidth 0).
     widths = page.evaluate("[...document.images].map(i => i.naturalWidth)")
     assert widths and min(widths) > 0
-    assert "SYNTHETIC DATA" in page.locator("header").inner_text()
+    assert "SYNTHETIC DATA" in page.locator("#summary").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "index_top.png"))
     page.screenshot(path=str(SCREENSHOTS / "index_full.png"), full_page=True)
     assert errors == []
