@@ -151,3 +151,18 @@ def test_cluster_plan_is_one_resumable_command_per_run(tmp_path: Path) -> None:
     assert bad.exit_code != 0 and "outside 0..1" in bad.output
     table = run_ablation(REPO / "configs" / "ablation.yaml", tree, out, 1, ["baseline", "full"], FAST)
     assert "auroc" in table["variants"]["full"]["paired_vs_baseline"]
+
+
+@pytest.mark.slow
+def test_a_bad_input_in_a_parallel_run_is_one_line_naming_the_run(tmp_path: Path) -> None:
+    """With --jobs (the demo's default placement) a worker's input error keeps its type: the
+    command ends with one line naming the run and the problem, not a traceback."""
+    empty = tmp_path / "not-a-dataset"
+    empty.mkdir()
+    args = ["-q", "ablate", "--data", str(empty), "--config", str(REPO / "configs" / "ablation.yaml")]
+    args += ["--seeds", "1", "--jobs", "2", "--variants", "baseline,full", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)  # click's clean exit, not a raised error
+    assert "ablation run" in result.output and str(empty) in result.output

@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import Field
 
 from gazecxr.config import ConfigError, Section, find_config, load_config
+from gazecxr.errors import InputError
 from gazecxr.log import LOGGER_NAME
 from gazecxr.runinfo import write_json_atomic
 
@@ -128,6 +129,9 @@ def _run_parallel(
             v, s = futures[future]
             try:
                 future.result()
+            except (InputError, ConfigError) as exc:
+                # a user-facing error keeps its type (one line at the command line) and names the run
+                raise type(exc)(f"ablation run {run_dir(out, v, s)}: {exc}") from None
             except Exception as exc:
                 raise RuntimeError(f"ablation run {run_dir(out, v, s)} failed: {exc}") from exc
             log.info("ablation: variant %s, seed %d finished", v, s)
