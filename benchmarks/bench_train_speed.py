@@ -136,13 +136,13 @@ def compare(size: int, kind: str, steps: int, peak: float) -> dict:
 
 def _worker(args: tuple[int, str, int, int]) -> float:
     """One single-threaded process: images/s of the current path (median step)."""
-    size, kind, steps, barrier_seed = args
+    size, kind, steps, batch_seed = args
     torch.set_num_threads(1)
     torch.manual_seed(0)
     step = Step(
         build_model(ModelConfig(text_encoder="none"), LABELS, size),
         kind,
-        training_batch(BATCH, size, barrier_seed, max_fixations=128),
+        training_batch(BATCH, size, batch_seed, max_fixations=128),
     )
     step(0)
     return BATCH / statistics.median(step(r)[0] for r in range(1, steps + 1))

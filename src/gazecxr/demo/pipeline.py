@@ -122,21 +122,29 @@ class StageProgress:
 RUN_UNITS = 10.0  # progress units of one trained and evaluated run (a report study is 1)
 
 
-def parallelism(device: str, runs: int) -> tuple[int, int]:
-    """(runs trained at once, torch threads per run) for this machine.
+@dataclass(frozen=True)
+class Placement:
+    """How the demo's runs use this machine."""
 
-    On a GPU one run at a time uses it. On CPU one single-threaded process per core: measured on
-    the 2-core development machine, two 1-thread runs train more images per second in total than
-    one 2-thread run (no OpenMP barrier between the cores), and every run is seeded, so the results
-    do not depend on this choice.
+    jobs: int  # runs trained at once
+    threads: int  # torch threads per run (0: torch's default)
+    description: str  # recorded in summary.json and on the page
+
+
+def parallelism(device: str, runs: int) -> Placement:
+    """Where the runs train: on a GPU one run at a time uses it; on CPU one single-threaded
+    process per core (measured on the 2-core development machine: two 1-thread runs train about
+    2x the images per second of one 2-thread run, benchmarks/bench_train_speed.py). Every run is
+    seeded, so the results do not depend on this choice.
     """
     import torch
 
     if device in ("auto", "cuda") and torch.cuda.is_available():
-        return 1, 0
+        return Placement(1, 0, f"GPU ({torch.cuda.get_device_name(0)})")
     cores = os.cpu_count() or 1
     jobs = max(1, min(runs, cores))
-    return jobs, max(1, cores // jobs)
+    threads = max(1, cores // jobs)
+    return Placement(jobs, threads, f"CPU, {jobs} run(s) at a time, {threads} thread(s) each")
 
 
 def run_demo(
@@ -172,9 +180,9 @@ def run_demo(
     counts = {split: len(ds) for split, ds in splits.items()}
     n_runs = len(profile.variants) * profile.seeds
     progress.start(n_runs * RUN_UNITS + profile.report_studies)
-    jobs, threads = parallelism(base_cfg.train.device, n_runs)
+    placement = parallelism(base_cfg.train.device, n_runs)
     progress.stage(
-        f"training {n_runs} runs ({len(profile.variants)} variants x {profile.seeds} seeds, {jobs} at a time)"
+        f"training {n_runs} runs ({len(profile.variants)} variants x {profile.seeds} seeds, {placement.jobs} at a time)"
     )
     with timings.stage("train_and_evaluate"):
         table = run_ablation(
@@ -183,8 +191,8 @@ def run_demo(
             runs_dir,
             profile.seeds,
             list(profile.variants),
-            [f"train.num_threads={threads}"],
-            jobs=jobs,
+            [f"train.num_threads={placement.threads}"],
+            jobs=placement.jobs,
             experiment=config_path,
             on_run_done=lambda _v, _s: progress.advance(RUN_UNITS),
         )
@@ -233,7 +241,7 @@ def run_demo(
         "timings_s": timings.seconds,
         "machine": {
             "cpu_count": os.cpu_count(),
-            "device": _device_text(jobs, threads),
+            "device": placement.description,
             # other work on the CPU inflates every timing: recorded so timings can be judged
             "load_average_1_5_15min_at_end": _load_average(),
         },
@@ -272,14 +280,6 @@ def run_demo(
     summary["machine"]["load_average_1_5_15min_at_end"] = _load_average()
     write_json_atomic(out / "summary.json", summary)  # timings_s is the live dict: html and total included
     return DemoResult(out=out, summary=summary, index_html=index, verdict=lines)
-
-
-def _device_text(jobs: int, threads: int) -> str:
-    import torch
-
-    if jobs == 1 and threads == 0:
-        return f"GPU ({torch.cuda.get_device_name(0)})"
-    return f"CPU, {jobs} run(s) at a time, {threads} thread(s) each"
 
 
 def _cohort_facts(facts: dict[str, Any]) -> dict[str, Any]:
