@@ -56,16 +56,23 @@ lint: $(VENV)/.stamp-dev
 bench: $(VENV)/.stamp-run
 	$(PY) benchmarks/run_all.py
 
-# The shipped anatomy localiser (docs/anatomy.md is its model card): a synthetic cohort read mostly
-# in the EyeGaze session (so most images have the 17 boxes) and the real lung boxes of the shared
-# development set. Reproducible: same seeds, same files -> the same weights on the same machine type.
-ANATOMY_COHORT ?= build/anatomy-cohort
+# The shipped anatomy localiser (docs/anatomy.md is its model card): synthetic cohorts read mostly
+# in the EyeGaze session (so most images have the 17 boxes), drawn at the generator's default size
+# and at the demo's and the ablation's lower ones (size:seed:studies), and the real lung boxes of the
+# shared development set. Reproducible: same seeds, same files -> the same weights on the same
+# machine type.
+ANATOMY_COHORTS ?= 512:11:200 256:13:100 192:12:100
+ANATOMY_BUILD ?= build/anatomy-cohort
 REAL_LUNGS ?= ../shared/data/real_cxr_lungs/lung_boxes_coco.json
 anatomy-default: $(VENV)/.stamp-run
-	$(VENV)/bin/gazecxr synth $(ANATOMY_COHORT) --studies 200 --seed 11 --overwrite \
-	  --set readers.eyegaze_fraction=0.9
-	$(VENV)/bin/gazecxr anatomy train --data $(ANATOMY_COHORT) --coco $(REAL_LUNGS) \
-	  --out src/gazecxr/anatomy/default
+	@for spec in $(ANATOMY_COHORTS); do \
+	  set -- $$(echo $$spec | tr : ' '); \
+	  $(VENV)/bin/gazecxr synth $(ANATOMY_BUILD)-$$1 --image-size $$1 --seed $$2 --studies $$3 \
+	    --overwrite --set readers.eyegaze_fraction=0.9 || exit 1; \
+	done
+	$(VENV)/bin/gazecxr anatomy train \
+	  $(foreach spec,$(ANATOMY_COHORTS),--data $(ANATOMY_BUILD)-$(word 1,$(subst :, ,$(spec)))) \
+	  --coco $(REAL_LUNGS) --out src/gazecxr/anatomy/default
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache

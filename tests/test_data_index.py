@@ -137,6 +137,16 @@ def test_cache_reused_and_invalidated_on_change(tree: Tree, tmp_path: Path) -> N
     assert build_index(tree.root).from_cache and (tree.root / ".gazecxr-cache" / "index.json").is_file()
 
 
+def test_a_moved_tree_does_not_reuse_its_cached_paths(tree: Tree, tmp_path: Path) -> None:
+    before = build_index(tree.root)
+    assert before.readings["image_path"].str.startswith(str(tree.root)).all()
+    moved = tree.root.rename(tmp_path / "moved")  # its .gazecxr-cache travels with it
+    after = build_index(moved)
+    assert not after.from_cache
+    assert after.readings["image_path"].str.startswith(str(moved)).all()
+    assert all(Path(p).is_file() for p in after.readings["image_path"])
+
+
 def test_missing_side_files_are_reported(tree: Tree) -> None:
     main = (
         tree.root

@@ -1,8 +1,10 @@
 """The on-disk cache of a dataset index: where it lives, what keys it, how it is written.
 
-The cache is keyed by the index format version, the layout, the reading options and a
-fingerprint (path, size, mtime) of every file under ROOT, plus the MIMIC-CXR-JPG tables for the
-stand-alone layouts: any change to the tree rebuilds it. Writes are atomic, so concurrent
+The cache is keyed by the index format version, the layout, the reading options, where ROOT is
+(the index holds absolute file paths, so a moved or copied tree, which carries its
+``.gazecxr-cache`` along, must not reuse them) and a fingerprint (path, size, mtime) of every file
+under ROOT, plus the MIMIC-CXR-JPG tables for the stand-alone layouts: any change to the tree
+rebuilds it. Writes are atomic, so concurrent
 builders (e.g. DDP ranks) never leave or read half a file.
 """
 
@@ -73,6 +75,7 @@ def cache_key(layout: Layout, cfg: DataConfig) -> str:
         "sources": sorted(cfg.sources),
         "threshold": cfg.certainty_threshold,
         "cxr_root": cfg.cxr_root,
+        "root": str(layout.root.resolve()),
         "tree": tree_fingerprint(layout.root),
     }
     if layout.name != "mimic-eye":

@@ -63,9 +63,11 @@ def report(
 ) -> None:
     """Write a region-aware report for each IMAGE (JPG/PNG/DICOM) with the classifier of RUN.
 
-    Regions come from the 17-region atlas placed on the radiograph itself (lung box found by image
-    analysis), since a bare image has no anatomy boxes. The LLM writer reads its server, model and key
-    from report.llm in the run config or GAZECXR_LLM_BASE_URL / GAZECXR_LLM_MODEL / GAZECXR_LLM_API_KEY.
+    A bare image has no anatomy boxes: its 17 regions come from the anatomy localiser
+    (GAZECXR_ANATOMY_MODEL, else the shipped one), or from the atlas placed on the image when the
+    localiser is not confident (said in the JSON's anatomy_source / anatomy_note). The LLM writer
+    reads its server, model and key from report.llm in the run config or GAZECXR_LLM_BASE_URL /
+    GAZECXR_LLM_MODEL / GAZECXR_LLM_API_KEY.
     """
     from gazecxr.anatomy.localiser import attach_boxes
     from gazecxr.data.images import ImageReadError
