@@ -215,6 +215,16 @@ def test_synthetic_cohort_gives_the_17_regions_and_the_chest_box(synth_cohort: P
         assert rl[2] <= ll[0] + 0.05  # the patient's right lung is on the image's left
 
 
+def test_synthetic_cohorts_are_one_source_and_each_real_root_its_own(
+    synth_cohort: Path, tmp_path: Path
+) -> None:
+    from data_fixtures import write_mimic_eye
+
+    real = write_mimic_eye(tmp_path / "real").root  # a tree without synthetic/cohort.json
+    assert {s["source"] for s in read_dataset(synth_cohort)} == {"synthetic"}
+    assert {s["source"] for s in read_dataset(real)} == {f"mimic-eye:{real.resolve()}"}
+
+
 def test_shipped_weights_load_as_safetensors_without_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
     files = sorted(p.name for p in shipped_model_dir().iterdir())
     assert "localiser.safetensors" in files and not [

@@ -32,8 +32,9 @@ class AnatomyConfig(Section):
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-3, ge=0)
     chest_weight: float = Field(0.5, ge=0)  # cells outside a REFLACX chest box are outside both lungs
-    # every source (dataset root, COCO file) the same weight per epoch, by drawing its views more
-    # often (anatomy.train.epoch_views); off: every view once per epoch. On: real-lung CV 0.803
+    # every source (the synthetic cohorts together, each real dataset root, each COCO file) the same
+    # weight per epoch, by drawing its views more often (anatomy.train.epoch_views); off: every view
+    # once per epoch. On: real-lung CV 0.803
     # instead of 0.791 for the shipped recipe, and better on synthetic cohorts (docs/anatomy.md)
     balance_sources: bool = True
     domain_dims: int = Field(32, ge=2)  # PCA dimensions of the in-domain (Mahalanobis) score

@@ -7,6 +7,9 @@ A sample is ``{"image_path", "boxes", "chest_box", "source", "group", "split"}``
   invented).
 - ``chest_box``: REFLACX's ``chest_bounding_box.csv`` box (normalised) or None. It is drawn around
   the lungs, so no lung lies outside it (:func:`gazecxr.anatomy.train.mask_loss`).
+- ``source``: what training balances (``AnatomyConfig.balance_sources``): ``"synthetic"`` for
+  every ``gazecxr synth`` cohort (phantoms of any size are one source), ``"<layout>:<root>"`` for a
+  real dataset root, ``"coco:<file name>"`` for a box file.
 - ``group``: the patient (cross-validation folds never split one); ``split``: the patient-grouped
   split of the dataset root ("train" / "validate" / "test"), or "" for a box file.
 
@@ -28,6 +31,7 @@ from gazecxr.data import labels as L
 from gazecxr.data.anatomy import REGIONS
 from gazecxr.data.config import DataConfig
 from gazecxr.data.index import build_index
+from gazecxr.data.layout import is_synthetic
 from gazecxr.data.splits import assign_splits
 from gazecxr.errors import InputError
 
@@ -58,6 +62,7 @@ def read_dataset(root: str | Path, data_cfg: DataConfig | None = None) -> list[S
     """
     cfg = data_cfg or DataConfig()
     index = build_index(root, cfg)
+    source = "synthetic" if is_synthetic(root) else f"{index.layout}:{Path(root).resolve()}"
     df = index.readings
     label_cols = L.label_columns(cfg.label_set)
     split = assign_splits(df, label_cols, cfg.split)
@@ -73,7 +78,7 @@ def read_dataset(root: str | Path, data_cfg: DataConfig | None = None) -> list[S
                 "image_path": row.image_path,
                 "boxes": {},
                 "chest_box": None,
-                "source": index.layout,
+                "source": source,
                 "group": str(row.subject_id),
                 "split": str(split.iloc[pos]),
             },

@@ -154,8 +154,9 @@ def epoch_views(
     views: np.ndarray, sources: np.ndarray, balance: bool, rng: np.random.Generator
 ) -> np.ndarray:
     """The views of one epoch: ``views`` shuffled, or with ``balance`` as many drawn with
-    replacement, each source (a dataset root, a COCO file) with the same total probability, so
-    that 84 real radiographs weigh as much as a synthetic cohort of any size.
+    replacement, each source (``sample["source"]``: all synthetic cohorts together, each real dataset
+    root, each COCO file) with the same total probability, so that 84 real radiographs weigh as much
+    as synthetic cohorts of any size.
 
     Args:
         views: indices into the cache; sources: ``(len(views),)`` source label of each.

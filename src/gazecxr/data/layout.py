@@ -27,6 +27,14 @@ READING_ID = re.compile(r"^P\d{3}R\d{6}$")
 _VERSION = re.compile(r"^\d+(\.\d+)*$")  # PhysioNet version folders: 1.0.0, 2.0.0
 
 
+SYNTHETIC_FACTS = Path("synthetic") / "cohort.json"  # what ``gazecxr synth`` writes into every cohort
+
+
+def is_synthetic(root: str | Path) -> bool:
+    """Whether ``root`` is a ``gazecxr synth`` cohort (it holds ``synthetic/cohort.json``)."""
+    return (Path(root) / SYNTHETIC_FACTS).is_file()
+
+
 class DatasetRootError(InputError):
     """ROOT is not a dataset root of any supported layout (message: one line, naming ROOT)."""
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from gazecxr.anatomy.localiser import attach_boxes
 from gazecxr.data.images import Radiograph, read_radiograph
+from gazecxr.data.layout import is_synthetic
 from gazecxr.errors import InputError
 from gazecxr.prediction import Box, Prediction
 
@@ -119,4 +120,4 @@ def trained_on_synthetic(run_dir: Path) -> bool:
     except (OSError, ValueError):
         return False
     root = record.get("data_root")
-    return bool(root) and (Path(root) / "synthetic" / "cohort.json").is_file()
+    return bool(root) and is_synthetic(root)
