@@ -225,12 +225,22 @@ def test_importing_a_config_or_a_package_stays_light() -> None:
 @pytest.mark.slow
 def test_redesign_changed_no_behaviour_tiny_run_bit_identical(tmp_path: Path) -> None:
     """The same tiny training run gives bit-identical weights (best and last), thresholds and
-    metrics as recorded in ``tests/golden/tiny_run_digest.json`` (``python tests/run_digest.py
-    --write``): a refactor must not change them. Recorded on the code before the redesign (issue
-    15); re-recorded on 2026-12-02 when the CNN moved to channels-last with the padding inside
-    its convolutions, a deliberate change of summation order that
-    ``test_models.py::test_fast_cnn_path_equals_the_port`` shows to be the same function."""
-    from run_digest import run_digest, tiny_run
+    metrics as recorded for this machine kind in ``tests/golden/tiny_run_digest.json``
+    (``python tests/run_digest.py --write`` on reference code): a refactor must not change them.
+    Recorded on the code before the redesign (issue 15); re-recorded on 2026-12-02 when the CNN
+    moved to channels-last with the padding inside its convolutions, a deliberate change of
+    summation order that ``test_models.py::test_fast_cnn_path_equals_the_port`` shows to be the
+    same function. Float kernels differ between machine kinds, so a digest recorded on another kind
+    is no reference: on an unrecorded kind the test skips, saying so."""
+    from run_digest import GOLDEN, machine_kind, run_digest, tiny_run
 
-    golden = json.loads((Path(__file__).parent / "golden" / "tiny_run_digest.json").read_text())
-    assert run_digest(tiny_run(tmp_path)) == golden
+    machines = json.loads(GOLDEN.read_text())["machines"]
+    digest = run_digest(tiny_run(tmp_path))
+    if any(m["digest"] == digest for m in machines):
+        return
+    mine = [m["digest"] for m in machines if m["kind"] == machine_kind()]
+    if not mine:
+        pytest.skip(
+            f"no tiny-run digest recorded for this machine kind {machine_kind()}; record one on reference code"
+        )
+    assert digest == mine[0]
