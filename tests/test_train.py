@@ -197,6 +197,27 @@ def test_hostile_run_files_give_one_line(cli_run: Path, tree: Path, tmp_path: Pa
     assert "weights.pt" in line and "pickled Python objects" in line and "weights_only=False" not in line
 
 
+def test_weights_files_get_the_users_umask_not_owner_only(tmp_path: Path) -> None:
+    """safetensors' own save_file writes 0600; a lab's shared runs must stay readable to its group."""
+    import os
+    import stat
+
+    from gazecxr.anatomy.localiser import Localiser
+    from gazecxr.train.checkpoint import read_checkpoint_weights, save_weights
+
+    old = os.umask(0o022)
+    try:
+        save_weights(tmp_path / "w.safetensors", {"a": torch.arange(3.0)}, {"step": "1"})
+        Localiser.load().save(tmp_path / "loc")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "w.safetensors", tmp_path / "loc" / "localiser.safetensors"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    tensors, meta = read_checkpoint_weights(tmp_path / "w.safetensors")
+    assert tensors["a"].tolist() == [0.0, 1.0, 2.0] and meta == {"kind": "gazecxr-checkpoint", "step": "1"}
+    assert not list(tmp_path.glob("**/*.tmp"))
+
+
 def test_checkpoint_pair_from_different_steps_is_refused(tmp_path: Path) -> None:
     w = {"a": torch.ones(2)}
     save_checkpoint(tmp_path, "ck", w, {"x": 1}, tag="5")

@@ -72,6 +72,18 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def write_tensors_atomic(path: str | Path, tensors: Mapping[str, Any], metadata: dict[str, str]) -> None:
+    """Write tensors as safetensors through a temporary file and rename. The bytes are written by
+    Python, so the file gets the user's umask like every other file of the run (safetensors' own
+    ``save_file`` makes it 0600: a checkpoint nobody else in the group can read)."""
+    from safetensors.torch import save
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(save(dict(tensors), metadata=metadata))
+    os.replace(tmp, path)
+
+
 def run_record(seed: int, argv: Sequence[str] | None = None, extra: Mapping[str, Any] | None = None) -> dict:
     return {
         "seed": seed,

@@ -104,13 +104,13 @@ class Localiser:
 
     def save(self, out: str | Path) -> Path:
         """Write ``localiser.safetensors`` into ``out`` (config and provenance: :func:`train_localiser`)."""
-        from safetensors.torch import save_file
+        from gazecxr.runinfo import write_tensors_atomic
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         tensors = {f"head.{k}": v.contiguous() for k, v in self.head.state_dict().items()}
         tensors.update({f"domain.{k}": v.contiguous() for k, v in self.domain.state().items()})
-        save_file(tensors, str(out / WEIGHTS_FILE), metadata={"regions": "|".join(self.head.regions)})
+        write_tensors_atomic(out / WEIGHTS_FILE, tensors, {"regions": "|".join(self.head.regions)})
         return out / WEIGHTS_FILE
 
     @classmethod

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from gazecxr.errors import InputError, tensor_file_refusal
+from gazecxr.runinfo import write_tensors_atomic
 from gazecxr.train.rundir import STATE_SUFFIX, WEIGHTS_SUFFIX
 
 
@@ -41,8 +42,7 @@ def save_weights(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
     """Write a flat tensor dict as safetensors, atomically. Shared storage is copied apart."""
     path = Path(path)
     flat = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
-    save_file(flat, str(_tmp(path)), metadata={"kind": "gazecxr-checkpoint", **metadata})
-    os.replace(_tmp(path), path)
+    write_tensors_atomic(path, flat, {"kind": "gazecxr-checkpoint", **metadata})
 
 
 def read_checkpoint_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
