@@ -64,6 +64,8 @@ def _study(i: int) -> StudyRow:
         generated_report="FINDINGS: Possible atelectasis in the left lower lung zone. <b>",
         reference_report="FINDINGS: Left basilar atelectasis. No pneumothorax.",
         finding_maps=maps if i < 4 else [],
+        box_source=("dataset", "model", "atlas")[i % 3],
+        box_note="low confidence for the left lung (0.21)" if i % 3 == 2 else "",
     )
 
 
@@ -102,6 +104,13 @@ def test_seed_table_and_per_class_deltas(page: str) -> None:
     per_class = page[page.index('id="per-class"') : page.index('id="roc"')]
     assert per_class.count("<td class='num'>+0.200</td>") == 2  # two labels, full - baseline
     assert "Pneumothorax</th><td class='na'>n/a</td><td class='na'>n/a</td>" in per_class
+
+
+def test_every_study_names_where_its_anatomy_boxes_came_from(page: str) -> None:
+    said = re.findall(r"<p class=\"boxes\">Anatomy boxes: ([^<]*)</p>", page)
+    assert len(said) == 6
+    assert said[0] == "the reading&#x27;s own (EyeGaze)." and said[1] == "the anatomy localiser&#x27;s."
+    assert said[2] == "the atlas&#x27;s, not the localiser&#x27;s (low confidence for the left lung (0.21))."
 
 
 def test_highlight_marks_shared_content_words_and_escapes() -> None:

@@ -55,6 +55,8 @@ class StudyRow:
     reference_report: str
     writer: str = "template"  # report writer that wrote generated_report
     finding_maps: list[FindingMaps] = field(default_factory=list)
+    box_source: str = "dataset"  # Prediction.anatomy_source: "dataset", "model" (localiser), "atlas"
+    box_note: str = ""  # why the atlas replaced the localiser, when it did
 
 
 @dataclass
@@ -198,6 +200,13 @@ reading), then the attention map that {html.escape(report.baseline)} and
 {"".join(figures) or "<p>No test study with a finding among those shown.</p>"}</section>"""
 
 
+BOX_SOURCES = {
+    "dataset": "the reading's own (EyeGaze)",
+    "model": "the anatomy localiser's",
+    "atlas": "the atlas's, not the localiser's",
+}
+
+
 def _studies_section(report: StudyReport) -> str:
     rows = []
     for s in report.studies:
@@ -214,6 +223,7 @@ def _studies_section(report: StudyReport) -> str:
 <p class="labels">Ground truth: <b>{html.escape(", ".join(s.truth) or "no finding")}</b>.
 {html.escape(report.headline)} (seed 0) at its thresholds: <b>{html.escape(", ".join(s.predicted) or "no finding")}</b>.</p>
 {_img(fig, f"panels of study {s.study_id}", "panels")}
+<p class="boxes">Anatomy boxes: {html.escape(BOX_SOURCES.get(s.box_source, s.box_source))}{html.escape(f" ({s.box_note})" if s.box_note else "")}.</p>
 <ol class="regions">{regions or "<li class='none'>no finding placed in a region</li>"}</ol>
 <div class="reports"><div><h4>Generated report ({html.escape(report.headline)}, {html.escape(s.writer)} writer)</h4>
 <pre class="generated">{highlight(s.generated_report, shared)}</pre></div>

@@ -125,6 +125,8 @@ def study_rows(
                 reference_report=reference_report(meta["image_path"], meta["study_id"]),
                 writer=report.writer,
                 finding_maps=finding_maps(s, labels, preds, headline, baseline),
+                box_source=main.anatomy_source,
+                box_note=main.anatomy_note,
             )
         )
         on_item()
