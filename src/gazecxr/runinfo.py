@@ -64,24 +64,26 @@ def git_revision(path: str | Path | None = None) -> str | None:
         return None
 
 
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write JSON through a temporary file and rename, so readers never see half a file."""
+def _write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write through a temporary file and rename, so readers never see half a file."""
     path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str), encoding="utf-8")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON atomically (:func:`_write_bytes_atomic`)."""
+    _write_bytes_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str).encode("utf-8"))
 
 
 def write_tensors_atomic(path: str | Path, tensors: Mapping[str, Any], metadata: dict[str, str]) -> None:
-    """Write tensors as safetensors through a temporary file and rename. The bytes are written by
-    Python, so the file gets the user's umask like every other file of the run (safetensors' own
-    ``save_file`` makes it 0600: a checkpoint nobody else in the group can read)."""
+    """Write tensors as safetensors atomically. The bytes are written by Python, so the file gets
+    the user's umask like every other file of the run (safetensors' own ``save_file`` makes it
+    0600: a checkpoint nobody else in the group can read)."""
     from safetensors.torch import save
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(save(dict(tensors), metadata=metadata))
-    os.replace(tmp, path)
+    _write_bytes_atomic(path, save(dict(tensors), metadata=metadata))
 
 
 def run_record(seed: int, argv: Sequence[str] | None = None, extra: Mapping[str, Any] | None = None) -> dict:

@@ -55,7 +55,7 @@ class StudyRow:
     reference_report: str
     writer: str = "template"  # report writer that wrote generated_report
     finding_maps: list[FindingMaps] = field(default_factory=list)
-    box_source: str = "dataset"  # Prediction.anatomy_source: "dataset", "model" (localiser), "atlas"
+    box_source: str = "none"  # Prediction.anatomy_source: "dataset", "model" (localiser), "atlas", "none"
     box_note: str = ""  # why the atlas replaced the localiser, when it did
 
 
@@ -204,6 +204,7 @@ BOX_SOURCES = {
     "dataset": "the reading's own (EyeGaze)",
     "model": "the anatomy localiser's",
     "atlas": "the atlas's, not the localiser's",
+    "none": "none (findings not placed in regions)",
 }
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gazecxr.config import load_config
+from gazecxr.data.layout import SYNTHETIC_FACTS
 from gazecxr.demo.html import StudyReport, VariantPage, write
 from gazecxr.demo.profiles import DemoProfile, check_profile
 from gazecxr.demo.results import roc_curves, variant_summary, verdict
@@ -64,7 +65,7 @@ def ensure_cohort(out: Path, profile: DemoProfile, seed: int) -> tuple[Path, dic
     from gazecxr.synth.tables import GENERATOR_VERSION
 
     cfg = SynthConfig(studies=profile.studies, seed=seed, image_size=profile.synth_image_size)
-    facts_path = out / "synthetic" / "cohort.json"
+    facts_path = out / SYNTHETIC_FACTS
     if facts_path.is_file():
         facts = json.loads(facts_path.read_text(encoding="utf-8"))
         # Validating the stored config fills knobs added to SynthConfig since it was written with

@@ -29,6 +29,7 @@ import numpy as np
 
 from gazecxr.data.format import CXR_META_COLUMNS, EYEGAZE_GAZE_COLUMNS, REFLACX_META_HEADER
 from gazecxr.data.labels import REFLACX_PHASE1_LABELS, REFLACX_PHASE23_LABELS
+from gazecxr.data.layout import SYNTHETIC_FACTS
 from gazecxr.synth.config import SynthConfig
 from gazecxr.synth.csvfmt import write_csv
 
@@ -179,7 +180,7 @@ def finish(build: Path, out: Path, info: dict) -> None:
     """Move the ground truth to ``out/synthetic`` (with ``releases`` in cohort.json); drop ``build``."""
     shutil.rmtree(out / "synthetic", ignore_errors=True)
     shutil.move(str(build / "synthetic"), out / "synthetic")
-    path = out / "synthetic" / "cohort.json"
+    path = out / SYNTHETIC_FACTS
     cohort = json.loads(path.read_text(encoding="utf-8"))
     cohort["releases"] = info
     path.write_text(json.dumps(cohort, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -23,6 +23,7 @@ from gazecxr.data.format import (
 from gazecxr.data.labels import (
     CHEXPERT_COLUMNS,
 )
+from gazecxr.data.layout import SYNTHETIC_FACTS
 from gazecxr.synth.config import SYNTH_FINDINGS, SynthConfig
 from gazecxr.synth.csvfmt import _label, write_csv
 from gazecxr.synth.plan import PatientPlan, PatientResult, RenderedStudy, StudyPlan
@@ -184,7 +185,7 @@ def write_aggregates(
         "".join(json.dumps(gt, sort_keys=True) + "\n" for gt in gts), encoding="utf-8"
     )
     cohort = cohort_stats(cfg, plans, results, gts)
-    (syn / "cohort.json").write_text(json.dumps(cohort, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (out / SYNTHETIC_FACTS).write_text(json.dumps(cohort, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return cohort
 
 
