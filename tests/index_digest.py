@@ -27,7 +27,8 @@ PATH_COLUMNS = {
 }
 GOLDEN_COHORT = {"studies": 24, "image_size": 128, "seed": 5}
 # The golden digest was recorded when gaze.outside defaulted to "drop"; fix_used and trust
-# depend on it, so the digest is always taken under that policy.
+# depend on it, so the digest is always taken under that policy (a custom recipe). Re-recorded
+# when EyeGaze times were re-based to each image's onset (gazecxr.gaze.clock, new clock columns).
 GOLDEN_OUTSIDE = "drop"
 
 
@@ -59,10 +60,12 @@ if __name__ == "__main__":
     import tempfile
 
     from gazecxr.data.index import build_index
-    from gazecxr.gaze.config import GazeConfig
+    from gazecxr.gaze.config import CUSTOM, GazeConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         cohort = golden_cohort(Path(tmp) / "cohort")
-        idx = build_index(cohort, gaze_cfg=GazeConfig(outside=GOLDEN_OUTSIDE), use_cache=False)
+        idx = build_index(
+            cohort, gaze_cfg=GazeConfig(reference=CUSTOM, outside=GOLDEN_OUTSIDE), use_cache=False
+        )
         digest = index_digest(idx)
     json.dump(digest, sys.stdout, indent=2)

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from gazecxr.data.index import build_index
-from gazecxr.gaze.config import GazeConfig
+from gazecxr.gaze.config import CUSTOM, GazeConfig
 from index_digest import GOLDEN_OUTSIDE, golden_cohort, index_digest
 
 GOLDEN = Path(__file__).parent / "golden" / "index_digest_mimic_eye.json"
@@ -20,6 +20,6 @@ GOLDEN = Path(__file__).parent / "golden" / "index_digest_mimic_eye.json"
 
 def test_mimic_eye_index_matches_the_digest_recorded_before_the_split(tmp_path: Path) -> None:
     cohort = golden_cohort(tmp_path / "cohort")
-    idx = build_index(cohort, gaze_cfg=GazeConfig(outside=GOLDEN_OUTSIDE), use_cache=False)
+    idx = build_index(cohort, gaze_cfg=GazeConfig(reference=CUSTOM, outside=GOLDEN_OUTSIDE), use_cache=False)
     assert idx.layout == "mimic-eye" and idx.problems == []
     assert index_digest(idx) == json.loads(GOLDEN.read_text())

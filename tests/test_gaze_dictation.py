@@ -13,7 +13,7 @@ import torch
 
 from gazecxr.config import load_config
 from gazecxr.data import build_datasets, collate
-from gazecxr.gaze.config import GazeConfig
+from gazecxr.gaze.config import CUSTOM, GazeConfig
 from gazecxr.gaze.dictation import dictated_sentences, dictated_spans, dictation_heatmaps
 
 LABELS = ["Atelectasis", "Consolidation", "Pneumothorax"]
@@ -66,7 +66,7 @@ def _fix(rows: list[tuple[float, float, float, float]]) -> np.ndarray:
 
 
 def test_heatmaps_use_only_the_fixations_inside_each_labels_windows() -> None:
-    cfg = GazeConfig(sigma_deg=None, sigma_px=40.0, dictation_min_fixations=2)
+    cfg = GazeConfig(reference=CUSTOM, sigma_deg=None, sigma_px=40.0, dictation_min_fixations=2)
     fix = _fix(
         [
             (800, 800, 0.0, 0.5),  # search, before any window

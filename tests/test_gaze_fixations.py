@@ -9,7 +9,7 @@ import pytest
 
 from data_fixtures import PADS, write_mimic_eye
 from gazecxr.data.tables import ProblemLog, read_table
-from gazecxr.gaze.config import GazeConfig
+from gazecxr.gaze.config import CUSTOM, GazeConfig
 from gazecxr.gaze.fixations import (
     eyegaze_fixations,
     raw_gaze_samples,
@@ -64,13 +64,15 @@ def test_raw_gaze_blinks_are_counted_not_used(tmp_path: Path) -> None:
 
 def test_outside_policy_drop_and_clip_are_counted() -> None:
     fix = fix_array([(50, 40), (-517, 40), (50, 5219), (5, 5), (99.5, 40)], crop=(10, 10, 99, 79))
-    drop, st = select_fixations(fix, (80, 100), GazeConfig(outside="drop"), None)
+    drop, st = select_fixations(fix, (80, 100), GazeConfig(reference=CUSTOM, outside="drop"), None)
     assert (st.outside_image, st.outside_crop, st.used) == (2, 2, 1)  # crop max is exclusive
-    clip, st2 = select_fixations(fix, (80, 100), GazeConfig(outside="clip"), None)
+    clip, st2 = select_fixations(fix, (80, 100), GazeConfig(reference=CUSTOM, outside="clip"), None)
     assert st2.used == 5 and (st2.outside_image, st2.outside_crop) == (2, 2)
     np.testing.assert_array_equal(clip[:, :2], [[50, 40], [10, 40], [50, 78], [10, 10], [98, 40]])
     # Without the crop policy only the image bounds apply.
-    nocrop, st3 = select_fixations(fix, (80, 100), GazeConfig(outside="drop", use_crop=False), None)
+    nocrop, st3 = select_fixations(
+        fix, (80, 100), GazeConfig(reference=CUSTOM, outside="drop", use_crop=False), None
+    )
     assert st3.used == 3
     # The default, REFLACX's reference: kept as they are (and counted); the heatmap takes the
     # part of each density inside the crop.
@@ -93,12 +95,14 @@ def test_phase_selection_splits_at_first_word() -> None:
 def test_reading_heatmap_sigma_in_degrees_and_weights() -> None:
     fix = fix_array([(20, 40), (80, 40)])
     fix[1, 3] = fix[1, 2] + 0.9  # second fixation three times longer
-    dur = reading_heatmap(fix, (80, 100), (8, 10), GazeConfig(sigma_deg=0.5))
-    uni = reading_heatmap(fix, (80, 100), (8, 10), GazeConfig(sigma_deg=0.5, weights="uniform"))
+    dur = reading_heatmap(fix, (80, 100), (8, 10), GazeConfig(reference=CUSTOM, sigma_deg=0.5))
+    uni = reading_heatmap(
+        fix, (80, 100), (8, 10), GazeConfig(reference=CUSTOM, sigma_deg=0.5, weights="uniform")
+    )
     assert dur[:, 5:].sum() / dur[:, :5].sum() == pytest.approx(3.0, rel=1e-3)
     assert uni[:, 5:].sum() / uni[:, :5].sum() == pytest.approx(1.0, rel=1e-3)
-    narrow = reading_heatmap(fix[:1], (80, 100), (8, 10), GazeConfig(sigma_deg=0.2))
-    wide = reading_heatmap(fix[:1], (80, 100), (8, 10), GazeConfig(sigma_deg=2.0))
+    narrow = reading_heatmap(fix[:1], (80, 100), (8, 10), GazeConfig(reference=CUSTOM, sigma_deg=0.2))
+    wide = reading_heatmap(fix[:1], (80, 100), (8, 10), GazeConfig(reference=CUSTOM, sigma_deg=2.0))
     assert narrow.max() > wide.max()
 
 

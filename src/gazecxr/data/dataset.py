@@ -104,7 +104,9 @@ class GazeCXRDataset(Dataset):
         self.labels = np.nan_to_num(values, nan=0.0)
         self.failed: set[str] = set()
         self._rows: list[dict[str, Any]] = self.index.to_dict("records")  # fast per-item access
-        # Fixations selected once (phase, off-image policy); heatmaps are made per item.
+        # Each reading's recipe (its source's gaze.reference) and fixations, selected once (phase,
+        # off-image policy); heatmaps are made per item.
+        self.recipes: list[GazeConfig] = [source.gaze_config(int(r), gaze_cfg) for r in self.index["row"]]
         self.fixations: list[np.ndarray] = [
             source.selected_fixations(int(r), gaze_cfg)[0] for r in self.index["row"]
         ]
@@ -172,11 +174,12 @@ class GazeCXRDataset(Dataset):
         h, w = int(r["height"]), int(r["width"])
         extra = self.source.extras[int(r["row"])]
         fix = self.fixations[i]
-        heat = torch.from_numpy(fx.reading_heatmap(fix, (h, w), (self.size, self.size), self.gaze_cfg))
+        recipe = self.recipes[i]
+        heat = torch.from_numpy(fx.reading_heatmap(fix, (h, w), (self.size, self.size), recipe))
         label_maps = label_valid = None
         if self.dictation is not None:
             maps, ok = dictation_heatmaps(
-                fix, self.dictation[i], self.label_names, (h, w), (self.size, self.size), self.gaze_cfg
+                fix, self.dictation[i], self.label_names, (h, w), (self.size, self.size), recipe
             )
             label_maps, label_valid = torch.from_numpy(maps), torch.from_numpy(ok)
         fix = fix[: self.gaze_cfg.max_fixations]

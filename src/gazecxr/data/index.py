@@ -80,6 +80,7 @@ class DatasetIndex:
             "display_scale_x",
             "display_scale_y",
             "first_word_time",
+            "source",
         )
         return {c: self.readings[c].to_numpy() for c in cols}
 
@@ -89,10 +90,15 @@ class DatasetIndex:
         start = int(g["fix_offset"][row])
         return self.fixations[start : start + int(g["fix_count"][row])]
 
+    def gaze_config(self, row: int, gaze_cfg: GazeConfig) -> GazeConfig:
+        """``gaze_cfg`` with the heatmap recipe of the reading's source (``gaze.reference``)."""
+        return gaze_cfg.for_source(str(self._geometry["source"][row]))
+
     def selected_fixations(self, row: int, gaze_cfg: GazeConfig) -> tuple[np.ndarray, fx.SelectionStats]:
-        """(M, 10) fixations of the reading at position ``row`` after the ``gaze_cfg`` policy
-        (phase, off-image / off-crop), with the EyeGaze angular resolution filled in from the
-        display geometry (``gaze.eyegaze_screen_px_per_deg``)."""
+        """(M, 10) fixations of the reading at position ``row`` after the policy of its source's
+        recipe (:meth:`gaze_config`: phase, off-image / off-crop), with the EyeGaze angular
+        resolution filled in from the display geometry (``gaze.eyegaze_screen_px_per_deg``)."""
+        gaze_cfg = self.gaze_config(row, gaze_cfg)
         g = self._geometry
         raw = self.reading_fixations(row)
         sx, sy = float(g["display_scale_x"][row]), float(g["display_scale_y"][row])

@@ -314,17 +314,50 @@ def fixation_sigmas(fix: np.ndarray, cfg: GazeConfig) -> np.ndarray:
     return sig
 
 
+def padded_size(image_size: tuple[int, int]) -> tuple[int, int]:
+    """(height, width) rounded up to even: the array EGD's ``process_eye_gaze_table`` draws on
+    (it appends one zero row / column to an odd side before mapping gaze and blurring)."""
+    return image_size[0] + image_size[0] % 2, image_size[1] + image_size[1] % 2
+
+
+def heatmap_positions(
+    fix: np.ndarray, cfg: GazeConfig, image_size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(x (N,), y (N,), crop (N, 4) or None) of the fixations' densities in the continuous pixel
+    frame of :func:`gazecxr.gaze.heatmap.fixation_heatmap` (pixel ``i`` covers ``[i, i + 1)``).
+
+    ``cfg.positions``: ``continuous``, as stored; ``reflacx`` (``generate_heatmaps.py`` samples
+    the density of pixel ``i`` at coordinate ``i`` and slices the crop at ``round()``-ed bounds):
+    position + 0.5, crop bounds rounded half to even as Python's ``round`` does; ``egd``
+    (``process_eye_gaze_table`` maps the screen position onto the image padded to even sides and
+    adds the fixation to the integer pixel ``int(...)``): the centre of that pixel of the padded
+    image (an odd side's positions stretch by ``(n + 1) / n``).
+    """
+    x, y = fix[:, X].astype(np.float64), fix[:, Y].astype(np.float64)
+    crop = fix[:, CROP].astype(np.float64) if cfg.use_crop and fix.shape[0] else None
+    if cfg.positions == "reflacx":
+        x, y = x + 0.5, y + 0.5
+        crop = None if crop is None else np.round(crop)
+    elif cfg.positions == "egd":
+        (height, width), (ph, pw) = image_size, padded_size(image_size)
+        x, y = np.floor(x * (pw / width)) + 0.5, np.floor(y * (ph / height)) + 0.5
+    return x, y, crop
+
+
 def reading_heatmap(
     fix: np.ndarray, image_size: tuple[int, int], out_size: tuple[int, int], cfg: GazeConfig
 ) -> np.ndarray:
-    """Heatmap (h, w) float32 summing to 1 (or zeros) of already selected fixations."""
-    crop = fix[:, CROP] if cfg.use_crop and fix.shape[0] else None
+    """Heatmap (h, w) float32 summing to 1 (or zeros) of already selected fixations, made by the
+    recipe fields of ``cfg`` (resolve a source's preset first: :meth:`GazeConfig.for_source`)."""
+    x, y, crop = heatmap_positions(fix, cfg, image_size)
+    reflect = {"zero": None, "reflect": image_size, "egd": padded_size(image_size)}[cfg.border]
     return fixation_heatmap(
-        fix[:, X],
-        fix[:, Y],
+        x,
+        y,
         fixation_weights(fix, cfg),
         image_size,
         out_size,
         fixation_sigmas(fix, cfg),
         crop=crop,
+        reflect=reflect,
     )

@@ -14,10 +14,15 @@ rectangle, so every cell integral is a product of two 1-D integrals (differences
 the map is one ``(h, N) @ (N, w)`` product.
 
 Coordinates are continuous image pixels: the image spans ``[0, W) x [0, H)`` (pixel ``i`` covers
-``[i, i + 1)``) and a crop ``(xmin, ymin, xmax, ymax)`` spans ``[xmin, xmax) x [ymin, ymax)``, as
-REFLACX writes it (the whole image shown is ``(0, 0, W, H)``). Integer REFLACX positions are used
-as given: the reference evaluates the density at pixel ``i`` at coordinate ``i``, ours at the
-pixel's centre ``i + 0.5``, half a pixel apart, far below any sigma in use (~100 px).
+``[i, i + 1)``, its centre at ``i + 0.5``) and a crop ``(xmin, ymin, xmax, ymax)`` spans
+``[xmin, xmax) x [ymin, ymax)`` (the whole image shown is ``(0, 0, W, H)``). The dataset authors'
+conventions (REFLACX samples pixel ``i`` at coordinate ``i``; EGD-CXR counts a fixation at its
+integer pixel) are mapped onto this frame by the caller (:func:`gazecxr.gaze.fixations.heatmap_positions`).
+
+With ``reflect`` the density is mirrored at the edges of a ``(0, 0, W', H')`` extent, as
+``scipy.ndimage.gaussian_filter``'s default ``mode='reflect'`` does to a blurred count map
+(EGD-CXR's heatmap): every fixation gets mirror copies at ``-c``, ``2W' - c``, ``c + 2W'``, ...
+until the copies are more than 8 sigma from the image.
 """
 
 from __future__ import annotations
@@ -53,7 +58,13 @@ def _per_fixation(
 
 
 def _cell_integrals(
-    centre: np.ndarray, sigma: np.ndarray, lo: np.ndarray, hi: np.ndarray, extent: float, cells: int
+    centre: np.ndarray,
+    sigma: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    extent: float,
+    cells: int,
+    mirror: float | None = None,
 ) -> np.ndarray:
     """1-D integrals of unit-mass Gaussian densities over each output cell, restricted to [lo, hi].
 
@@ -64,12 +75,25 @@ def _cell_integrals(
     Args:
         centre, sigma, lo, hi: (N,) continuous image coordinates / widths (pixels).
         extent: image length along this axis (pixels); cells: output cells along it.
+        mirror: reflecting extent ``L`` (pixels): the density of each centre ``c`` is summed with
+            that of its mirror copies ``2kL + c`` and ``2kL - c`` (``lo``/``hi`` must then be the
+            image edges). None: no copies.
     Returns:
-        (N, cells) float64, non-negative; a row sums to the mass of its Gaussian inside [lo, hi].
+        (N, cells) float64, non-negative; without ``mirror`` a row sums to the mass of its
+        Gaussian inside [lo, hi].
     """
     edges = np.clip(np.linspace(0.0, extent, cells + 1)[None, :], lo[:, None], hi[:, None])
-    cdf = erf((edges - centre[:, None]) * (1.0 / (_SQRT2 * sigma[:, None])))
-    return 0.5 * np.diff(cdf, axis=1)
+    scale = 1.0 / (_SQRT2 * sigma[:, None])
+    if mirror is None:
+        return 0.5 * np.diff(erf((edges - centre[:, None]) * scale), axis=1)
+    # Copies further than 8 sigma from [0, extent] add < 1e-15 of a unit mass to any cell.
+    k = int(np.ceil((extent + 8.0 * float(sigma.max())) / (2.0 * mirror)))
+    shifts = 2.0 * mirror * np.arange(-k, k + 1)
+    out = np.zeros((centre.shape[0], cells))
+    for copy in (centre, -centre):
+        for shift in shifts:
+            out += 0.5 * np.diff(erf((edges - (copy + shift)[:, None]) * scale), axis=1)
+    return out
 
 
 def fixation_heatmap(
@@ -80,6 +104,7 @@ def fixation_heatmap(
     out_size: tuple[int, int],
     sigma: float | Sequence[float] | np.ndarray,
     crop: Sequence[float] | np.ndarray | None = None,
+    reflect: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Gaussian fixation density of one reading on an ``out_size`` grid covering the whole image.
 
@@ -95,6 +120,9 @@ def fixation_heatmap(
             either one (4,) box or (N, 4) per fixation; each Gaussian is cut to its crop (NaN
             bounds: image edge). A fixation whose centre lies outside its crop (or the image)
             still adds the part of its density inside, as in the reference.
+        reflect: optional (height, width) extent, at least the image's, at whose edges the
+            density is mirrored instead of lost (``scipy.ndimage`` ``mode='reflect'``); not
+            combined with ``crop``.
 
     Returns:
         float32 (h, w) map, non-negative, summing to 1; all zeros when no fixation is usable or
@@ -118,6 +146,10 @@ def fixation_heatmap(
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
     if w.shape[0] != n:
         raise ValueError(f"weights have {w.shape[0]} values for {n} fixations")
+    if reflect is not None and crop is not None:
+        raise ValueError("reflect and crop cannot be combined: a reflected density fills the whole image")
+    if reflect is not None and (reflect[0] < height or reflect[1] < width):
+        raise ValueError(f"reflect extent {reflect} is smaller than the image {image_size}")
     sig = _per_fixation(sigma, n, 2, "sigma", row_vector=False)
     full = np.tile([0.0, 0.0, float(width), float(height)], (n, 1))
     # An unknown (NaN) crop bound means the image edge.
@@ -143,8 +175,9 @@ def fixation_heatmap(
         )
     if not usable.any():
         return out
-    gx = _cell_integrals(cx[usable], sig[usable, 0], x0[usable], x1[usable], width, out_w)
-    gy = _cell_integrals(cy[usable], sig[usable, 1], y0[usable], y1[usable], height, out_h)
+    mirror_y, mirror_x = (None, None) if reflect is None else (float(reflect[0]), float(reflect[1]))
+    gx = _cell_integrals(cx[usable], sig[usable, 0], x0[usable], x1[usable], width, out_w, mirror_x)
+    gy = _cell_integrals(cy[usable], sig[usable, 1], y0[usable], y1[usable], height, out_h, mirror_y)
     dense = (gy * w[usable, None]).T @ gx
     total = float(dense.sum())
     if not np.isfinite(total) or total <= 0.0:
