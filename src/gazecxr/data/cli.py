@@ -63,6 +63,7 @@ def check_report(index: DatasetIndex, deep: bool = False) -> dict[str, Any]:
         "layout": index.layout,
         "placement": index.placement,
         **index.stats(),
+        "eyegaze_gaze_clock": index.gaze_clock(),
     }
     problems = [p.as_dict() for p in index.problems]
     if deep:
@@ -119,6 +120,12 @@ def check(
     width = max(len(k) for k in counts)
     for key, value in counts.items():
         click.echo(f"  {key:<{width}}  {value}")
+    gc = report["eyegaze_gaze_clock"]
+    if gc["clock"] != "none":
+        click.echo(
+            f"EyeGaze gaze clock: {gc['clock']} {gc['images']}, onsets from {gc['onset_source']}; "
+            f"{gc['images_rebased']} image(s) re-based to their onset (docs/data.md, 'The EyeGaze clock')"
+        )
     if report["problems"]:
         kinds = Counter(p["kind"] for p in report["problems"])
         click.echo("problems by kind (files): " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))

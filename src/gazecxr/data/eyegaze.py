@@ -14,6 +14,7 @@ merged into the image whose id they prefix. A 44-character id absent from the ma
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -27,6 +28,7 @@ from gazecxr.data.format import EYEGAZE_CHX, EYEGAZE_GRANULAR
 from gazecxr.data.layout import Layout, find_cxr_root
 from gazecxr.data.rows import IndexBuilder, ReadingExtra, ReadingRow, first_word_time, label_columns
 from gazecxr.data.tables import ProblemLog, Table, read_table
+from gazecxr.gaze import clock
 from gazecxr.gaze import fixations as fx
 
 DICOM_ID_LEN = 44
@@ -76,6 +78,54 @@ def group_rows(ids: list[str], known: set[str], path: Path, problems: ProblemLog
             count=rows,
         )
     return groups
+
+
+def raw_onsets(path: Path, wanted: set[str], problems: ProblemLog) -> dict[str, float]:
+    """First ``Time (in secs)`` of each wanted ``DICOM_ID`` in the raw ``eye_gaze.csv``, streamed
+    (the file holds 60 samples a second of every image; only two columns are kept)."""
+    onsets: dict[str, float] = {}
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header = [h.strip() for h in next(reader, [])]
+            if "DICOM_ID" not in header or "Time (in secs)" not in header:
+                problems.add(
+                    path,
+                    "missing_columns",
+                    "no DICOM_ID / Time (in secs) column: image onsets taken from fixations.csv",
+                )
+                return {}
+            i_id, i_t = header.index("DICOM_ID"), header.index("Time (in secs)")
+            for rec in reader:
+                if len(rec) <= max(i_id, i_t) or (dicom := rec[i_id].strip()) not in wanted:
+                    continue
+                t = _float(rec[i_t])
+                if np.isfinite(t) and t < onsets.get(dicom, np.inf):
+                    onsets[dicom] = t
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        problems.add(
+            path, "unreadable_csv", f"{type(exc).__name__}: {exc}; image onsets taken from fixations.csv"
+        )
+        return {}
+    return onsets
+
+
+def _onsets(
+    folder: Path, fix_t: Table | None, groups: dict[str, list[int]], problems: ProblemLog
+) -> tuple[dict[str, clock.Onset], clock.Clock]:
+    """Each image's onset (:func:`gazecxr.gaze.clock.image_onset`) and the clock of the folder."""
+    if fix_t is None or "FPOGS" not in fix_t.columns:
+        return {}, "per-image"
+    raw_path = folder / "eye_gaze.csv"
+    raw = raw_onsets(raw_path, set(groups), problems) if raw_path.is_file() else {}
+    starts, valid = fix_t.num("FPOGS"), fix_t.num("FPOGV") if "FPOGV" in fix_t.columns else None
+    onsets = {}
+    for dicom, rows in groups.items():
+        mine = starts[rows] if valid is None else starts[rows][valid[rows] == 1]
+        onset = clock.image_onset(raw.get(dicom), mine)
+        if onset is not None:
+            onsets[dicom] = onset
+    return onsets, clock.detect_clock(o.time for o in onsets.values())
 
 
 def _transcript(path: Path, problems: ProblemLog) -> tuple[str, list[list[Any]]]:
@@ -136,6 +186,7 @@ def read_folder(b: IndexBuilder, folder: Path, master_name: str, cxr: CxrTables)
         groups = group_rows([s.strip() for s in fix_t.col("DICOM_ID")], set(records), fix_t.path, b.problems)
     if box_t is not None:
         _anatomy(b, box_t)
+    onsets, folder_clock = _onsets(folder, fix_t, groups, b.problems)
     dropped: Counter[str] = Counter()
     values: Counter[str] = Counter()
     effects: dict[str, str] = {}
@@ -154,6 +205,8 @@ def read_folder(b: IndexBuilder, folder: Path, master_name: str, cxr: CxrTables)
             continue
         fix, n_dropped = fx.empty(), 0
         scale = (float("nan"), float("nan"))
+        onset = onsets.get(dicom)
+        shift = clock.clock_shift(onset, folder_clock)
         if groups.get(dicom) and fix_t is not None:
             raw_pads = [_float(rec.get(c)) for c in PAD_COLUMNS]
             if not all(np.isfinite(raw_pads)):
@@ -165,6 +218,7 @@ def read_folder(b: IndexBuilder, folder: Path, master_name: str, cxr: CxrTables)
             except KeyError as exc:
                 b.problems.add(fix_t.path, "missing_columns", str(exc))
             else:
+                fix = clock.rebase(fix, shift)
                 n_dropped = sum(reasons.values())
                 dropped.update({k: v for k, v in reasons.items() if k in _DROP_TEXT})
                 for kind, count, effect in fx.value_problems(fix, angular_resolution=False):
@@ -196,6 +250,10 @@ def read_folder(b: IndexBuilder, folder: Path, master_name: str, cxr: CxrTables)
             first_word_time=first_word_time(words),
             display_scale_x=scale[0],
             display_scale_y=scale[1],
+            gaze_clock=folder_clock if onset else "",
+            gaze_onset=onset.time if onset else float("nan"),
+            onset_source=onset.source if onset else "",
+            clock_shift=shift,
             fixations_path=str(fix_t.path) if fix.shape[0] and fix_t is not None else "",
             gaze_path=str(folder / "eye_gaze.csv") if (folder / "eye_gaze.csv").is_file() else "",
             transcript_path=str(tr_path) if words else "",

@@ -122,6 +122,21 @@ class DatasetIndex:
         self.readings["fix_used"] = used
         self.readings["trust"] = trust
 
+    def gaze_clock(self) -> dict[str, Any]:
+        """The EyeGaze gaze clock found (:mod:`gazecxr.gaze.clock`): ``clock`` (``session``,
+        ``per-image``, ``mixed`` across folders, or ``none`` without EyeGaze gaze), images per
+        clock, images per onset source, and images whose times were shifted."""
+        df = self.readings[self.readings["gaze_clock"] != ""]
+        per_clock = {str(k): int(v) for k, v in df["gaze_clock"].value_counts().sort_index().items()}
+        return {
+            "clock": "none" if not per_clock else next(iter(per_clock)) if len(per_clock) == 1 else "mixed",
+            "images": per_clock,
+            "onset_source": {
+                str(k): int(v) for k, v in df["onset_source"].value_counts().sort_index().items()
+            },
+            "images_rebased": int((df["clock_shift"] != 0).sum()),
+        }
+
     def stats(self) -> dict[str, int]:
         """Counts reported by ``gazecxr data check`` (see docs/data.md)."""
         df = self.readings
@@ -227,6 +242,8 @@ def build_index(
             "first_word_time": np.float64,
             "display_scale_x": np.float64,
             "display_scale_y": np.float64,
+            "gaze_onset": np.float64,
+            "clock_shift": np.float64,
         }
     )
     for col in ("subject_id", "study_id", "dicom_id", "reading_id"):

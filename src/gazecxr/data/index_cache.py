@@ -28,7 +28,7 @@ from gazecxr.data.tables import Problem
 
 log = logging.getLogger("gazecxr.data")
 
-INDEX_VERSION = 5  # bump when the same tree would give a different index
+INDEX_VERSION = 6  # bump when the same tree would give a different index
 
 
 def _walk_files(root: Path) -> Iterator[os.DirEntry[str]]:

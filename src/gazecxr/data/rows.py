@@ -50,6 +50,12 @@ class ReadingRow:
     first_word_time: float = NAN  # start of the first dictated word (s); NaN: no transcript
     display_scale_x: float = NAN  # EyeGaze image px per screen px; NaN for REFLACX
     display_scale_y: float = NAN
+    # EyeGaze gaze clock (gazecxr.gaze.clock): the file's clock, the image's onset on it (s, NaN:
+    # no gaze), where the onset was read, and the seconds subtracted from the fixation times.
+    gaze_clock: str = ""  # "session" | "per-image" | "" (REFLACX: times are per reading)
+    gaze_onset: float = NAN
+    onset_source: str = ""  # "eye_gaze.csv" | "fixations.csv" | ""
+    clock_shift: float = 0.0
     fixations_path: str = ""
     gaze_path: str = ""
     ellipses_path: str = ""
