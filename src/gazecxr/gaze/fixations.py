@@ -156,7 +156,7 @@ def value_problems(fix: np.ndarray, angular_resolution: bool) -> list[tuple[str,
     ``(kind, count, what happens)``; empty when all is well. Nothing is changed here.
 
     Checked: the times (:func:`timing_problems`), and, when ``angular_resolution`` (REFLACX),
-    unknown or non-positive pixels per degree (sigma falls back to ``gaze.sigma_px``) and crop
+    unknown or non-positive pixels per degree (sigma falls back to the recipe's ``sigma_px``) and crop
     bounds that are unknown (taken as the image edge) or empty (the fixation adds nothing).
     """
     timing = timing_problems(fix[:, T_START], fix[:, T_END])
@@ -172,7 +172,7 @@ def value_problems(fix: np.ndarray, angular_resolution: bool) -> list[tuple[str,
             check(
                 "bad_angular_resolution",
                 ~(np.isfinite(ang) & (ang > 0)).all(axis=1),
-                "fixation(s) with unknown or non-positive pixels per degree: sigma falls back to gaze.sigma_px",
+                "fixation(s) with unknown or non-positive pixels per degree: sigma falls back to the recipe's sigma_px",
             )
             crop = fix[:, CROP].astype(np.float64)
             check(
