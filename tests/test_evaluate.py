@@ -102,3 +102,36 @@ def test_map_scoring_prefers_the_map_that_matches_gaze() -> None:
 def test_evaluate_reports_a_missing_run_cleanly(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["evaluate", "--run", str(tmp_path), "--data", str(tmp_path)])
     assert result.exit_code != 0 and "config.yaml" in result.output and "Traceback" not in result.output
+
+
+def test_a_run_works_from_anywhere_and_says_where_its_data_went(tmp_path: Path, monkeypatch) -> None:
+    """A run trained with relative paths records its data absolutely: evaluate and resume work
+    from another directory and after the run folder moved; when the data moved, one line names
+    the recorded root and --data, which points the run elsewhere."""
+    import shutil
+
+    import yaml
+
+    from test_train import REPO, TINY
+
+    write_tiny_tree(tmp_path / "work" / "tree")
+    monkeypatch.chdir(tmp_path / "work")
+    args = ["-q", "train", "--data", "tree", "--config", str(REPO / "configs" / "synthetic.yaml")]
+    res = CliRunner().invoke(main, [*args, "--out", "run", *TINY, "train.epochs=1"])
+    assert res.exit_code == 0, res.output
+    tree = (tmp_path / "work" / "tree").resolve()
+    assert yaml.safe_load(Path("run/config.yaml").read_text())["data"]["root"] == str(tree)
+    assert json.loads(Path("run/run.json").read_text())["data_root"] == str(tree)
+    (tmp_path / "else").mkdir()
+    shutil.move(str(tmp_path / "work" / "run"), tmp_path / "else" / "moved")  # the run folder moves
+    monkeypatch.chdir(tmp_path / "else")
+    assert CliRunner().invoke(main, ["-q", "evaluate", "--run", "moved", "--no-gradcam"]).exit_code == 0
+    resumed = CliRunner().invoke(main, ["-q", "train", "--resume", "moved"])  # finished: nothing to do
+    assert resumed.exit_code == 0, resumed.output
+    shutil.move(str(tree), tmp_path / "else" / "tree2")  # now the data moves
+    lost = CliRunner().invoke(main, ["evaluate", "--run", "moved", "--no-gradcam"])
+    assert lost.exit_code == 2 and "Traceback" not in lost.output
+    assert str(tree) in lost.output and "--data" in lost.output
+    assert CliRunner().invoke(main, ["-q", "train", "--resume", "moved"]).exit_code == 2
+    found = CliRunner().invoke(main, ["-q", "evaluate", "--run", "moved", "--data", "tree2", "--no-gradcam"])
+    assert found.exit_code == 0, found.output

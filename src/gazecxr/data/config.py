@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -45,3 +46,18 @@ class DataConfig(Section):
     cache_images: bool | Literal["auto"] = "auto"
     cache_images_max_gb: float = 2.0
     cache_dir: str | None = None  # index cache; default: <root>/.gazecxr-cache or ~/.cache/gazecxr
+
+    def with_absolute_roots(self, root: str | Path) -> DataConfig:
+        """This config with ``root`` as ``data.root`` and both roots absolute, so that a run's
+        config.yaml names its data wherever the run is later used from. A relative ``cxr_root``
+        is taken as :func:`gazecxr.data.layout.find_cxr_root` takes it (the working directory,
+        then ROOT); ``cache_dir`` relative to the working directory."""
+        base = Path(root).expanduser().resolve()
+        update: dict[str, str] = {"root": str(base)}
+        if self.cxr_root and not Path(self.cxr_root).expanduser().is_absolute():
+            given = Path(self.cxr_root).expanduser()
+            found = next((c for c in (Path.cwd() / given, base / given) if c.is_dir()), Path.cwd() / given)
+            update["cxr_root"] = str(found.resolve())
+        if self.cache_dir and not Path(self.cache_dir).expanduser().is_absolute():
+            update["cache_dir"] = str(Path(self.cache_dir).expanduser().resolve())
+        return self.model_copy(update=update)

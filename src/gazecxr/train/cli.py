@@ -50,6 +50,7 @@ def train(
     OVERRIDES are key=value config changes, e.g. train.epochs=3 loss.gaze.enabled=false.
     Multi-GPU / multi-process: torchrun --nproc_per_node N -m gazecxr.cli train ...
     """
+    from gazecxr.train.rundir import RunDir
     from gazecxr.train.trainer import train_run
 
     if (out is None) == (resume is None):
@@ -59,11 +60,10 @@ def train(
     if config_file is None and resume is None:
         _fail("--config FILE is required for a new run")
     cfg = load_config(config_file or run / "config.yaml", overrides)
-    root = data_root if data_root is not None else cfg.data.root
-    if root is None and resume is not None and (resume / "run.json").is_file():
-        root = json.loads((resume / "run.json").read_text(encoding="utf-8")).get(
-            "data_root"
-        )  # the run's own data
+    if resume is not None:  # the run's own data unless --data says otherwise (InputError: exit 2)
+        root: Path | str | None = RunDir(resume).data_root(data_root, cfg.data.root)
+    else:
+        root = data_root if data_root is not None else cfg.data.root
     if root is None:
         _fail("no dataset: pass --data ROOT or set data.root in the config")
     argv = [

@@ -99,7 +99,7 @@ def evaluate_run(
 
     run = Path(run)
     model, cfg, label_names, thresholds = load_run_model(run, device)
-    root = data_root if data_root is not None else cfg.data.root
+    root = RunDir(run).data_root(data_root, cfg.data.root)
     # Evaluation never augments (also not when scoring the train split).
     cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"augment": False})})
     datasets = build_datasets(cfg, root=root)
@@ -111,7 +111,7 @@ def evaluate_run(
             f"{run}: labels of the run {label_names} differ from the data's {list(dataset.label_names)}"
         )
     if len(dataset) == 0:
-        raise ValueError(f"{data_root}: split {split!r} is empty")
+        raise ValueError(f"{root}: split {split!r} is empty")
     use_gradcam = cfg.eval.gradcam if gradcam is None else gradcam
     cached = SeededDataset(
         dataset, cfg.seed, cache=sample_cache(cfg, root, split) if cfg.train.cache else None
@@ -123,7 +123,7 @@ def evaluate_run(
     result = {
         "run": str(run),
         "split": split,
-        "data_root": str(data_root),
+        "data_root": str(root),
         "labels": label_names,
         "thresholds": {n: float(t) for n, t in zip(label_names, thresholds, strict=True)},
         "counts": out.counts,

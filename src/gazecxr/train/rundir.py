@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gazecxr.data.splits import SPLIT_FILE
+from gazecxr.errors import InputError
 from gazecxr.runinfo import write_json_atomic
 
 LAST, BEST = "checkpoint_last", "checkpoint_best"
@@ -45,6 +46,26 @@ class RunDir:
     @property
     def run_json(self) -> Path:
         return self.path / "run.json"
+
+    def data_root(self, given: str | Path | None, recorded: str | None) -> Path:
+        """The dataset root to use with this run: ``given`` (``--data``), else the one the run
+        recorded (``data.root`` of its config.yaml, absolute since 2026-12-03; older runs: the
+        ``data_root`` of run.json). Raises InputError naming the recorded root and ``--data``
+        when there is none or it no longer exists (the data moved)."""
+        if given is not None:
+            return Path(given)
+        if not recorded and self.run_json.is_file():
+            recorded = json.loads(self.run_json.read_text(encoding="utf-8")).get("data_root")
+        if not recorded:
+            raise InputError(f"{self.path}: the run records no dataset root; pass --data ROOT")
+        root = Path(recorded).expanduser()
+        if not root.is_dir():
+            where = "relative to the directory it was trained from, " if not root.is_absolute() else ""
+            raise InputError(
+                f"{self.path}: the run's dataset root {recorded} ({where}recorded in config.yaml / run.json) "
+                "is not a directory here; pass --data ROOT to point the run at its data"
+            )
+        return root
 
     @property
     def splits(self) -> Path:

@@ -425,6 +425,11 @@ def train_run(
     """
     out = Path(out)
     root = data_root if data_root is not None else cfg.data.root
+    if root is None:
+        raise ConfigError("no dataset root: pass --data ROOT or set data.root in the config")
+    # The resolved config names its data absolutely, so the run works from any directory.
+    cfg = cfg.model_copy(update={"data": cfg.data.with_absolute_roots(root)})
+    root = cfg.data.root
     has_ckpt = RunDir(out).weights(LAST).is_file()
     if has_ckpt and not resume:
         raise ConfigError(
