@@ -110,47 +110,82 @@ def test_ablation_table_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_cluster_plan_is_one_resumable_command_per_run(tmp_path: Path) -> None:
-    """--plan writes one `ablate --only VARIANT:SEED` line per run, a SLURM array over them and the
-    collect command; nothing is trained. Running the lines (any scheduler) then collecting gives
-    the table; a rerun of a finished line is a no-op."""
+    """--plan writes one `ablate --only VARIANT:SEED` task per run (argv as data), a SLURM array
+    over them and the collect command; nothing is trained. A task runs from another directory
+    with a PATH that has no gazecxr on it (the plan names this installation's Python and its own
+    copy of the configs); a rerun of a finished task is a no-op; collecting gives the table."""
     import shlex
+    import subprocess
+    import sys
+
+    from gazecxr.train.sweep import task_argv
 
     tree = write_tiny_tree(tmp_path / "tree")
     out, plan = tmp_path / "abl", tmp_path / "plan"
-    base = [
-        "ablate",
-        "--data",
-        str(tree),
-        "--config",
-        str(REPO / "configs" / "ablation.yaml"),
-        "--seeds",
-        "2",
-    ]
+    base = ["ablate", "--data", str(tree), "--config", "ablation.yaml", "--seeds", "2"]  # a shipped name
     base += ["--out", str(out), "--variants", "baseline,full"]
     res = CliRunner().invoke(main, ["-q", *base, "--plan", str(plan), *FAST])
     assert res.exit_code == 0, res.output
     assert not out.exists() or not any(out.rglob("*.safetensors"))  # nothing trained
-    lines = (plan / "commands.txt").read_text().splitlines()
-    assert len(lines) == 4
-    tasks = [shlex.split(line)[shlex.split(line).index("--only") + 1] for line in lines]
-    assert tasks == ["baseline:0", "full:0", "baseline:1", "full:1"]  # seed-major, as locally
-    sbatch = (plan / "slurm.sbatch").read_text()
-    assert "#SBATCH --array=1-4" in sbatch and str(plan / "commands.txt") in sbatch
-    collect = shlex.split((plan / "collect.sh").read_text().splitlines()[-1])
-    assert "--only" not in collect and "--plan" not in collect and collect[:2] == ["gazecxr", "ablate"]
-    for line in lines[:2]:  # the first seed: what each cluster task would run
-        argv = shlex.split(line)
-        assert argv[0] == "gazecxr" and all(str(p) in line for p in (tree, out)) and "train.epochs=1" in line
-        res = CliRunner().invoke(main, ["-q", *argv[1:]])
-        assert res.exit_code == 0, res.output
+    argvs = [task_argv(plan / "tasks.jsonl", k) for k in range(1, 5)]
+    assert [a[a.index("--only") + 1] for a in argvs] == ["baseline:0", "full:0", "baseline:1", "full:1"]
+    assert [shlex.split(line) for line in (plan / "commands.txt").read_text().splitlines()] == argvs
+    for argv in argvs:
+        assert argv[:3] == [sys.executable, "-m", "gazecxr.cli"]
+        assert argv[argv.index("--config") + 1] == str(plan.resolve() / "ablation.yaml")
+    assert (plan / "experiment.yaml").is_file() and "experiment: experiment.yaml" in (
+        plan / "ablation.yaml"
+    ).read_text()
+    sbatch = plan / "slurm.sbatch"
+    assert "#SBATCH --array=1-4" in sbatch.read_text() and "eval" not in sbatch.read_text()
+    for script in (sbatch, plan / "collect.sh"):
+        assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0, script
+    collect = shlex.split((plan / "collect.sh").read_text().splitlines()[-1])[1:]  # after `exec`
+    assert "--only" not in collect and "--plan" not in collect and collect[0] == sys.executable
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"PATH": "/nonexistent", "HOME": str(tmp_path), "OMP_WAIT_POLICY": "PASSIVE"}
+    for k in (1, 2):  # the first seed, as the cluster's tasks 1 and 2 would run it
+        done = subprocess.run(
+            [sys.executable, "-m", "gazecxr.train.sweep", str(plan / "tasks.jsonl"), str(k)],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
     finished = out / "baseline" / "seed0" / "eval_test.json"
     stamp = finished.stat().st_mtime_ns
-    assert CliRunner().invoke(main, ["-q", *shlex.split(lines[0])[1:]]).exit_code == 0
+    assert CliRunner().invoke(main, ["-q", *argvs[0][3:]]).exit_code == 0
     assert finished.stat().st_mtime_ns == stamp  # a finished run is reused, not redone
     bad = CliRunner().invoke(main, ["-q", *base, "--only", "full:7", *FAST])
     assert bad.exit_code != 0 and "outside 0..1" in bad.output
     table = run_ablation(REPO / "configs" / "ablation.yaml", tree, out, 1, ["baseline", "full"], FAST)
     assert "auroc" in table["variants"]["full"]["paired_vs_baseline"]
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["model.name=ok\ntouch PWNED #", "train.epochs=1\r", "name=a\x1b[2J"],
+    ids=["newline", "cr", "escape"],
+)
+def test_a_control_character_in_an_override_is_refused_before_any_plan(tmp_path: Path, override: str) -> None:
+    plan = tmp_path / "plan"
+    args = ["-q", "ablate", "--data", str(tmp_path), "--config", "ablation.yaml", "--seeds", "1"]
+    res = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "o"), "--plan", str(plan), override])
+    assert res.exit_code != 0 and "control character" in res.output and "Traceback" not in res.output
+    assert not (plan / "tasks.jsonl").exists() and not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("name", ["ok\ntouch PWNED #", "../../x", "a/b", ".hidden", ""])
+def test_a_variant_name_that_is_not_a_plain_word_is_refused(tmp_path: Path, name: str) -> None:
+    (tmp_path / "abl.yaml").write_text(
+        f"experiment: {REPO / 'configs' / 'synthetic-ablation.yaml'}\nbaseline: baseline\n"
+        f"variants:\n  baseline: []\n  {json.dumps(name)}: []\n"
+    )
+    with pytest.raises(ConfigError, match="variants"):
+        load_spec(tmp_path / "abl.yaml")
 
 
 @pytest.mark.slow

@@ -69,8 +69,21 @@ def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return deep_merge(read_yaml(path.parent / base, (*_seen, path)), raw)
 
 
+def control_characters(text: str) -> list[str]:
+    """The control characters (newline, tab, escape, ...) in ``text``, as ``repr`` escapes."""
+    return sorted({repr(c)[1:-1] for c in text if ord(c) < 32 or ord(c) == 127})
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``a.b.c=value`` into (["a", "b", "c"], parsed value)."""
+    """Split ``a.b.c=value`` into (["a", "b", "c"], parsed value).
+
+    An override holding a control character is refused: it cannot be one line of a cluster plan
+    (a newline would split the task in two) and no config value needs one.
+    """
+    if bad := control_characters(text):
+        raise ConfigError(
+            f"command-line override {text!r} holds control character(s) {', '.join(bad)}; refused"
+        )
     if "=" not in text:
         raise ConfigError(
             f"command-line override {text!r} is not of the form key=value (e.g. train.epochs=3)"

@@ -25,12 +25,12 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
-from gazecxr.config import ConfigError, Section, find_config, load_config
+from gazecxr.config import ConfigError, Section, find_config, load_config, to_dict
 from gazecxr.errors import InputError
 from gazecxr.log import LOGGER_NAME
 from gazecxr.runinfo import write_json_atomic
@@ -52,10 +52,14 @@ TABLE_METRICS: dict[str, str] = {
 PAIRED_METRICS = ("auroc", "f1")
 
 
+# A variant name is a folder name under --out and a word of a cluster task: letters, digits, _ . + -
+VARIANT_NAME = r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$"
+
+
 class AblationSpec(Section):
     experiment: str  # experiment config file, relative to the ablation file
     baseline: str = "baseline"
-    variants: dict[str, list[str]] = Field(min_length=1)
+    variants: dict[Annotated[str, StringConstraints(pattern=VARIANT_NAME)], list[str]] = Field(min_length=1)
 
 
 def load_spec(path: str | Path) -> tuple[AblationSpec, Path]:
@@ -329,6 +333,8 @@ def run_ablation(
         raise ConfigError(f"{ablation_file}: unknown variant(s) {unknown}; known: {', '.join(spec.variants)}")
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    for v in chosen:  # every run's config is valid now, not only when its (cluster) task starts
+        load_config(experiment, [*spec.variants[v], *overrides])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # Seed-major order: an interrupted ablation has complete variant comparisons for the first seeds.
@@ -336,7 +342,9 @@ def run_ablation(
     if plan is not None:
         from gazecxr.train.sweep import write_plan
 
-        write_plan(Path(plan), Path(ablation_file), Path(data_root), out, seeds, tasks, chosen, overrides)
+        resolved = to_dict(load_config(spec_experiment))
+        spec_dict = {"baseline": spec.baseline, "variants": spec.variants}
+        write_plan(Path(plan), spec_dict, resolved, Path(data_root), out, seeds, tasks, chosen, overrides)
         return None
     if only is not None:
         from gazecxr.train.sweep import parse_only
