@@ -27,6 +27,7 @@ RANKS = {
     "_lazy": 0,
     "schema": 0,
     "errors": 0,
+    "extras": 0,  # which pip extra provides an optional module (one line when it is missing)
     "log": 0,
     "openmp": 0,
     "prediction": 0,

@@ -14,6 +14,7 @@ import click
 from gazecxr import __version__
 from gazecxr.config import ConfigError
 from gazecxr.errors import InputError
+from gazecxr.extras import missing_extra
 from gazecxr.log import setup_logging
 
 # verb -> (module, attribute, one-line help shown before the module is imported)
@@ -69,8 +70,10 @@ class LazyGroup(click.Group):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            # Only a missing implementation module means "not available"; a missing
-            # dependency inside an existing module is a real error and is raised.
+            # Only a missing implementation module means "not available"; a missing optional
+            # extra is one line naming it; any other missing dependency is a real error.
+            if (extra := missing_extra(exc, f"gazecxr {name}")) is not None:
+                raise _InputFailure(str(extra)) from None
             if exc.name != module_name:
                 raise
             return _not_available(name, short_help, f"{module_name} is not implemented in this version")
@@ -94,6 +97,10 @@ class LazyGroup(click.Group):
             raise click.ClickException(f"configuration error:\n{exc}") from None
         except InputError as exc:
             raise _InputFailure(str(exc)) from None
+        except ImportError as exc:  # an optional extra that is not installed: one line, exit 2
+            if (extra := missing_extra(exc, f"gazecxr {ctx.invoked_subcommand}")) is None:
+                raise
+            raise _InputFailure(str(extra)) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

