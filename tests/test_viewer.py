@@ -224,7 +224,7 @@ def test_serve_refuses_a_folder_that_is_not_a_run(tmp_path) -> None:  # noqa: AN
 
     from gazecxr.cli import main
 
-    result = CliRunner().invoke(main, ["serve", "--run", str(tmp_path)])
+    result = CliRunner().invoke(main, ["serve", "--run", str(tmp_path), "--port", "0"])
     assert result.exit_code != 0
     assert "is not a run directory (no config.yaml)" in result.output and "Traceback" not in result.output
 
@@ -234,3 +234,48 @@ def test_serve_binds_localhost_by_default() -> None:
 
     host = next(p for p in serve.params if p.name == "host")
     assert host.default == "127.0.0.1"
+
+
+def test_a_busy_port_is_one_line_before_anything_is_loaded(tmp_path) -> None:  # noqa: ANN001 - fixture
+    import socket
+
+    from click.testing import CliRunner
+
+    from gazecxr.cli import main
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", "--run", str(tmp_path), "--port", str(port)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.output.strip().splitlines()
+    assert f"127.0.0.1:{port}: cannot listen there" in line and "--port" in line
+
+
+@pytest.mark.slow
+def test_serve_announces_its_address_once_it_is_bound(tmp_path) -> None:  # noqa: ANN001 - fixture
+    """The URL printed is already listening: a request sent the moment it is printed is answered."""
+    import re
+    import subprocess
+    import sys
+    import urllib.request
+
+    from test_train import train_tiny, write_tiny_tree
+
+    run = train_tiny(write_tiny_tree(tmp_path / "tree"), tmp_path / "run", "train.epochs=1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gazecxr.cli", "-q", "serve", "--run", str(run), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, line + proc.stderr.read() if proc.poll() is not None else line
+        with urllib.request.urlopen(f"http://127.0.0.1:{match.group(1)}/api/health", timeout=60) as res:
+            assert res.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 
 import click
 
+from gazecxr.errors import InputError
 from gazecxr.viewer.app import DEFAULT_MAX_UPLOAD_MB
 
 log = logging.getLogger("gazecxr.viewer")
@@ -88,6 +90,8 @@ def serve(
     prefer_passive_openmp_wait()
     import uvicorn
 
+    sock = bind(host, port)  # first: a busy port is one line before anything is loaded
+
     from gazecxr.viewer.analyzer import RunAnalyzer
     from gazecxr.viewer.app import RESEARCH_NOTE, SYNTHETIC_NOTE, create_app
     from gazecxr.viewer.cohort import load_cohort
@@ -118,5 +122,26 @@ def serve(
         analyzer, studies=studies, max_upload_mb=max_upload_mb, note=note, allowed_hosts=(host,), token=token
     )
     query = "?token=<your token>" if token else ""
-    click.echo(f"GazeCXR viewer for {run_dir} at http://{host}:{port}/{query} (Ctrl+C to stop)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    bound = sock.getsockname()[1]  # the port asked for, or the one --port 0 was given
+    netloc = f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"
+    click.echo(f"GazeCXR viewer for {run_dir} at http://{netloc}/{query} (Ctrl+C to stop)")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``port`` 0: any free one), bound before the
+    viewer announces its address; InputError naming the address when it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT, not a busy one
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise InputError(
+            f"{host}:{port}: cannot listen there ({exc.strerror or exc}); choose another --port "
+            "or stop the program that holds it"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
