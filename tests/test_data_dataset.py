@@ -196,14 +196,29 @@ def test_splits_grouped_by_patient_deterministic_and_written(tree: Tree, tmp_pat
 
 
 def test_unreadable_image_is_skipped_and_reported(tree: Tree, caplog) -> None:
-    ds = datasets(tree.root, "data.augment=false", "data.cache_images=true")["train"]
-    bad = Path(ds.index.at[0, "image_path"])
-    bad.write_bytes(bad.read_bytes()[:200])  # truncated JPEG
+    """Training split: the reading is skipped (the next readable one takes its place in the
+    epoch), logged and counted; any other split: never replaced, set aside by collate, and the
+    flag is shared with DataLoader workers."""
+    ds = datasets(tree.root, "data.augment=false", "data.cache_images=true")
+    train, test = ds["train"], ds["test"]
+    bad = Path(train.index.at[0, "image_path"])
+    bad_test = Path(test.index.at[1, "image_path"])
+    for path in (bad, bad_test):
+        path.write_bytes(path.read_bytes()[:200])  # truncated JPEG
     with caplog.at_level(logging.WARNING, logger="gazecxr.data"):
-        s = ds[0]
+        s = train[0]
     assert s["meta"]["image_path"] != str(bad)
     assert str(bad) in caplog.text and "skipped" in caplog.text
-    assert int(ds.cache.state[ds.cache.slot[str(bad)]]) == D.FAILED and str(bad) in ds.failed
+    assert int(train.cache.state[train.cache.slot[str(bad)]]) == D.FAILED
+    same_image = train.index.loc[train.index["image_path"] == str(bad), "reading_id"]  # every reading of it
+    assert train.unreadable_readings() == list(same_image.astype(str))
+    loader = DataLoader(test, batch_size=3, num_workers=2, collate_fn=collate)
+    batches = list(loader)
+    served = [m["reading_id"] for b in batches if "image" in b for m in b["meta"]]
+    skipped = [r for b in batches for r in b["skipped"]]
+    expected = list(test.index.loc[test.index["image_path"] == str(bad_test), "reading_id"].astype(str))
+    assert skipped == test.unreadable_readings() == expected  # flagged in a worker, seen here
+    assert len(served) == len(test) - len(expected) and len(set(served)) == len(served)  # none twice
 
 
 def test_dataloader_workers_fill_one_shared_cache(tree: Tree) -> None:

@@ -135,3 +135,32 @@ def test_a_run_works_from_anywhere_and_says_where_its_data_went(tmp_path: Path, 
     assert CliRunner().invoke(main, ["-q", "train", "--resume", "moved"]).exit_code == 2
     found = CliRunner().invoke(main, ["-q", "evaluate", "--run", "moved", "--data", "tree2", "--no-gradcam"])
     assert found.exit_code == 0, found.output
+
+
+def test_an_unreadable_test_image_is_listed_never_replaced(
+    evaluated: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Before, the dataset served the next reading instead: one reading missing and another
+    scored twice (the bootstrap sampled it twice). Now it is listed in skipped_readings."""
+    import shutil
+
+    import pandas as pd
+
+    run, full = evaluated
+    tree = tmp_path / "tree"
+    shutil.copytree(run.parent / "tree", tree, ignore=shutil.ignore_patterns(".gazecxr-cache"))
+    splits = pd.read_csv(run / "splits.csv", dtype=str)
+    victim = splits[splits["split"] == "test"].iloc[0]
+    image = next(tree.rglob(f"{victim['dicom_id']}.jpg"))
+    image.write_bytes(image.read_bytes()[:150])  # truncated JPEG
+    out_json = tmp_path / "eval.json"
+    args = ["-q", "evaluate", "--run", str(run), "--data", str(tree), "--json", str(out_json), "--no-gradcam"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    result = json.loads(out_json.read_text())
+    lost = set(
+        splits.loc[(splits["split"] == "test") & (splits["dicom_id"] == victim["dicom_id"]), "reading_id"]
+    )
+    assert set(result["skipped_readings"]) == lost and result["counts"]["skipped_unreadable"] == len(lost)
+    assert result["counts"]["readings"] == full["counts"]["readings"] - len(lost)
+    ids = load_predictions(run / "predictions_test.npz")["reading_ids"].tolist()
+    assert len(ids) == len(set(ids)) == result["counts"]["readings"] and not lost & set(ids)

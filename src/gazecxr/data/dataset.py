@@ -80,7 +80,12 @@ class GazeCXRDataset(Dataset):
         label_names: label names of the configured label set (length C).
         index: the rows (DataFrame, reset index) incl. ``subject_id`` (patient-level bootstrap),
             ``split`` and ``row`` (position in ``DatasetIndex.readings``).
-        failed: image paths that could not be read *in this process* (workers log their own).
+        unreadable: (N,) bool, shared by DataLoader workers: readings whose image could not be
+            read. In the training split (``train=True``) such a reading is skipped and its
+            place in the epoch taken by the next readable one (batch sizes, and so DDP ranks,
+            stay in step); in every other split it is never replaced: its item is
+            ``{"skipped": reading_id, "reason": ...}``, which :func:`collate` sets aside, so a
+            reading is scored from its own image or not at all.
     """
 
     def __init__(
@@ -97,12 +102,13 @@ class GazeCXRDataset(Dataset):
         self.cfg, self.gaze_cfg = cfg, gaze_cfg
         self.size = cfg.image_size
         self.augment = train and cfg.augment
+        self.is_train_split = train  # an unreadable reading is skipped here, never scored elsewhere
         self.cache = cache
         self.label_names: list[str] = list(L.get_label_set(cfg.label_set))
         values = self.index[L.label_columns(cfg.label_set)].to_numpy(dtype=np.float32)
         self.label_mask = np.isfinite(values).astype(np.float32)
         self.labels = np.nan_to_num(values, nan=0.0)
-        self.failed: set[str] = set()
+        self.unreadable = torch.zeros(len(self.index), dtype=torch.bool).share_memory_()
         self._rows: list[dict[str, Any]] = self.index.to_dict("records")  # fast per-item access
         # Each reading's recipe (its source's gaze.reference) and fixations, selected once (phase,
         # off-image policy); heatmaps are made per item.
@@ -149,25 +155,33 @@ class GazeCXRDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         _limit_worker_threads()
+        if not self.is_train_split:  # not the training split: never another reading in its place
+            try:
+                return self._sample(i, self._image(i))
+            except ImageReadError as exc:
+                self._unreadable(i, exc, "not scored")
+                return {"skipped": str(self._rows[i]["reading_id"]), "reason": exc.reason}
         n = len(self)
         for k in range(n):
             j = (i + k) % n
             try:
                 image = self._image(j)
             except ImageReadError as exc:
-                path = str(self._rows[j]["image_path"])
-                if path not in self.failed:
-                    self.failed.add(path)
-                    log.warning(
-                        "%s; reading %s skipped (another reading served instead)",
-                        exc,
-                        self._rows[j]["reading_id"],
-                    )
+                self._unreadable(j, exc, "skipped in training")
                 continue
             return self._sample(j, image)
         raise RuntimeError(
             f"no image of the {n} readings of this split could be read; see the warnings above"
         )
+
+    def _unreadable(self, i: int, exc: ImageReadError, what: str) -> None:
+        if not bool(self.unreadable[i]):
+            self.unreadable[i] = True
+            log.warning("%s; reading %s %s", exc, self._rows[i]["reading_id"], what)
+
+    def unreadable_readings(self) -> list[str]:
+        """Reading ids whose image could not be read so far (in any worker)."""
+        return [str(self._rows[i]["reading_id"]) for i in np.flatnonzero(self.unreadable.numpy())]
 
     def _sample(self, i: int, image: torch.Tensor) -> dict[str, Any]:
         r = self._rows[i]
@@ -264,10 +278,20 @@ def _renormalised(maps: torch.Tensor) -> torch.Tensor:
     return normalise_maps(maps.clamp_min(0))
 
 
-def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack tensors; pad ``fixations`` to (B, Tmax, 4) with zeros (Tmax >= 1) and add
-    ``fixations_len`` (B,) int64; keep ``text``, boxes, ellipses and ``meta`` as lists."""
+    ``fixations_len`` (B,) int64; keep ``text``, boxes, ellipses and ``meta`` as lists.
+
+    Items of unreadable readings (``{"skipped": reading_id, ...}``) are set aside: their ids are
+    ``skipped`` (a list, always present); a batch of only such items is ``{"skipped": [...]}``
+    without ``image``.
+    """
+    skipped = [b["skipped"] for b in items if "skipped" in b]
+    batch = [b for b in items if "skipped" not in b]
+    if not batch:
+        return {"skipped": skipped}
     out: dict[str, Any] = {k: torch.stack([b[k] for b in batch]) for k in STACKED}
+    out["skipped"] = skipped
     out.update({k: torch.stack([b[k] for b in batch]) for k in STACKED_OPTIONAL if batch and k in batch[0]})
     lens = torch.tensor([b["fixations"].shape[0] for b in batch], dtype=torch.int64)
     padded = torch.zeros((len(batch), max(1, int(lens.max()) if len(batch) else 1), 4), dtype=torch.float32)

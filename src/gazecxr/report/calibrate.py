@@ -55,9 +55,12 @@ def calibrate_run(
         )
     if len(dataset) == 0:
         raise ValueError(f"{root or predictor.cfg.data.root}: the {split!r} split is empty")
-    probs, labels = [], []
+    probs, labels, skipped = [], [], []
     for i in range(len(dataset)):
         sample = dataset[i]
+        if "skipped" in sample:  # unreadable image: left out, listed
+            skipped.append(sample["skipped"])
+            continue
         probs.append(predictor.predict_array(sample["image"][0].numpy()).probabilities)
         y = sample["labels"].numpy().astype(np.float64)
         y[sample["label_mask"].numpy() == 0] = np.nan  # unknown / uncertain labels do not count
@@ -69,7 +72,8 @@ def calibrate_run(
             p, y, dictionary_for(cfg.model_copy(update={"cutpoints": None})), min_support
         ),
         "split": split,
-        "n_readings": len(dataset),
+        "n_readings": len(dataset) - len(skipped),
+        "skipped_readings": skipped,
         "n_labels": int(np.isfinite(y).sum()),
         "min_support": min_support,
     }

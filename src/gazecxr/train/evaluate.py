@@ -127,6 +127,7 @@ def evaluate_run(
         "labels": label_names,
         "thresholds": {n: float(t) for n, t in zip(label_names, thresholds, strict=True)},
         "counts": out.counts,
+        "skipped_readings": out.skipped_readings,  # unreadable images: not scored, never replaced
         "classification": classification_with_ci(out, thresholds, label_names, cfg),
         "maps": {kind: summarise_maps(rows) for kind, rows in out.maps.items()},
         "map_grid": f"{cfg.data.image_size}x{cfg.data.image_size} (attention upsampled bilinearly)",

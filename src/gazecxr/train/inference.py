@@ -30,6 +30,7 @@ class Outputs:
     reading_ids: list[str] = field(default_factory=list)
     maps: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # map kind -> per-reading scores
     counts: dict[str, int] = field(default_factory=dict)
+    skipped_readings: list[str] = field(default_factory=list)  # unreadable images, not in the N rows
 
 
 def upsample_maps(maps: torch.Tensor, size: int) -> torch.Tensor:
@@ -85,7 +86,11 @@ def infer(
     kinds = ["attention"] + (["gradcam"] if gradcam else [])
     maps: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     counts = {"readings": 0, "with_gaze": 0, "without_gaze": 0, "with_positive_ellipses": 0}
+    skipped: list[str] = []
     for batch in tqdm(loader, desc="evaluating", disable=progress_disabled(), leave=False):
+        skipped += batch["skipped"]  # unreadable images: not scored, never replaced
+        if "image" not in batch:
+            continue
         image = batch["image"].to(device)
         out = _forward(model, image, amp_dtype)
         p = torch.sigmoid(out.logits.float())
@@ -131,6 +136,8 @@ def infer(
                 maps[kind].append(scores)
     if was_training:
         model.train()
+    if not probs:
+        raise ValueError(f"no reading of this split could be read ({len(skipped)} unreadable images)")
     return Outputs(
         np.concatenate(probs),
         np.concatenate(targets),
@@ -138,7 +145,8 @@ def infer(
         subjects,
         readings,
         maps if score_maps else {},
-        counts,
+        {**counts, "skipped_unreadable": len(skipped)},
+        skipped,
     )
 
 

@@ -120,6 +120,13 @@ class Trainer:
 
         datasets = build_datasets(cfg, root=data_root)
         self.datasets = datasets
+        self.data_problems = len(datasets["train"].source.problems)
+        if self.data_problems and self.dist.is_main:
+            log.warning(
+                "%d data problem(s) under %s (counted in run.json; `gazecxr data check ROOT` lists them)",
+                self.data_problems,
+                datasets["train"].source.root,
+            )
         self.label_names: list[str] = list(datasets["train"].label_names)
         if len(datasets["train"]) == 0 or len(datasets["validate"]) == 0:
             raise ConfigError(
@@ -452,6 +459,7 @@ def train_run(
                 argv,
                 extra={
                     "data_root": str(root),
+                    "data_problems": trainer.data_problems,
                     "world_size": trainer.dist.world_size,
                     "labels": trainer.label_names,
                     "device": device_description(trainer.device),
@@ -472,6 +480,11 @@ def train_run(
                 "stopped_early": p.epoch < cfg.train.epochs,
                 "labels": trainer.label_names,
                 "world_size": trainer.dist.world_size,
+                # readings whose image could not be read in this process's loaders (train: skipped,
+                # validate: not scored); worker processes flag them in shared memory
+                "unreadable_readings": {
+                    split: trainer.datasets[split].unreadable_readings() for split in ("train", "validate")
+                },
                 **timing,
             }
             RunDir(out).update_metrics("train", summary)

@@ -87,6 +87,8 @@ def load_cohort(
     studies = []
     for i in range(min(limit, len(dataset))):
         sample = dataset[i]
+        if "skipped" in sample:  # unreadable image (logged by the dataset): not offered
+            continue
         meta = sample["meta"]
         studies.append(
             CohortStudy(
