@@ -312,3 +312,9 @@ def test_resume_after_kill_mid_epoch_gives_bit_identical_weights(tree: Path, tmp
     with (killed / "log.csv").open() as f:
         steps = [int(r["step"]) for r in csv.DictReader(f)]
     assert steps == sorted(set(steps))
+    # The saved LR schedule is read back: a checkpoint whose schedule is not this resume's is refused.
+    sb["scheduler"]["total_steps"] += 1
+    sb["progress"]["done"] = False
+    torch.save(sb, killed / "checkpoint_last.state.pt")
+    res = _run_script(tree, killed, 0)
+    assert res.returncode != 0 and "LR schedule" in res.stderr, res.stderr[-2000:]

@@ -25,9 +25,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from gazecxr.config import ConfigError, load_config, to_dict
 from gazecxr.errors import InputError, tensor_file_refusal
+from gazecxr.experiment import ExperimentConfig
 from gazecxr.runinfo import write_tensors_atomic
-from gazecxr.train.rundir import STATE_SUFFIX, WEIGHTS_SUFFIX
+from gazecxr.train.rundir import STATE_SUFFIX, WEIGHTS_SUFFIX, RunDir
 
 
 class CheckpointError(InputError):
@@ -183,3 +185,28 @@ def load_module_weights(
         {k[len(OBJECTIVE_PREFIX) :]: v for k, v in weights.items() if k.startswith(OBJECTIVE_PREFIX)},
         source,
     )
+
+
+# Keys that may differ between the run's saved config and the one given on resume.
+RESUME_MUTABLE = ("data.root", "data.num_workers", "data.cache_dir", "train.device", "train.num_threads")
+
+
+def check_resume_config(run_dir: Path, cfg: ExperimentConfig) -> None:
+    """A resumed run must use the config it was started with (except device/loader settings)."""
+    saved = to_dict(load_config(RunDir(run_dir).config))
+    given = to_dict(cfg)
+
+    def flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, Mapping) else {f"{prefix}{k}": v})
+        return out
+
+    a, b = flat(saved), flat(given)
+    diff = [k for k in sorted(set(a) | set(b)) if k not in RESUME_MUTABLE and a.get(k) != b.get(k)]
+    if diff:
+        details = "; ".join(f"{k}: run has {a.get(k)!r}, given {b.get(k)!r}" for k in diff[:8])
+        raise ConfigError(
+            f"{run_dir / 'config.yaml'}: --resume with a different config ({details}). "
+            "Resume without --config (uses the run's config) or start a new --out"
+        )

@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,14 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from gazecxr.config import ConfigError, load_config, to_dict
+from gazecxr.config import ConfigError
 from gazecxr.data.splits import write_splits
 from gazecxr.experiment import ExperimentConfig
 from gazecxr.log import LOGGER_NAME, progress_disabled
 from gazecxr.runinfo import init_run_dir
 from gazecxr.train import distributed as D
 from gazecxr.train.checkpoint import (
+    check_resume_config,
     load_checkpoint,
     load_module_weights,
     module_weights,
@@ -55,9 +56,6 @@ from gazecxr.train.runtime import (
 
 log = logging.getLogger(f"{LOGGER_NAME}.train")
 
-# Keys that may differ between the run's saved config and the one given on resume.
-RESUME_MUTABLE = ("data.root", "data.num_workers", "data.cache_dir", "train.device", "train.num_threads")
-
 
 @dataclass
 class Progress:
@@ -70,27 +68,6 @@ class Progress:
     best_epoch: int = -1
     bad_epochs: int = 0  # epochs since the best one (early stopping)
     done: bool = False
-
-
-def check_resume_config(run_dir: Path, cfg: ExperimentConfig) -> None:
-    """A resumed run must use the config it was started with (except device/loader settings)."""
-    saved = to_dict(load_config(RunDir(run_dir).config))
-    given = to_dict(cfg)
-
-    def flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, Mapping) else {f"{prefix}{k}": v})
-        return out
-
-    a, b = flat(saved), flat(given)
-    diff = [k for k in sorted(set(a) | set(b)) if k not in RESUME_MUTABLE and a.get(k) != b.get(k)]
-    if diff:
-        details = "; ".join(f"{k}: run has {a.get(k)!r}, given {b.get(k)!r}" for k in diff[:8])
-        raise ConfigError(
-            f"{run_dir / 'config.yaml'}: --resume with a different config ({details}). "
-            "Resume without --config (uses the run's config) or start a new --out"
-        )
 
 
 class Trainer:
@@ -215,6 +192,16 @@ class Trainer:
             raise ConfigError(
                 f"{self.out}: checkpoint was written by {state['world_size']} processes, resuming "
                 f"with {self.dist.world_size}; resume with the same number for an exact continuation"
+            )
+        # The learning rate is a function of the step and this schedule: a resume whose data or
+        # train.epochs / warmup_epochs give another schedule would silently change the LR curve.
+        saved = state["scheduler"]
+        if (saved["total_steps"], saved["warmup_steps"]) != (self.total_steps, self.warmup_steps):
+            raise ConfigError(
+                f"{self.out}: the checkpoint's LR schedule ({saved['total_steps']} steps, "
+                f"{saved['warmup_steps']} of warm-up) differs from this resume's ({self.total_steps}, "
+                f"{self.warmup_steps}): the data, train.epochs or train.warmup_epochs changed; "
+                "resume with the run's own data and settings"
             )
         load_module_weights(self.model, self.objective, weights, str(RunDir(self.out).weights(LAST)))
         self.optimizer.load_state_dict(state["optimizer"])
