@@ -105,3 +105,12 @@ def test_dictation_target_requires_its_maps_and_per_label_attention() -> None:
     with pytest.raises(ConfigError, match="gaze.phase=silent"):
         load_config(None, [*base, "gaze.dictation_maps=true", "gaze.phase=silent"])
     assert load_config(None, [*base, "gaze.dictation_maps=true"]).loss.gaze.target == "dictation"
+
+
+def test_the_paper_config_asks_for_as_many_loader_workers_as_the_machine_has(repo_root: Path) -> None:
+    import os
+
+    cfg = load_config(repo_root / "configs" / "mimic-eye-paper.yaml")
+    cores = len(os.sched_getaffinity(0))
+    assert cfg.data.num_workers == "auto" and cfg.data.loader_workers() == max(0, min(8, cores - 1))
+    assert load_config(repo_root / "configs" / "synthetic.yaml").data.loader_workers() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -38,7 +39,8 @@ class DataConfig(Section):
     # Images declaring more pixels are refused from their header, before decoding (bomb guard).
     max_image_pixels: int = Field(50_000_000, ge=1)
     split: SplitConfig = SplitConfig()
-    num_workers: int = 2
+    # DataLoader worker processes; auto = one per CPU core the process may use, less one, at most 8.
+    num_workers: int | Literal["auto"] = 2
     augment: bool = True
     augmentation: AugmentConfig = AugmentConfig()
     # Decoded + resized images kept in shared memory (float16, S*S*2 bytes each), filled on first
@@ -46,6 +48,13 @@ class DataConfig(Section):
     cache_images: bool | Literal["auto"] = "auto"
     cache_images_max_gb: float = 2.0
     cache_dir: str | None = None  # index cache; default: <root>/.gazecxr-cache or ~/.cache/gazecxr
+
+    def loader_workers(self) -> int:
+        """``num_workers`` as a number (``auto``: usable cores - 1, between 0 and 8)."""
+        if self.num_workers != "auto":
+            return int(self.num_workers)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(0, min(8, cores - 1))
 
     def with_absolute_roots(self, root: str | Path) -> DataConfig:
         """This config with ``root`` as ``data.root`` and both roots absolute, so that a run's

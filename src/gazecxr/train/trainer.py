@@ -138,8 +138,8 @@ class Trainer:
             )
         self.batch_sampler = ResumableBatchSampler(self.sampler, per_process, drop_last=True)
         # An in-memory cache lives in this process, so it rules out loader worker processes.
-        self.train_workers = 0 if train_cache else cfg.data.num_workers
-        self.val_workers = 0 if cfg.train.cache else cfg.data.num_workers
+        self.train_workers = 0 if train_cache else cfg.data.loader_workers()
+        self.val_workers = 0 if cfg.train.cache else cfg.data.loader_workers()
 
         self.model = build_model(cfg.model, len(self.label_names), cfg.data.image_size).to(self.device)
         self.objective = Objective(cfg.loss, len(self.label_names)).to(self.device)
