@@ -1,4 +1,4 @@
-"""Configuration of the training objective (terms: ../shared/docs/method.md; defaults: docs/method-choices.md)."""
+"""Configuration of the training objective (terms: gazecxr.losses docstrings; defaults: docs/method-choices.md)."""
 
 from __future__ import annotations
 

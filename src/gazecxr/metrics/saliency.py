@@ -1,4 +1,5 @@
-"""Attention-versus-gaze saliency metrics (MIT/Tuebingen benchmark definitions, ../shared/docs/method.md).
+"""Attention-versus-gaze saliency metrics (MIT/Tuebingen benchmark definitions; checked against
+pysaliency, an independent implementation, in tests/test_saliency_peer.py).
 
 ``P`` is the predicted map (model attention), ``G`` the gaze density map, ``F`` the fixated pixels,
 all ``(h, w)`` numpy arrays on the same grid. Edge cases (ours, docs/method-choices.md): a constant
