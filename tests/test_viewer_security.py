@@ -102,9 +102,11 @@ def test_serve_warns_loudly_beyond_loopback(monkeypatch, tmp_path) -> None:  # n
 
     started = {}
     monkeypatch.setattr(analyzer_module, "RunAnalyzer", lambda *a, **k: MeanAnalyzer())
-    monkeypatch.setattr("uvicorn.run", lambda app, host, port, log_level: started.update(host=host))
+    monkeypatch.setattr(
+        "gazecxr.viewer.cli.run_server", lambda app, sock: started.update(host=sock.getsockname()[0])
+    )
     monkeypatch.setattr(MeanAnalyzer, "trained_on_synthetic", True, raising=False)
-    result = CliRunner().invoke(main, ["serve", "--run", str(tmp_path), "--host", "0.0.0.0"])
+    result = CliRunner().invoke(main, ["serve", "--run", str(tmp_path), "--host", "0.0.0.0", "--port", "0"])
     assert result.exit_code == 0, result.output
     assert "WARNING: binding 0.0.0.0 exposes the viewer" in result.output and "set --token" in result.output
     assert started == {"host": "0.0.0.0"}
@@ -187,3 +189,54 @@ def test_fuzz_every_route_no_5xx_and_healthy_after(app) -> None:  # noqa: ANN001
     assert client.get("/api/health").json()["status"] == "ok"  # healthy afterwards
     ok = client.post("/api/analyze", files={"file": ("a.png", png_of(0.3), "image/png")})
     assert ok.status_code == 200
+
+
+def test_only_the_right_token_sets_the_cookie_and_it_is_not_the_token(tmp_path) -> None:  # noqa: ANN001
+    """Before: `/?token=anything` answered 401 and set the cookie `gazecxr_token=<the token>`, with
+    which every API call succeeded; refusals (400, 403) set it too."""
+    app = create_app(MeanAnalyzer(), token="s3cret")
+    client = TestClient(app, base_url=LOCAL)
+    wrong = client.get("/?token=anything")
+    assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
+    assert client.get("/api/health").status_code == 401  # no cookie was planted
+    refused_host = client.get("/?token=s3cret", headers={"host": "evil.example.com"})
+    assert refused_host.status_code == 400 and "set-cookie" not in refused_host.headers
+    upload = {"file": ("a.png", png_of(0.5), "image/png")}
+    cross = client.post("/?token=s3cret", files=upload, headers={"origin": "http://evil.example.com"})
+    assert cross.status_code == 403 and "set-cookie" not in cross.headers
+    page = client.get("/?token=s3cret")
+    cookie = page.headers["set-cookie"]
+    assert page.status_code == 200 and "s3cret" not in cookie  # a per-server value, not the token
+    assert all(flag in cookie.lower() for flag in ("httponly", "samesite=strict", "path=/"))
+    assert client.get("/api/health").status_code == 200  # the page's own requests carry it
+    other = TestClient(create_app(MeanAnalyzer(), token="s3cret"), base_url=LOCAL)  # another server
+    other.cookies.update(client.cookies)
+    assert other.get("/api/health").status_code == 401  # its cookie opens only the server that set it
+
+
+def test_origin_must_be_the_servers_scheme_host_and_port(app) -> None:  # noqa: ANN001 - fixture
+    """Before: `http://localhost:9999` and `https://127.0.0.1` passed the Origin check."""
+    client = TestClient(app, base_url=LOCAL)
+    upload = {"file": ("a.png", png_of(0.5), "image/png")}
+    own = client.base_url
+    for origin in (
+        f"{own.scheme}://{own.host}:9999",
+        f"https://{own.host}:{own.port or 80}",
+        f"{own.scheme}://localhost:{own.port or 80}",
+    ):
+        res = client.post("/api/analyze", files=upload, headers={"origin": origin})
+        assert res.status_code == 403, origin
+    assert (
+        client.post("/api/analyze", files=upload, headers={"origin": str(own).rstrip("/")}).status_code == 200
+    )
+
+
+def test_an_empty_token_is_refused(tmp_path) -> None:  # noqa: ANN001 - fixture
+    from click.testing import CliRunner
+
+    from gazecxr.cli import main
+
+    with pytest.raises(ValueError, match="empty"):
+        create_app(MeanAnalyzer(), token=" ")
+    result = CliRunner().invoke(main, ["serve", "--run", str(tmp_path), "--token", "", "--port", "0"])
+    assert result.exit_code == 2 and "empty" in result.output and "Traceback" not in result.output

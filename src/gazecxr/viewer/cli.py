@@ -88,8 +88,8 @@ def serve(
     from gazecxr.openmp import prefer_passive_openmp_wait
 
     prefer_passive_openmp_wait()
-    import uvicorn
-
+    if token is not None and not token.strip():
+        raise InputError("--token (or $GAZECXR_VIEWER_TOKEN) is empty: give a non-empty token, or none")
     sock = bind(host, port)  # first: a busy port is one line before anything is loaded
 
     from gazecxr.viewer.analyzer import RunAnalyzer
@@ -125,6 +125,13 @@ def serve(
     bound = sock.getsockname()[1]  # the port asked for, or the one --port 0 was given
     netloc = f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"
     click.echo(f"GazeCXR viewer for {run_dir} at http://{netloc}/{query} (Ctrl+C to stop)")
+    run_server(app, sock)
+
+
+def run_server(app: object, sock: socket.socket) -> None:
+    """Serve ``app`` on the already listening ``sock`` until interrupted."""
+    import uvicorn
+
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 

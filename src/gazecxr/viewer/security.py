@@ -10,12 +10,20 @@
   only; ``frame-ancestors 'none'``), ``X-Content-Type-Options: nosniff``, ``X-Frame-Options:
   DENY``, ``Referrer-Policy: no-referrer``.
 - **Optional token** (``gazecxr serve --token`` or ``GAZECXR_VIEWER_TOKEN``): every request needs
-  ``Authorization: Bearer <token>`` or the cookie that ``/?token=<token>`` sets.
+  ``Authorization: Bearer <token>`` or the session cookie that opening ``/?token=<token>`` sets.
+  Tokens are compared in constant time. The cookie is set only on a successful answer to a request
+  that presented the right token, never on a refusal; it is ``HttpOnly; SameSite=Strict; Path=/``
+  and holds a per-server value (an HMAC of the token with a random key drawn at start), not the
+  token: browsers send cookies to every port of 127.0.0.1, so another local service that sees it
+  learns nothing it can use elsewhere, and it dies with the server. An empty token is refused.
+- **Origin** of a state-changing request must be the server's own: same scheme, host and port.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import secrets
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -57,19 +65,46 @@ class RequestGuard:
         self.allowed = {hostname(h) or h.lower() for h in (*LOOPBACK_HOSTS, *allowed_hosts)}
         # Binding every interface means any of the machine's names may be used to reach it.
         self.any_host = bool(self.allowed & {"0.0.0.0", "::"})
-        self.token = token or None
+        if token is not None and not token.strip():
+            raise ValueError("the access token is empty; give a non-empty --token or none")
+        self.token = token
+        # The cookie's value: useless without this server's random key, unlike the token itself.
+        self.session = (
+            hmac.new(secrets.token_bytes(32), token.encode(), hashlib.sha256).hexdigest() if token else None
+        )
 
     def _host_ok(self, host: str) -> bool:
         name = hostname(host)
         return bool(name) and (name in self.allowed or self.any_host)
 
+    @staticmethod
+    def _same(given: str, expected: str | None) -> bool:
+        return bool(given) and expected is not None and hmac.compare_digest(given.encode(), expected.encode())
+
     def _token_ok(self, request: Request) -> bool:
         if self.token is None:
             return True
         given = request.headers.get("authorization", "")
-        candidates = [given[7:]] if given.lower().startswith("bearer ") else []
-        candidates += [request.cookies.get(TOKEN_COOKIE, ""), request.query_params.get("token", "")]
-        return any(c and hmac.compare_digest(c.encode(), self.token.encode()) for c in candidates)
+        bearer = given[7:] if given.lower().startswith("bearer ") else ""
+        return (
+            self._same(bearer, self.token)
+            or self._same(request.query_params.get("token", ""), self.token)
+            or self._same(request.cookies.get(TOKEN_COOKIE, ""), self.session)
+        )
+
+    @staticmethod
+    def _same_origin(origin: str, request: Request) -> bool:
+        """``Origin`` names this server: its scheme, and the host and port of ``Host``."""
+        try:
+            o, h = urlsplit(origin), urlsplit(f"//{request.headers.get('host', '')}")
+            default = {"http": 80, "https": 443}
+            return (
+                o.scheme == request.url.scheme
+                and (o.hostname or "") == (h.hostname or "")
+                and (o.port or default.get(o.scheme)) == (h.port or default.get(request.url.scheme))
+            )
+        except ValueError:
+            return False
 
     def refusal(self, request: Request) -> tuple[int, str] | None:
         """(status, message) when the request must be refused, else None."""
@@ -77,7 +112,7 @@ class RequestGuard:
             return 400, "host not allowed: the viewer answers only to the names it was started for"
         if request.method not in SAFE_METHODS:
             origin = request.headers.get("origin")
-            if origin is not None and (origin == "null" or not self._host_ok(urlsplit(origin).netloc)):
+            if origin is not None and not self._same_origin(origin, request):
                 return 403, "cross-origin request refused"
             if request.headers.get("sec-fetch-site") == "cross-site":
                 return 403, "cross-site request refused"
@@ -86,7 +121,14 @@ class RequestGuard:
         return None
 
     def decorate(self, request: Request, response: Response) -> None:
+        """Security headers on every response; the session cookie on the page opened with the
+        right ``?token=``, and only when it was answered."""
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
-        if self.token is not None and request.query_params.get("token") and request.url.path == "/":
-            response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
+        if (
+            self.session is not None
+            and request.url.path == "/"
+            and response.status_code < 400
+            and self._same(request.query_params.get("token", ""), self.token)
+        ):
+            response.set_cookie(TOKEN_COOKIE, self.session, httponly=True, samesite="strict", path="/")
