@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from gazecxr.extras import EXTRA_OF_MODULE
 from test_train import train_tiny, write_tiny_tree

@@ -95,7 +95,11 @@ def results_table(summary: dict) -> str:
     is_flag=True,
     help="A couple of minutes: smaller cohort, the baseline and the headline variant, one seed.",
 )
-@click.option("--tiny", is_flag=True, hidden=True, help="Seconds-long smoke run for the test suite.")
+@click.option(
+    "--tiny",
+    is_flag=True,
+    help="Under a minute: the whole pipeline on a tiny cohort, to check an install (no result to read).",
+)
 @click.option(
     "--config",
     "config_path",
