@@ -42,17 +42,23 @@ def test_eyegaze_screen_to_image_uses_master_pads(tmp_path: Path) -> None:
     assert np.isnan(fix[:, 4]).all()  # no angular resolution for EyeGaze -> sigma_px
 
 
-def test_reflacx_parsing_drops_rows_without_position(tmp_path: Path) -> None:
+def test_reflacx_parsing_drops_rows_without_position_or_finite_times(tmp_path: Path) -> None:
+    """Before, NaN / inf fixation times were kept ("no weight") and reached the sequence encoder:
+    training stopped with `FloatingPointError: loss is nan`."""
     write_mimic_eye(tmp_path / "t", n_patients=1)
     path = next(tmp_path.glob("t/patient_*/REFLACX/main_data/*/fixations.csv"))
     assert b"\r\n" in path.read_bytes()  # REFLACX files are CRLF
     lines = path.read_text().splitlines()
-    parts = lines[3].split(",")
-    parts[2] = parts[3] = ""
-    lines[3] = ",".join(parts)
+    edits = {3: {2: "", 3: ""}, 4: {0: "nan"}, 5: {1: "inf"}, 6: {2: "-inf"}, 7: {0: "1e999"}}
+    for row, cells in edits.items():
+        parts = lines[row].split(",")
+        for col, value in cells.items():
+            parts[col] = value
+        lines[row] = ",".join(parts)
     path.write_text("\r\n".join(lines) + "\r\n")
-    fix, blank = reflacx_fixations(read_table(path, ProblemLog(tmp_path)))
-    assert blank == 1 and fix.shape == (len(lines) - 2, 10)
+    fix, dropped = reflacx_fixations(read_table(path, ProblemLog(tmp_path)))
+    assert dropped == {"no_position": 2, "bad_time": 3} and fix.shape == (len(lines) - 1 - 5, 10)
+    assert np.isfinite(fix[:, :4]).all()
 
 
 def test_raw_gaze_blinks_are_counted_not_used(tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ def _gaze_files(
     b: IndexBuilder, main: Path, gaze_dir: Path
 ) -> tuple[np.ndarray, int, dict[str, str], str, list]:
     """Fixations, transcript and raw-gaze path of a reading that was not discarded."""
-    fix, blank = fx.empty(), 0
+    fix, n_dropped = fx.empty(), 0
     words: list[list[Any]] = []
     text = ""
     paths = {"fixations_path": "", "gaze_path": "", "transcript_path": ""}
@@ -92,14 +92,21 @@ def _gaze_files(
     fix_t = read_table(fix_path, b.problems, allow_empty=False)
     if fix_t is not None:
         try:
-            fix, blank = fx.reflacx_fixations(fix_t)
+            fix, dropped = fx.reflacx_fixations(fix_t)
         except KeyError as exc:
             b.problems.add(fix_path, "missing_columns", str(exc))
         else:
             paths["fixations_path"] = str(fix_path)
-            if blank:
+            n_dropped = sum(dropped.values())
+            if n := dropped.get("no_position", 0):
+                b.problems.add(fix_path, "blank_fixations", f"{n} row(s) without a position dropped", count=n)
+            if n := dropped.get("bad_time", 0):
                 b.problems.add(
-                    fix_path, "blank_fixations", f"{blank} row(s) without a position dropped", count=blank
+                    fix_path,
+                    "bad_time",
+                    f"{n} row(s) with a start or end time that is not a finite number dropped: "
+                    "no weight or phase can be given",
+                    count=n,
                 )
             report_value_problems(fix_path, b.problems, fx.value_problems(fix, angular_resolution=True))
     gaze_path = gaze_dir / "gaze.csv"
@@ -117,7 +124,7 @@ def _gaze_files(
         text = txt.read_text(encoding="utf-8", errors="replace").strip()
     else:
         b.problems.add(txt, "missing_file", "dictation transcript is absent")
-    return fix, blank, paths, text, words
+    return fix, n_dropped, paths, text, words
 
 
 def read_reading(
@@ -156,9 +163,9 @@ def read_reading(
     main = main_root / rid
     ell_t = read_table(main / "anomaly_location_ellipses.csv", b.problems, required=BOX_COLUMNS)
     chest_t = read_table(main / "chest_bounding_box.csv", b.problems, required=BOX_COLUMNS, allow_empty=False)
-    fix, blank, paths, text, words = fx.empty(), 0, {}, "", []
+    fix, n_dropped, paths, text, words = fx.empty(), 0, {}, "", []
     if not discarded:
-        fix, blank, paths, text, words = _gaze_files(b, main, gaze_root / rid)
+        fix, n_dropped, paths, text, words = _gaze_files(b, main, gaze_root / rid)
     report_path = cxr.report_path(subject, study)
     row = ReadingRow(
         reading_id=rid,
@@ -173,7 +180,7 @@ def read_reading(
         official_split=cxr.split.get(dicom, ""),
         phase=int(rid[1]) if len(rid) > 1 and rid[1].isdigit() else 0,
         discarded=discarded,
-        fix_dropped=blank,
+        fix_dropped=n_dropped,
         first_word_time=first_word_time(words),
         ellipses_path=str(main / "anomaly_location_ellipses.csv") if ell_t is not None else "",
         chest_box_path=str(main / "chest_bounding_box.csv") if chest_t is not None else "",

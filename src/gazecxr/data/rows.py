@@ -46,7 +46,7 @@ class ReadingRow:
     discarded: bool
     fix_offset: int = 0
     fix_count: int = 0
-    fix_dropped: int = 0  # fixation rows without a usable position (counted, reported)
+    fix_dropped: int = 0  # fixation rows without a usable position or time (counted, reported)
     first_word_time: float = NAN  # start of the first dictated word (s); NaN: no transcript
     display_scale_x: float = NAN  # EyeGaze image px per screen px; NaN for REFLACX
     display_scale_y: float = NAN

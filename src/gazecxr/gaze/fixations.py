@@ -69,10 +69,13 @@ class Columns(Protocol):
     def num(self, name: str) -> np.ndarray: ...
 
 
-def reflacx_fixations(table: Columns) -> tuple[np.ndarray, int]:
-    """REFLACX ``fixations.csv`` rows -> (fixations (N, 10), rows dropped for an empty position).
+def reflacx_fixations(table: Columns) -> tuple[np.ndarray, dict[str, int]]:
+    """REFLACX ``fixations.csv`` rows -> (fixations (N, 10), rows dropped by reason).
 
-    Missing columns raise ``KeyError`` naming them (the caller reports it with the file path).
+    Reasons: ``no_position`` (empty, NaN or infinite ``x_position`` / ``y_position``) and
+    ``bad_time`` (a start or end time that is not a finite number: neither a weight nor a phase
+    can be given, and a sequence encoder would meet a NaN). Zero counts are left out. Missing
+    columns raise ``KeyError`` naming them (the caller reports it with the file path).
     """
     missing = [c for c in REFLACX_FIXATION_COLUMNS if c not in table.columns]
     if missing:
@@ -80,8 +83,10 @@ def reflacx_fixations(table: Columns) -> tuple[np.ndarray, int]:
     arr = np.stack([table.num(c) for c in REFLACX_FIXATION_COLUMNS], axis=1).reshape(-1, N_COLS)
     # Column order of REFLACX_FIXATION_COLUMNS is t_start, t_end, x, y, ...: reorder to FIX_COLUMNS.
     arr = arr[:, [2, 3, 0, 1, 4, 5, 6, 7, 8, 9]]
-    keep = np.isfinite(arr[:, COL["x"]]) & np.isfinite(arr[:, COL["y"]])
-    return arr[keep].astype(np.float32), int((~keep).sum())
+    has_pos = np.isfinite(arr[:, X]) & np.isfinite(arr[:, Y])
+    has_time = np.isfinite(arr[:, T_START]) & np.isfinite(arr[:, T_END])
+    dropped = {"no_position": int((~has_pos).sum()), "bad_time": int((has_pos & ~has_time).sum())}
+    return arr[has_pos & has_time].astype(np.float32), {k: v for k, v in dropped.items() if v}
 
 
 def eyegaze_fixations(
