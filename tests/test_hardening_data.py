@@ -1,14 +1,23 @@
 """Hostile and careless data, round 2 (issue 21): what `data check` says it handles, training
 handles too."""
 
+# ruff: noqa: F811 - pytest passes the imported ``run`` fixture by parameter name
+
 from __future__ import annotations
 
+import json
 import math
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
+from click.testing import CliRunner
 
+from gazecxr.cli import main
 from gazecxr.data.index import build_index
+from gazecxr.train import predict_files
+from test_hardening import png
+from test_predict import run  # noqa: F401 - the untrained run fixture
 from test_train import train_tiny, write_tiny_tree
 
 
@@ -31,9 +40,85 @@ def test_non_finite_fixation_times_are_dropped_counted_and_training_runs(tmp_pat
     assert np.isfinite(idx.fixations[:, :4]).all()
     run = train_tiny(tree, tmp_path / "run", "train.epochs=1")
     assert (run / "checkpoint_best.safetensors").is_file()
-    import json
-
     record = json.loads((run / "run.json").read_text())
     assert record["data_problems"] >= len(bad) and not math.isnan(
         json.loads((run / "metrics.json").read_text())["train"]["best_val_macro_auroc"]
+    )
+
+
+# --------------------------------------------------------------------------- predict's outputs
+
+
+def _predict(run: Path, *args: str) -> object:
+    return CliRunner().invoke(main, ["-q", "predict", "--run", str(run), *args])
+
+
+def test_inputs_named_like_the_manifest_or_an_outputs_never_destroy_a_file(run: Path, tmp_path: Path) -> None:
+    """Before: `manifest.png` / `failed.png` had their result overwritten by the manifest, and
+    `predict d/a.png d/a_overlay.png --out d` replaced the user's a_overlay.png, then predicted it."""
+    d = tmp_path / "d"
+    d.mkdir()
+    a, overlay_named = png(d / "a.png", 0.4), png(d / "a_overlay.png", 0.7)
+    manifest_named, failed_named = png(d / "manifest.png", 0.5), png(d / "failed.png", 0.6)
+    before = overlay_named.read_bytes()
+    res = _predict(run, str(a), str(overlay_named), str(manifest_named), str(failed_named), "--out", str(d))
+    assert res.exit_code == 0, res.output
+    assert overlay_named.read_bytes() == before  # the input is untouched
+    entries = json.loads((d / "manifest.json").read_text())
+    assert isinstance(entries, list) and len(entries) == 4 and all("outputs" in e for e in entries)
+    written = [name for e in entries for name in e["outputs"].values()]
+    assert len(written) == len(set(written)) and not {"manifest.json", "failed.json", "a_overlay.png"} & set(
+        written
+    )
+    for e in entries:  # each result file is the one its input made
+        assert json.loads((d / e["outputs"]["json"]).read_text())["probabilities"]
+
+
+def test_an_interrupted_run_leaves_a_true_manifest(run: Path, tmp_path: Path, monkeypatch) -> None:
+    """Before: Ctrl-C during predict left the old manifest.json, so new results were unlisted."""
+    from gazecxr.train.predict import Predictor
+
+    images = [png(tmp_path / f"i{k}.png", 0.3 + 0.1 * k) for k in range(4)]
+    out = tmp_path / "out"
+    assert _predict(run, str(images[3]), "--out", str(out)).exit_code == 0  # an older manifest
+    real = Predictor.predict_radiograph
+    calls = []
+
+    def interrupted(self, radiograph):  # noqa: ANN001, ANN202
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, radiograph)
+
+    monkeypatch.setattr(Predictor, "predict_radiograph", interrupted)
+    _predict(run, *map(str, images[:3]), "--out", str(out))
+    listed = {e["input"] for e in json.loads((out / "manifest.json").read_text()) if "outputs" in e}
+    assert listed == {str(p.resolve()) for p in (images[0], images[1], images[3])}
+
+
+def test_a_failing_rerun_removes_that_inputs_old_outputs(run: Path, tmp_path: Path) -> None:
+    image, out = png(tmp_path / "x.png", 0.5), tmp_path / "out"
+    assert _predict(run, str(image), "--out", str(out)).exit_code == 0
+    assert (out / "x.json").is_file() and (out / "x_overlay.png").is_file()
+    image.write_bytes(b"no longer an image")
+    assert _predict(run, str(image), "--out", str(out)).exit_code == 1
+    assert not any(out.glob("x*")) and json.loads((out / "manifest.json").read_text())[0]["failed"]
+
+
+def _record_many(out: str, who: int) -> None:
+    for k in range(40):
+        predict_files.record(Path(out), {"input": f"/in/{who}-{k}.png", "outputs": {}})
+
+
+def test_two_runs_into_one_folder_keep_every_entry(tmp_path: Path) -> None:
+    """Before: two predict runs into one folder kept only the last writer's manifest."""
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_record_many, args=(str(tmp_path), who)) for who in (1, 2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    entries = json.loads((tmp_path / "manifest.json").read_text())
+    assert sorted(e["input"] for e in entries) == sorted(
+        f"/in/{w}-{k}.png" for w in (1, 2) for k in range(40)
     )

@@ -64,7 +64,7 @@ def git_revision(path: str | Path | None = None) -> str | None:
         return None
 
 
-def _write_bytes_atomic(path: str | Path, data: bytes) -> None:
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write through a temporary file and rename, so readers never see half a file."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -72,9 +72,20 @@ def _write_bytes_atomic(path: str | Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def write_npy_atomic(path: str | Path, array: Any) -> None:
+    """Write a ``.npy`` file atomically (:func:`write_bytes_atomic`)."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    write_bytes_atomic(path, buf.getvalue())
+
+
 def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write JSON atomically (:func:`_write_bytes_atomic`)."""
-    _write_bytes_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str).encode("utf-8"))
+    """Write JSON atomically (:func:`write_bytes_atomic`)."""
+    write_bytes_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str).encode("utf-8"))
 
 
 def write_tensors_atomic(path: str | Path, tensors: Mapping[str, Any], metadata: dict[str, str]) -> None:
@@ -83,7 +94,7 @@ def write_tensors_atomic(path: str | Path, tensors: Mapping[str, Any], metadata:
     0600: a checkpoint nobody else in the group can read)."""
     from safetensors.torch import save
 
-    _write_bytes_atomic(path, save(dict(tensors), metadata=metadata))
+    write_bytes_atomic(path, save(dict(tensors), metadata=metadata))
 
 
 def run_record(seed: int, argv: Sequence[str] | None = None, extra: Mapping[str, Any] | None = None) -> dict:

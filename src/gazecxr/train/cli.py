@@ -194,16 +194,17 @@ def predict(run: Path, images: tuple[Path, ...], out: Path, device: str, max_pix
     Writes OUT/<name>.json (probabilities, positive labels at the run's thresholds, attention
     map path, the 17 anatomy boxes of the anatomy localiser with their confidence and source,
     "model" or "atlas"), OUT/<name>_attention.npy and OUT/<name>_overlay.png per image, <name> derived from
-    the image's path so that no two inputs share outputs, and OUT/manifest.json mapping every
-    input to its outputs (or its failure). Unreadable files are reported with their path and
+    the image's path so that no two inputs share outputs and none overwrites an input or the
+    manifest, and OUT/manifest.json mapping every input predicted into OUT to its outputs (or
+    its failure), updated as each result lands. Unreadable files are reported with their path and
     reason in OUT/failed.json (which describes this run only); the others are still processed;
     the exit status is 1 if any failed.
     """
-    import numpy as np
-
     from gazecxr.anatomy.localiser import attach_boxes
-    from gazecxr.data.images import ImageReadError, output_names
+    from gazecxr.data.images import ImageReadError
+    from gazecxr.runinfo import write_json_atomic, write_npy_atomic
     from gazecxr.train.predict import Predictor, prediction_record, write_overlay
+    from gazecxr.train.predict_files import output_files, record, remove_outputs
 
     predictor = Predictor.from_run(run, device=device)  # CheckpointError: one line, exit 2
     if max_pixels is not None:
@@ -211,33 +212,32 @@ def predict(run: Path, images: tuple[Path, ...], out: Path, device: str, max_pix
     out.mkdir(parents=True, exist_ok=True)
     (out / "failed.json").unlink(missing_ok=True)  # describes the latest run only
     failed: list[dict[str, str]] = []
-    manifest: list[dict[str, Any]] = []
-    for path, name in zip(images, output_names(list(images)), strict=True):
+    written = 0
+    for path, files in zip(images, output_files(list(images), out), strict=True):
+        entry: dict[str, Any] = {"input": str(path.resolve())}
         try:
             radiograph = predictor.read(path, display_side=512)
             pred = predictor.predict_radiograph(radiograph)
             attach_boxes(pred, radiograph.display, None, radiograph.model_input)
         except ImageReadError as exc:
             failed.append({"path": str(path), "reason": exc.reason})
-            manifest.append({"input": str(path), "failed": exc.reason})
+            remove_outputs(files)  # an earlier run's results of this input would contradict the manifest
+            record(out, {**entry, "failed": exc.reason})
             click.echo(f"FAILED {path}: {exc.reason}", err=True)
             continue
-        files = {"json": out / f"{name}.json", "attention": out / f"{name}_attention.npy"}
-        files["overlay"] = out / f"{name}_overlay.png"
-        np.save(files["attention"], pred.attention)
+        if pred.class_attention is None:
+            files.pop("attention_per_label")
+            (out / f"{files['json'].stem}_attention_per_label.npy").unlink(missing_ok=True)
+        else:
+            write_npy_atomic(files["attention_per_label"], pred.class_attention)
+        write_npy_atomic(files["attention"], pred.attention)
         write_overlay(radiograph.display, pred.attention, files["overlay"])
-        if pred.class_attention is not None:
-            files["attention_per_label"] = out / f"{name}_attention_per_label.npy"
-            np.save(files["attention_per_label"], pred.class_attention)
-        record = prediction_record(
-            pred, files["attention"], files["overlay"], files.get("attention_per_label")
-        )
-        files["json"].write_text(json.dumps(record, indent=2), encoding="utf-8")
-        manifest.append({"input": str(path), "outputs": {k: v.name for k, v in files.items()}})
+        record_ = prediction_record(pred, files["attention"], files["overlay"], files.get("attention_per_label"))
+        write_json_atomic(files["json"], record_)
+        record(out, {**entry, "outputs": {k: v.name for k, v in files.items()}})  # as results land
+        written += 1
         click.echo(f"{path}: {', '.join(pred.positive) or 'no finding above threshold'}")
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    written = sum("outputs" in m for m in manifest)
     click.echo(f"{written} of {len(images)} images predicted into {out} (manifest.json)")
     if failed:
-        (out / "failed.json").write_text(json.dumps(failed, indent=2), encoding="utf-8")
+        write_json_atomic(out / "failed.json", failed)
         sys.exit(1)

@@ -11,6 +11,7 @@ read; images are preprocessed exactly like the dataset does (grayscale in [0, 1]
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from gazecxr.data.images import Radiograph
 from gazecxr.experiment import ExperimentConfig
 from gazecxr.gaze.maps import normalise_maps
 from gazecxr.prediction import Prediction
+from gazecxr.runinfo import write_bytes_atomic
 from gazecxr.train.checkpoint import (
     OBJECTIVE_PREFIX,
     CheckpointError,
@@ -206,7 +208,9 @@ def write_overlay(image: np.ndarray, attention: np.ndarray, path: str | Path, al
     heat = (heat - heat.min()) / max(float(heat.max() - heat.min()), 1e-12)
     rgb = colormaps["inferno"](heat)[..., :3]
     blend = (1 - alpha) * base[..., None] + alpha * rgb
-    Image.fromarray((np.clip(blend, 0, 1) * 255).astype(np.uint8)).save(path)
+    buf = io.BytesIO()
+    Image.fromarray((np.clip(blend, 0, 1) * 255).astype(np.uint8)).save(buf, format="PNG")
+    write_bytes_atomic(path, buf.getvalue())  # a reader never sees half an overlay
 
 
 def prediction_record(
