@@ -176,28 +176,52 @@ def test_same_file_same_answer_through_predict_report_and_viewer(
 # --------------------------------------------------------------------------- bad run files
 
 
+def _swap(d: dict) -> dict:
+    d["labels"][0], d["labels"][1] = d["labels"][1], d["labels"][0]
+    return d
+
+
+def _set_first(value: object):  # noqa: ANN202 - a mutation of the thresholds dict
+    def mutate(d: dict) -> dict:
+        d["thresholds"][d["labels"][0]] = value
+        return d
+
+    return mutate
+
+
 @pytest.mark.parametrize(
-    ("content", "words"),
+    ("mutate", "words"),
     [
-        ("{not json", "not valid JSON"),
-        ('{"labels": ["Atelectasis"], "thresholds": {}}', "no threshold for label"),
+        (lambda d: "{not json", "not valid JSON"),
+        (lambda d: "[" * 100_000, "not valid JSON"),  # nesting deep enough to exhaust the parser
+        (_swap, "not the run's own"),  # swapped names would swap the reported probabilities
+        (lambda d: {**d, "labels": [d["labels"][0], *d["labels"][:-1]]}, "not the run's own"),  # duplicate
+        (lambda d: {**d, "labels": []}, "not the run's own"),
+        (lambda d: {**d, "thresholds": {}}, "no threshold for label"),
+        (_set_first(7.5), "in [0, 1]"),
+        (_set_first(-3), "in [0, 1]"),
+        (_set_first(True), "not a number"),
+        (_set_first("0.5"), "not a number"),
     ],
+    ids=["not-json", "deep", "swapped", "duplicate", "empty", "missing", "7.5", "-3", "true", "string"],
 )
 def test_bad_thresholds_file_is_one_line_for_predict_and_serve(
     run: Path,
     tmp_path: Path,
-    content: str,
+    mutate,  # noqa: ANN001 - a function of the thresholds dict
     words: str,
 ) -> None:
+    """Audit (issue 21, item 8): thresholds.json was trusted over the run."""
     broken = tmp_path / "run"
     shutil.copytree(run, broken)
-    (broken / "thresholds.json").write_text(content)
+    content = mutate(json.loads((run / "thresholds.json").read_text()))
+    (broken / "thresholds.json").write_text(content if isinstance(content, str) else json.dumps(content))
     image = png(tmp_path / "x.png", 0.5)
     line = one_line_exit_2(
         CliRunner().invoke(main, ["predict", "--run", str(broken), str(image), "--out", str(tmp_path / "o")])
     )
     assert words in line and "thresholds.json" in line
-    line = one_line_exit_2(CliRunner().invoke(main, ["serve", "--run", str(broken)]))
+    line = one_line_exit_2(CliRunner().invoke(main, ["serve", "--run", str(broken), "--port", "0"]))
     assert words in line
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 
 from gazecxr.config import load_config
 from gazecxr.data.images import Radiograph
+from gazecxr.data.labels import get_label_set
 from gazecxr.experiment import ExperimentConfig
 from gazecxr.gaze.maps import normalise_maps
 from gazecxr.prediction import Prediction
@@ -37,29 +39,50 @@ from gazecxr.train.rundir import BEST, RunDir
 __all__ = ["Prediction", "Predictor", "load_run_model", "read_thresholds", "write_overlay"]
 
 
-def read_thresholds(run_dir: Path) -> tuple[list[str], np.ndarray]:
-    """Label names and per-class thresholds from ``thresholds.json``."""
+def read_thresholds(run_dir: Path, expected: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """Label names and per-class thresholds from ``thresholds.json``, checked against the run.
+
+    The file must name exactly the run's labels in the run's order (``expected``; default: the
+    label set of the run's config.yaml) with one number in [0, 1] each: a file whose names were
+    swapped would swap the reported probabilities, a duplicated name would drop one, and a
+    threshold of 7.5 or ``true`` would silently change every decision. Anything else is a
+    CheckpointError naming the file and the problem (one line, exit 2 in the CLI).
+    """
     path = RunDir(run_dir).thresholds
     if not path.is_file():
         raise CheckpointError(f"{path}: not found; is {run_dir} a finished training run?")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({exc}); rerun training or restore the file") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise CheckpointError(
+            f"{path}: not valid JSON ({type(exc).__name__}); rerun training or restore the file"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
         raise CheckpointError(f"{path}: no 'labels' list; not a GazeCXR thresholds file")
-    labels = [str(n) for n in data["labels"]]
+    if expected is None:
+        expected = get_label_set(load_config(RunDir(run_dir).config).data.label_set)
+    labels = [str(n) if isinstance(n, str) else repr(n) for n in data["labels"]]
+    if labels != list(expected):
+        raise CheckpointError(
+            f"{path}: labels {labels} are not the run's own {list(expected)} (names and order); "
+            "the file belongs to another run or was edited: restore it or rerun training"
+        )
     given = data.get("thresholds")
     missing = [n for n in labels if not isinstance(given, dict) or n not in given]
     if missing:
         raise CheckpointError(f"{path}: no threshold for label(s) {', '.join(missing)}")
-    try:
-        values = np.asarray([float(given[n]) for n in labels], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise CheckpointError(f"{path}: thresholds must be numbers") from None
-    if not np.all(np.isfinite(values)):
-        raise CheckpointError(f"{path}: thresholds must be finite numbers")
-    return labels, values
+    values = [given[n] for n in labels]
+    bad = [
+        n
+        for n, v in zip(labels, values, strict=True)
+        if isinstance(v, bool) or not isinstance(v, int | float)
+    ]
+    if bad:
+        raise CheckpointError(f"{path}: the threshold of {', '.join(bad)} is not a number")
+    arr = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(arr) & (arr >= 0) & (arr <= 1)):
+        raise CheckpointError(f"{path}: thresholds must be probabilities in [0, 1]")
+    return labels, arr
 
 
 def load_run_model(
@@ -76,7 +99,7 @@ def load_run_model(
     if not rd.config.is_file():
         raise CheckpointError(f"{run_dir}: no config.yaml; not a GazeCXR run directory")
     cfg = load_config(rd.config)
-    labels, thresholds = read_thresholds(run_dir)
+    labels, thresholds = read_thresholds(run_dir, get_label_set(cfg.data.label_set))
     # The checkpoint holds every weight: skip ImageNet / user weight files (may be absent here).
     model = build_model(
         cfg.model.model_copy(update={"pretrained": False, "weights": None}), len(labels), cfg.data.image_size
