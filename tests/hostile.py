@@ -28,3 +28,60 @@ def write_bomb_png(path: Path, width: int = 12000, height: int = 12000) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(bomb_png(width, height))
     return path
+
+
+def write_odd_images(folder: Path) -> dict[str, Path]:
+    """Files a careless user or an attacker gives as images (issue 21, item 6), by what they are.
+    Each must be refused with a reason, never crash a batch or hang it."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    odd: dict[str, Path] = {}
+
+    def png(name: str, arr: np.ndarray) -> None:
+        odd[name] = folder / f"{name}.png"
+        Image.fromarray(arr).save(odd[name])
+
+    png("one-pixel", np.uint8([[128]]))
+    png("strip", np.full((2, 4000), 100, np.uint8))
+    png("column", np.full((4000, 3), 100, np.uint8))
+    for name, bad in (("float-inf", np.inf), ("float-nan", np.nan)):
+        arr = np.full((64, 64), 0.5, np.float32)
+        arr[3, 3] = bad
+        odd[name] = folder / f"{name}.tiff"
+        Image.fromarray(arr, mode="F").save(odd[name])
+
+    def dicom(name: str, rows: int, cols: int, window: bytes | None = None) -> None:
+        meta = FileMetaDataset()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        path = odd[name] = folder / f"{name}.dcm"
+        ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = rows, cols, 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.PixelData = np.full((rows, cols), 1000, np.uint16).tobytes()
+        if window is not None:
+            ds.WindowCenter, ds.WindowWidth = "123456", "400"
+        ds.save_as(str(path), enforce_file_format=True)
+        if window is not None:  # pydicom refuses to write a bad DS value: patch the bytes
+            path.write_bytes(path.read_bytes().replace(b"123456", window))
+
+    dicom("one-pixel-dicom", 1, 1)
+    dicom("window-abcde", 32, 32, window=b"abcde ")
+    odd["empty"] = folder / "empty.png"
+    odd["empty"].write_bytes(b"")
+    odd["symlink-loop"] = folder / "loop-a.png"
+    os.symlink(folder / "loop-b.png", folder / "loop-a.png")
+    os.symlink(folder / "loop-a.png", folder / "loop-b.png")
+    odd["fifo"] = folder / "fifo.png"
+    os.mkfifo(odd["fifo"])
+    odd["folder"] = folder / "a-folder.png"
+    odd["folder"].mkdir()
+    odd["name-too-long"] = folder / ("n" * 300 + ".png")  # cannot exist: the OS refuses the name
+    return odd

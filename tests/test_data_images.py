@@ -40,7 +40,7 @@ def test_16bit_png_and_rgb_stored_grayscale(tmp_path: Path) -> None:
     Image.fromarray(ramp).save(tmp_path / "a16.png")
     arr = load_image(tmp_path / "a16.png")
     np.testing.assert_allclose(arr, ramp / 65535.0, atol=1e-6)
-    gray = np.tile(np.arange(256, dtype=np.uint8), (8, 1))
+    gray = np.tile(np.arange(256, dtype=np.uint8), (32, 1))  # 32 x 256: within MAX_ASPECT
     Image.fromarray(np.stack([gray] * 3, axis=2)).save(tmp_path / "rgb.png")
     np.testing.assert_allclose(load_image(tmp_path / "rgb.png"), gray / 255.0, atol=1e-6)
 

@@ -171,6 +171,9 @@ def test_unexpected_failure_is_a_json_500_without_trace(analyzer: MeanAnalyzer) 
     res = app_client.post("/api/analyze", files={"file": ("a.png", png_of(0.5), "image/png")})
     assert res.status_code == 500
     assert res.json() == {"error": "internal error (RuntimeError); see the server log"}
+    from gazecxr.viewer.security import HEADERS
+
+    assert all(res.headers.get(k) == v for k, v in HEADERS.items())  # before: a 500 had none
 
 
 def test_concurrent_requests_do_not_mix(client: TestClient, analyzer: MeanAnalyzer) -> None:

@@ -16,7 +16,9 @@ most about 4,300 x 3,500 (15 MP).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,11 @@ from PIL import Image, ImageFile
 
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 DEFAULT_MAX_PIXELS = 50_000_000  # well above any radiograph (~15 MP), far below a decompression bomb
+# A radiograph is at least this many pixels a side and at most this elongated; anything else (a
+# 1 x 1 file, a 2 x 4000 strip) would be stretched into a meaningless model input.
+MIN_SIDE = 16
+MAX_ASPECT = 8.0
+MAX_NAME_BYTES = 200  # an output name, before its "_attention_per_label.npy" (file names: 255 bytes)
 
 
 class ImageReadError(ValueError):
@@ -35,6 +42,20 @@ class ImageReadError(ValueError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{path}: cannot read image: {reason}")
+
+
+def check_regular_file(path: Path) -> None:
+    """ImageReadError unless ``path`` is a regular file that can be stat-ed (a missing file, a
+    symlink loop, a name too long, a FIFO that would block a reader, a device or a folder)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found") from None
+    except (OSError, RuntimeError, ValueError) as exc:  # ELOOP, ENAMETOOLONG, EACCES, NUL in name
+        raise ImageReadError(path, f"cannot be opened ({getattr(exc, 'strerror', None) or exc})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise ImageReadError(path, f"{kind}, not an image file")
 
 
 def _is_dicom(path: Path) -> bool:
@@ -65,6 +86,8 @@ def _pil_to_array(img: Image.Image) -> np.ndarray:
         return np.clip(arr / top, 0.0, 1.0)
     if img.mode == "F":
         arr = np.asarray(img, dtype=np.float32)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{int((~np.isfinite(arr)).sum())} pixel value(s) are not finite (NaN / inf)")
         lo, hi = float(arr.min()), float(arr.max())
         return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
     if img.mode not in ("L", "RGB"):
@@ -134,10 +157,15 @@ def _read_dicom(path: Path, max_pixels: int | None) -> np.ndarray:
     slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
     intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
     pixels = pixels * slope + intercept
-    centre, width = getattr(ds, "WindowCenter", None), getattr(ds, "WindowWidth", None)
-    if centre is not None and width is not None:
-        centre = float(centre[0] if isinstance(centre, pydicom.multival.MultiValue) else centre)
-        width = float(width[0] if isinstance(width, pydicom.multival.MultiValue) else width)
+    if not np.isfinite(pixels).all():
+        raise ImageReadError(path, "DICOM pixel values are not finite after the rescale")
+    try:
+        centre, width = getattr(ds, "WindowCenter", None), getattr(ds, "WindowWidth", None)
+        if centre is not None and width is not None:
+            centre = float(centre[0] if isinstance(centre, pydicom.multival.MultiValue) else centre)
+            width = float(width[0] if isinstance(width, pydicom.multival.MultiValue) else width)
+    except (TypeError, ValueError) as exc:  # e.g. WindowCenter "abcde": the display window is unknown
+        raise ImageReadError(path, f"DICOM WindowCenter / WindowWidth is not a number ({exc})") from None
     if centre is not None and width is not None and width > 1:
         lo, hi = centre - width / 2.0, centre + width / 2.0
     else:
@@ -166,17 +194,23 @@ def load_image(
         ImageReadError: missing, unreadable, truncated, too large, or not a 2-D image.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(path, "file not found")
+    check_regular_file(path)
     arr = _read_dicom(path, max_pixels) if _is_dicom(path) else _read_pil(path, draft_size, max_pixels)
     if arr.ndim != 2 or arr.size == 0:
         raise ImageReadError(path, f"decoded array has shape {arr.shape}; a 2-D image expected")
+    h, w = arr.shape
+    if min(h, w) < MIN_SIDE or max(h, w) > MAX_ASPECT * min(h, w):
+        raise ImageReadError(
+            path,
+            f"{w} x {h} pixels is not a radiograph (at least {MIN_SIDE} px a side, at most {MAX_ASPECT:g}:1)",
+        )
     return arr
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
     """(height, width) from the file header without decoding pixels."""
     path = Path(path)
+    check_regular_file(path)
     try:
         if _is_dicom(path):
             import pydicom
@@ -236,6 +270,7 @@ def read_radiograph(
 ) -> Radiograph:
     """Read ``path`` once for a model of input ``model_size`` and for display (see :class:`Radiograph`)."""
     path = Path(path)
+    check_regular_file(path)  # before any open(): a FIFO would block the reader
     if _is_jpeg(path):  # draft decoding depends on the size asked for: one decode per use
         model_input = load_resized(path, model_size, max_pixels)
         full = load_image(path, draft_size=display_side, max_pixels=max_pixels)
@@ -258,7 +293,7 @@ def output_names(images: list[Path]) -> list[str]:
     ``x.png x_2.jpg b/x.png`` -> ``x``, ``x_2``, ``b__x``; ``a/x.png a/x.jpg`` -> ``x_png``,
     ``x_jpg``. Names that would still
     collide (the same file given twice) get ``-2``, ``-3``, ...; the manifest maps each input."""
-    resolved = [p.resolve() for p in images]
+    resolved = [Path(os.path.abspath(p)) for p in images]  # not resolve(): a symlink loop must not raise
     parents = [str(p.parent) for p in resolved]
     common = Path(os.path.commonpath(parents)) if parents else Path()
     rel = [p.relative_to(common) for p in resolved]
@@ -267,6 +302,9 @@ def output_names(images: list[Path]) -> list[str]:
     names, used = [], set()
     for r, stem in zip(rel, stems, strict=True):
         name = f"{stem}_{r.suffix.lstrip('.').lower()}" if stem in clash and r.suffix else stem
+        if len(name.encode()) > MAX_NAME_BYTES:  # room for the longest suffix within 255 bytes
+            digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+            name = f"{name.encode()[: MAX_NAME_BYTES - 11].decode(errors='ignore')}-{digest}"
         base, k = name, 1
         while name in used:
             k += 1

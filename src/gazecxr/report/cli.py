@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from gazecxr.report.config import ReportConfig
+from gazecxr.runinfo import write_text
 
 WRITERS = click.Choice(["template", "llm"])
 
@@ -105,20 +106,27 @@ def report(
         return
     if not images:
         raise click.UsageError("give at least one IMAGE, --cohort TREE or --calibrate ROOT")
-    results = []
+    results: list[dict] = []
     for path in images:
         try:
             radiograph = predictor.read(path)  # the same read as predict and the viewer
-            prediction = predictor.predict_radiograph(radiograph)
-            attach_boxes(prediction, radiograph.display, None, radiograph.model_input)  # kept in the JSON
+        except ImageReadError as exc:  # this image only: the others are still reported
+            results.append({"image": str(path), "failed": exc.reason})
+            click.echo(f"FAILED {path}: {exc.reason}", err=True)
+            continue
+        prediction = predictor.predict_radiograph(radiograph)
+        attach_boxes(prediction, radiograph.display, None, radiograph.model_input)  # kept in the JSON
+        try:
             rep = generate_report(prediction, cfg, image=radiograph.display)
-        except (ImageReadError, ValueError) as exc:  # unreadable image; llm writer without a server
+        except ValueError as exc:  # the writer itself failed (e.g. llm without a server): stop
             raise click.ClickException(str(exc)) from None
         results.append({"image": str(path), "prediction": prediction.to_dict(), "report": rep.to_dict()})
         if fmt == "text":
             click.echo(f"== {path}\n{rep.text}\n")
     if fmt == "json":
         click.echo(json.dumps(results if len(results) > 1 else results[0], indent=2))
+    if any("failed" in r for r in results):
+        sys.exit(1)
 
 
 def _cohort_regions(
@@ -133,7 +141,7 @@ def _cohort_regions(
         raise click.ClickException(str(exc)) from None
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        write_text(json_path, json.dumps(result, indent=2))
         click.echo(f"wrote {json_path} and {reports_path}", err=True)
     click.echo(f"{result['n_reports']} reports for the {result['split']} images of {cohort}")
     for name in (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import click
 
 from gazecxr.config import load_config
+from gazecxr.runinfo import write_text
 
 
 def _fail(message: str) -> None:
@@ -113,7 +115,7 @@ def evaluate(
         _fail(str(exc))
     if json_file is not None:
         json_file.parent.mkdir(parents=True, exist_ok=True)
-        json_file.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+        write_text(json_file, json.dumps(result, indent=2, default=str))
     for key, value in headline(result).items():
         click.echo(f"{key:32s} {value:.4f}" if isinstance(value, float) else f"{key:32s} {value}")
     click.echo(f"counts: {result['counts']}")
@@ -214,7 +216,7 @@ def predict(run: Path, images: tuple[Path, ...], out: Path, device: str, max_pix
     failed: list[dict[str, str]] = []
     written = 0
     for path, files in zip(images, output_files(list(images), out), strict=True):
-        entry: dict[str, Any] = {"input": str(path.resolve())}
+        entry: dict[str, Any] = {"input": os.path.abspath(path)}
         try:
             radiograph = predictor.read(path, display_side=512)
             pred = predictor.predict_radiograph(radiograph)
@@ -232,7 +234,9 @@ def predict(run: Path, images: tuple[Path, ...], out: Path, device: str, max_pix
             write_npy_atomic(files["attention_per_label"], pred.class_attention)
         write_npy_atomic(files["attention"], pred.attention)
         write_overlay(radiograph.display, pred.attention, files["overlay"])
-        record_ = prediction_record(pred, files["attention"], files["overlay"], files.get("attention_per_label"))
+        record_ = prediction_record(
+            pred, files["attention"], files["overlay"], files.get("attention_per_label")
+        )
         write_json_atomic(files["json"], record_)
         record(out, {**entry, "outputs": {k: v.name for k, v in files.items()}})  # as results land
         written += 1

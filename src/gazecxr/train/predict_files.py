@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,14 +37,14 @@ RESERVED = ("manifest.json", "failed.json")
 
 def output_files(images: list[Path], out: Path) -> list[dict[str, Path]]:
     """Per input, the paths of its outputs under ``out`` (module docstring)."""
-    inputs = {p.resolve() for p in images}
+    inputs = {_where(p) for p in images}
     taken: set[str] = set()
     result = []
     for base in output_names(images):
         name, k = base, 1
         while True:
             files = {kind: out / pattern.format(name) for kind, pattern in PATTERNS.items()}
-            clash = any(f.name in RESERVED or f.resolve() in inputs for f in files.values())
+            clash = any(f.name in RESERVED or _where(f) in inputs for f in files.values())
             if not clash and name not in taken:
                 break
             k += 1
@@ -51,6 +52,15 @@ def output_files(images: list[Path], out: Path) -> list[dict[str, Path]]:
         taken.add(name)
         result.append(files)
     return result
+
+
+def _where(path: Path) -> Path:
+    """The file ``path`` names, following symlinks where it can (a symlink loop or an unreadable
+    link stays as written: reading it will fail and be reported, naming it must not)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
 
 
 @contextmanager

@@ -175,9 +175,8 @@ def create_app(
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error while serving %s", request.url.path)
+    def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error while serving %s", request.url.path, exc_info=exc)
         return JSONResponse(
             {"error": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500
         )
@@ -203,7 +202,10 @@ def create_app(
         if refusal is not None:
             response = JSONResponse({"error": refusal[1]}, status_code=refusal[0])
         else:
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except Exception as exc:  # answered here, inside the guard, so a 500 has the headers too
+                response = _unexpected(request, exc)
         guard.decorate(request, response)
         return response
 
