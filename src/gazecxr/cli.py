@@ -6,6 +6,7 @@ Each verb is implemented next to its code (``gazecxr/<package>/cli.py``) and loa
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -59,6 +60,14 @@ class _InputFailure(click.ClickException):
     exit_code = 2
 
 
+def os_error_line(exc: OSError) -> str:
+    """One line for a file-system error: the path(s) it names and what the system said."""
+    where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    what = exc.strerror or type(exc).__name__
+    hint = "; free some space or choose another --out" if exc.errno == errno.ENOSPC else ""
+    return f"{where or 'file system'}: {what}{hint}"
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(VERBS)
@@ -101,6 +110,8 @@ class LazyGroup(click.Group):
             if (extra := missing_extra(exc, f"gazecxr {ctx.invoked_subcommand}")) is None:
                 raise
             raise _InputFailure(str(extra)) from None
+        except OSError as exc:  # unreadable input, unwritable or full output, of any verb
+            raise _InputFailure(os_error_line(exc)) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

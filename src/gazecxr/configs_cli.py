@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 
 from gazecxr.config import SHIPPED_CONFIGS, find_config, read_yaml, shipped_configs
+from gazecxr.errors import InputError
+from gazecxr.runinfo import write_text
 
 
 @click.group(name="configs")
@@ -32,7 +34,8 @@ def list_() -> None:
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write it to FILE instead of printing."
 )
-def show(name: str, out: Path | None) -> None:
+@click.option("--force", is_flag=True, help="With --out: replace FILE if it exists.")
+def show(name: str, out: Path | None, force: bool) -> None:
     """Print the shipped config NAME (e.g. synthetic.yaml, synth/default.yaml), or copy it to --out.
 
     A config that starts from another (``base:``) is written with the chain resolved, so the copy
@@ -49,6 +52,7 @@ def show(name: str, out: Path | None) -> None:
         text = f"# {path.name} as shipped with gazecxr, its base: chain resolved\n" + yaml.safe_dump(
             read_yaml(path), sort_keys=False
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    if out.exists() and not force:
+        raise InputError(f"{out}: exists; pass --force to replace it (your edits would be lost)")
+    write_text(out, text)
     click.echo(f"wrote {out}")

@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -65,11 +66,48 @@ def git_revision(path: str | Path | None = None) -> str | None:
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write through a temporary file and rename, so readers never see half a file."""
+    """Write through a temporary file beside ``path`` and rename, so readers never see half a
+    file. The temporary name is unique to this writer (two processes writing one file never
+    share it) and is removed when the write fails (a full disk leaves no ``.tmp`` behind); the
+    OSError is raised as it came (the CLI turns it into one line naming the path)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the user's umask
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (``os.umask`` can only
+    be read by setting it, a race with other threads creating files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write a user-named output (``--json FILE``, ``--out FILE``), making its folder; an OSError
+    names ``path`` even where the system did not (a full disk is seen only when the file is
+    closed), so the CLI's one line says which file."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
 
 
 def write_npy_atomic(path: str | Path, array: Any) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from gazecxr.runinfo import write_text
+
 PATH = click.Path(path_type=Path)
 DIR = click.Path(file_okay=False, path_type=Path)
 
@@ -93,7 +95,7 @@ def cv(
         click.echo(_line(f"fold {f['fold']} ({f['images']} images, {f['patients']} patients)", f))
     click.echo(_line("pooled", result["pooled"]))
     if json_out:
-        json_out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        write_text(json_out, json.dumps(result, indent=2))
 
 
 def _line(title: str, summary: dict) -> str:
@@ -167,11 +169,11 @@ def locate(images: tuple[Path, ...], model_dir: Path | None, out: Path, max_pixe
             continue
         location = localiser.locate(radiograph.display, radiograph.model_input)
         record = {"image": str(path), "size": list(radiograph.size), **location.to_dict()}
-        (out / f"{name}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+        write_text(out / f"{name}.json", json.dumps(record, indent=2))
         manifest.append({"input": str(path), "output": f"{name}.json"})
         click.echo(f"{path}: {location.source}" + (f" ({location.reason})" if location.reason else ""))
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    write_text(out / "manifest.json", json.dumps(manifest, indent=2))
     click.echo(f"{len(images) - len(failed)} of {len(images)} images located into {out} (manifest.json)")
     if failed:
-        (out / "failed.json").write_text(json.dumps(failed, indent=2), encoding="utf-8")
+        write_text(out / "failed.json", json.dumps(failed, indent=2))
         sys.exit(1)

@@ -16,6 +16,7 @@ from gazecxr.data.index import DatasetIndex, build_index
 from gazecxr.data.tables import ProblemLog, read_table
 from gazecxr.gaze.fixations import raw_gaze_samples
 from gazecxr.log import progress_disabled
+from gazecxr.runinfo import write_text
 
 log = logging.getLogger("gazecxr.data")
 
@@ -132,6 +133,5 @@ def check(
         for p in report["problems"]:
             click.echo(f"  [{p['kind']}] {p['path']}: {p['detail']}")
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        write_text(json_path, json.dumps(report, indent=2))
         click.echo(f"wrote {json_path}")
