@@ -54,7 +54,10 @@ class LearnableTemperature(nn.Module):
 
 
 def masked_bce_loss(
-    logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    denominator: torch.Tensor | float | None = None,
 ) -> torch.Tensor:
     """Binary cross-entropy averaged over known labels only.
 
@@ -62,6 +65,9 @@ def masked_bce_loss(
         logits: ``(B, C)`` raw scores.
         labels: ``(B, C)`` in {0, 1}.
         mask: ``(B, C)``, 1 where the label is known, 0 where uncertain / missing (default all 1).
+        denominator: what the summed loss is divided by (default: the number of known labels of
+            this batch). Data-parallel training passes the count over all processes divided by
+            their number, so the averaged gradient is the one of the whole batch.
 
     Returns:
         Scalar; 0 (connected to the graph) if no label is known.
@@ -69,7 +75,10 @@ def masked_bce_loss(
     if logits.shape != labels.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} differ")
     loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), reduction="none")
-    if mask is None:
-        return loss.mean()
-    mask = mask.to(logits.dtype)
-    return (loss * mask).sum() / mask.sum().clamp_min(1.0)
+    mask = torch.ones_like(loss) if mask is None else mask.to(logits.dtype)
+    n = (
+        mask.sum()
+        if denominator is None
+        else torch.as_tensor(denominator, dtype=loss.dtype, device=loss.device)
+    )
+    return (loss * mask).sum() / n.clamp_min(1.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -138,7 +139,12 @@ class Objective(nn.Module):
         return names
 
     def forward(
-        self, out: ModelOutput, batch: dict[str, Any], model: nn.Module, epoch: float
+        self,
+        out: ModelOutput,
+        batch: dict[str, Any],
+        model: nn.Module,
+        epoch: float,
+        count: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Compute the loss of one batch.
 
@@ -149,6 +155,11 @@ class Objective(nn.Module):
                 ``trust (B,)``, ``fixations (B,T,4)``, ``fixations_len (B,)``, ``text``, ``ellipses``.
             model: the network (for ``encode_text`` / ``encode_fixations``).
             epoch: fractional epoch (curriculum).
+            count: maps a count of this batch (known labels, usable gaze readings, readings with
+                ellipses) to the denominator of its mean (default: itself). Data-parallel
+                training gives the count over all processes divided by their number, so that
+                the averaged gradients equal one process's on the whole batch. It is called the
+                same number of times on every process (once per enabled term).
 
         Returns:
             ``total`` (scalar tensor) and ``terms``: float per name of :meth:`term_names`; a term
@@ -163,23 +174,28 @@ class Objective(nn.Module):
             raise ValueError(
                 f"model gives {logits.shape[-1]} logits, the objective was built for {self.num_labels} labels"
             )
-        cls = masked_bce_loss(
-            logits, batch["labels"].to(dev), batch.get("label_mask", torch.ones_like(logits)).to(dev)
-        )
+        count = count or (lambda n: n)
+        known = batch.get("label_mask", torch.ones_like(logits)).to(dev)
+        cls = masked_bce_loss(logits, batch["labels"].to(dev), known, denominator=count(known.sum()))
         terms: dict[str, float] = {"cls": _f(cls)}
-        parts = [self._gaze(out, batch, epoch, terms)]
+        parts = [self._gaze(out, batch, epoch, terms, count)]
         if self.temperature is not None:
             t = self.temperature()
             terms["temperature"] = _f(t)
             parts += [self._image_text(embedding, batch, model, t, terms)]
             parts += [self._image_gaze(embedding, batch, model, t, terms)]
-        parts += [self._ellipse(attention, batch, terms)]
+        parts += [self._ellipse(attention, batch, terms, count)]
         total = cls + sum(p for p in parts if p is not None)
         terms["loss"] = _f(total)
         return total, terms
 
     def _gaze(
-        self, out: ModelOutput, batch: dict[str, Any], epoch: float, terms: dict[str, float]
+        self,
+        out: ModelOutput,
+        batch: dict[str, Any],
+        epoch: float,
+        terms: dict[str, float],
+        count: Callable[[torch.Tensor], torch.Tensor],
     ) -> torch.Tensor | None:
         """``lambda_gaze(t) * sum_i w_i L_gaze,i / n_usable`` (None when off or no usable gaze).
 
@@ -196,6 +212,7 @@ class Objective(nn.Module):
         usable = usable_gaze(batch["gaze_valid"].to(dev), batch.get("fixations_len"), cfg.trust.min_fixations)
         w = trust_weights(cfg.trust, usable, batch.get("trust"))
         n = int(usable.sum())
+        denominator = count(usable.sum().to(out.attention.dtype))  # on every process, before any return
         terms.update(lambda_gaze=lam, gaze_usable=float(n))
         if cfg.gaze.target == "dictation":
             terms["gaze_dictated"] = 0.0
@@ -205,7 +222,7 @@ class Objective(nn.Module):
         # During warm-up (lambda = 0) the terms are logged but kept out of the graph.
         with torch.set_grad_enabled(torch.is_grad_enabled() and lam > 0):
             per_sample, parts = self._gaze_per_sample(out, batch, usable, terms)
-            loss = (w[usable] * per_sample[usable]).sum() / n
+            loss = (w[usable] * per_sample[usable]).sum() / denominator.clamp_min(1.0)
         terms["gaze"] = _f(loss)
         terms["trust_mean"] = _f(w[usable].mean())
         terms.update({f"gaze_{k}": _f(v[usable].mean()) for k, v in parts.items()})
@@ -298,7 +315,11 @@ class Objective(nn.Module):
         return weight * loss
 
     def _ellipse(
-        self, attention: torch.Tensor, batch: dict[str, Any], terms: dict[str, float]
+        self,
+        attention: torch.Tensor,
+        batch: dict[str, Any],
+        terms: dict[str, float],
+        count: Callable[[torch.Tensor], torch.Tensor],
     ) -> torch.Tensor | None:
         """Ellipse prior over the samples with at least one ellipse (None when off or none)."""
         weight = self.cfg.ellipse_prior
@@ -307,9 +328,10 @@ class Objective(nn.Module):
         ellipses = batch.get("ellipses") or [[] for _ in range(attention.shape[0])]
         masks = ellipse_masks(ellipses, tuple(attention.shape[-2:])).to(attention.device)
         has = masks.flatten(1).amax(1) > 0
+        denominator = count(has.sum().to(attention.dtype))  # on every process, before any return
         if not bool(has.any()):
             terms["ellipse"] = NAN
             return None
-        loss = ellipse_prior(attention, masks)[has].mean()
+        loss = ellipse_prior(attention, masks)[has].sum() / denominator.clamp_min(1.0)
         terms["ellipse"] = _f(loss)
         return weight * loss

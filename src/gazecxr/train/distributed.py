@@ -11,6 +11,7 @@ synchronous data-parallel update, for any pattern of parameter use.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -83,6 +84,22 @@ def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
     flat /= info.world_size
     for g, synced in zip(grads, _unflatten_dense_tensors(flat, grads), strict=True):
         g.copy_(synced)
+
+
+def mean_count(info: DistInfo) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """For the objective's ``count``: a count of this process's batch -> the sum over processes
+    divided by their number (None in one process: the objective then uses its own count). With
+    these denominators, averaging the gradients over processes gives exactly the gradient of one
+    process on the whole batch, whatever share of known labels or usable gaze each one holds."""
+    if not info.enabled:
+        return None
+
+    def count(n: torch.Tensor) -> torch.Tensor:
+        total = n.detach().clone()
+        dist.all_reduce(total)
+        return total / info.world_size
+
+    return count
 
 
 def broadcast_flag(flag: bool, info: DistInfo) -> bool:

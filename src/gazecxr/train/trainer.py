@@ -88,6 +88,7 @@ class Trainer:
         set_determinism(cfg)
         self.device = resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
         self.dist = D.init_distributed(self.device)
+        self.global_count = D.mean_count(self.dist)  # the objective's denominators (exact DDP)
         if cfg.train.batch_size % self.dist.world_size:
             raise ConfigError(
                 f"train.batch_size={cfg.train.batch_size} is not divisible by the "
@@ -379,7 +380,7 @@ class Trainer:
             out = self.model(
                 batch["image"], fixations=batch.get("fixations"), fixations_len=batch.get("fixations_len")
             )
-            loss, terms = self.objective(out, batch, self.model, epoch_float)
+            loss, terms = self.objective(out, batch, self.model, epoch_float, count=self.global_count)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"loss is {loss.item()} at global step {p.global_step} "
