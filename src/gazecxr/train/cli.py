@@ -147,8 +147,8 @@ def evaluate(
     "--plan",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Do not train: write DIR/commands.txt (one command per run), DIR/slurm.sbatch and "
-    "DIR/collect.sh for a cluster scheduler.",
+    help="Do not train: write DIR/tasks.jsonl (one task per run, run by this Python), DIR/slurm.sbatch, "
+    "DIR/collect.sh and the resolved configs, for a cluster scheduler.",
 )
 @click.option("--only", default=None, metavar="VARIANT:SEED", help="Run just this one run (a cluster task).")
 @click.argument("overrides", nargs=-1)
@@ -174,7 +174,10 @@ def ablate(
     chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
     run_ablation(ablation_file, data_root, out, seeds, chosen, overrides, jobs=jobs, only=only, plan=plan)
     if plan is not None:
-        click.echo(f"wrote {plan / 'commands.txt'}, {plan / 'slurm.sbatch'} and {plan / 'collect.sh'}")
+        click.echo(
+            f"wrote {plan / 'tasks.jsonl'} (run task K: python -m gazecxr.train.sweep {plan / 'tasks.jsonl'} K), "
+            f"{plan / 'slurm.sbatch'}, {plan / 'collect.sh'}, the configs and commands.txt"
+        )
     elif only is None:
         click.echo((out / "ablation.md").read_text(encoding="utf-8"))
 
