@@ -122,3 +122,41 @@ def test_two_runs_into_one_folder_keep_every_entry(tmp_path: Path) -> None:
     assert sorted(e["input"] for e in entries) == sorted(
         f"/in/{w}-{k}.png" for w in (1, 2) for k in range(40)
     )
+
+
+# --------------------------------------------------------------------------- data problems
+
+
+def test_data_problems_that_went_unreported_are_counted(tmp_path: Path) -> None:
+    """Before: a patient_* symlink loop, a non-UTF-8 transcription.txt and an inverted chest or
+    anatomy box gave 0 problems (and the loop a traceback later)."""
+    import os
+
+    tree = write_tiny_tree(tmp_path / "tree")
+    os.symlink(tree / "patient_99999998", tree / "patient_99999999")  # a loop of two links
+    os.symlink(tree / "patient_99999999", tree / "patient_99999998")
+    txt = next(tree.glob("patient_*/REFLACX/main_data/*/transcription.txt"))
+    txt.write_bytes(b"caf\xe9 opacity in the right lung\n")  # Latin-1, not UTF-8
+    chest = next(tree.glob("patient_*/REFLACX/main_data/*/chest_bounding_box.csv"))
+    lines = chest.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    i0, i2 = header.index("xmin"), header.index("xmax")
+    row[i0], row[i2] = row[i2], row[i0]  # inverted
+    chest.write_text("\r\n".join([lines[0], ",".join(row)]) + "\r\n")
+    boxes = next(tree.glob("patient_*/EyeGaze/bounding_boxes.csv"))
+    blines = boxes.read_text().splitlines()
+    bh = blines[0].split(",")
+    br = blines[1].split(",")
+    j1, j2 = bh.index("x1"), bh.index("x2")
+    br[j1], br[j2] = br[j2], br[j1]
+    blines[1] = ",".join(br)
+    boxes.write_text("\n".join(blines) + "\n")
+    idx = build_index(tree, use_cache=False)
+    kinds = {p.kind for p in idx.problems}
+    assert {"not_a_folder", "bad_encoding", "bad_box"} <= kinds, kinds
+    assert sum(p.kind == "not_a_folder" for p in idx.problems) == 2
+    assert sum(p.kind == "bad_box" for p in idx.problems) == 2  # the chest box and the anatomy box
+    assert all(e["chest_box"] is None or e["chest_box"][2] > e["chest_box"][0] for e in idx.extras)
+    run = train_tiny(tree, tmp_path / "run", "train.epochs=1")
+    assert json.loads((run / "run.json").read_text())["data_problems"] == len(idx.problems)

@@ -148,11 +148,15 @@ def _anatomy(b: IndexBuilder, box_t: Table) -> None:
     x1, x2, y1, y2 = (box_t.num(c) for c in ("x1", "x2", "y1", "y2"))
     for i, (dicom, name) in enumerate(zip(box_t.col("dicom_id"), box_t.col("bbox_name"), strict=True)):
         box = [x1[i], y1[i], x2[i], y2[i]]
-        if all(np.isfinite(box)):
+        if not all(np.isfinite(box)):
+            b.problems.add(box_t.path, "bad_value", f"box {name!r} of {dicom} has a non-numeric coordinate")
+        elif box[2] <= box[0] or box[3] <= box[1]:
+            b.problems.add(
+                box_t.path, "bad_box", f"box {name!r} of {dicom} is empty or inverted {box}; skipped"
+            )
+        else:
             b.anatomy.setdefault(dicom.strip(), {})[name.strip()] = box
             b.anatomy_paths[dicom.strip()] = str(box_t.path)
-        else:
-            b.problems.add(box_t.path, "bad_value", f"box {name!r} of {dicom} has a non-numeric coordinate")
 
 
 def _master(b: IndexBuilder, master: Table) -> dict[str, dict[str, str]]:

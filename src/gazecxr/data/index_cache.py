@@ -40,7 +40,12 @@ def _walk_files(root: Path) -> Iterator[os.DirEntry[str]]:
                     continue  # the cache folder and other hidden files
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
-                elif entry.is_file():
+                    continue
+                try:
+                    regular = entry.is_file()
+                except OSError:  # a symlink loop: not data (the reader reports it as a problem)
+                    continue
+                if regular:
                     yield entry
 
 

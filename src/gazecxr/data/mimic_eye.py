@@ -17,7 +17,11 @@ from gazecxr.data.tables import read_table
 
 def read_tree(b: IndexBuilder, layout: Layout) -> None:
     """Every reading of every ``patient_*`` folder under ``layout.root``."""
-    for pdir in sorted(p for p in layout.root.glob("patient_*") if p.is_dir()):
+    for pdir in sorted(layout.root.glob("patient_*")):
+        if not pdir.is_dir():  # a file, or a symlink that loops or leads nowhere
+            what = "a symlink that loops or leads nowhere" if pdir.is_symlink() else "not a folder"
+            b.problems.add(pdir, "not_a_folder", f"patient entry is {what}; skipped")
+            continue
         subject = pdir.name[len("patient_") :]
         if not subject.isdigit():
             b.problems.add(pdir, "bad_folder_name", "patient folder name is not patient_<digits>; skipped")

@@ -42,6 +42,11 @@ def ellipses(table: Table | None, problems: ProblemLog) -> list[dict[str, Any]]:
         if not all(np.isfinite(box)):
             problems.add(table.path, "bad_value", f"ellipse with a non-numeric coordinate {box} skipped")
             continue
+        if box[2] <= box[0] or box[3] <= box[1]:
+            problems.add(
+                table.path, "bad_box", f"ellipse box {box} is empty or inverted (max <= min); skipped"
+            )
+            continue
         names = sorted({L.canonical_label(c) for c in label_cols if L.parse_value(rec[c]) == 1.0})
         out.append({"box": box, "labels": names, "certainty": _float(rec.get("certainty"))})
     return out
@@ -54,6 +59,9 @@ def chest_box(table: Table | None, problems: ProblemLog) -> list[float] | None:
     box = [_float(rec.get(k)) for k in BOX_COLUMNS]
     if not all(np.isfinite(box)):
         problems.add(table.path, "bad_value", f"chest box with a non-numeric coordinate {box} ignored")
+        return None
+    if box[2] <= box[0] or box[3] <= box[1]:
+        problems.add(table.path, "bad_box", f"chest box {box} is empty or inverted (max <= min); ignored")
         return None
     return box
 
@@ -121,7 +129,14 @@ def _gaze_files(
         words = _words(ts, b.problems)
     txt = main / "transcription.txt"
     if txt.is_file():
-        text = txt.read_text(encoding="utf-8", errors="replace").strip()
+        raw = txt.read_bytes()
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            text = raw.decode("utf-8", errors="replace").strip()
+            b.problems.add(
+                txt, "bad_encoding", f"not UTF-8 (byte {exc.start}); undecodable bytes replaced by U+FFFD"
+            )
     else:
         b.problems.add(txt, "missing_file", "dictation transcript is absent")
     return fix, n_dropped, paths, text, words
