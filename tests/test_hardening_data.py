@@ -160,3 +160,48 @@ def test_data_problems_that_went_unreported_are_counted(tmp_path: Path) -> None:
     assert all(e["chest_box"] is None or e["chest_box"][2] > e["chest_box"][0] for e in idx.extras)
     run = train_tiny(tree, tmp_path / "run", "train.epochs=1")
     assert json.loads((run / "run.json").read_text())["data_problems"] == len(idx.problems)
+
+
+# --------------------------------------------------------------------------- anatomy sources
+
+
+def _coco(folder: Path, patients: list[str], missing: int = 0) -> Path:
+    """A COCO file of lung boxes on phantom-free noise images, one per entry of ``patients``."""
+    from PIL import Image
+
+    (folder / "images").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    images, annotations = [], []
+    for k, patient in enumerate(patients):
+        name = f"x{k}.png"
+        if k >= missing:
+            Image.fromarray(rng.integers(0, 255, (96, 96), dtype=np.uint8)).save(folder / "images" / name)
+        images.append(
+            {"id": k, "file_name": name, "width": 96, "height": 96, "metadata": {"patientid": patient}}
+        )
+        for cat, x in ((1, 10), (2, 50)):
+            annotations.append(
+                {"id": 2 * k + cat, "image_id": k, "category_id": cat, "bbox": [x, 10, 36, 70]}
+            )
+    cats = [{"id": 1, "name": "Right Lung"}, {"id": 2, "name": "Left Lung"}]
+    path = folder / "boxes.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": cats}))
+    return path
+
+
+def test_anatomy_train_and_cv_on_too_little_data_is_one_line(tmp_path: Path) -> None:
+    """Before: one image, or fewer patients than folds, gave tracebacks."""
+    one = _coco(tmp_path / "one", ["a"])
+    few = _coco(tmp_path / "few", ["a", "a", "b"])
+    fast = ["--set", "epochs=1", "--set", "views=1"]
+    res = CliRunner().invoke(
+        main, ["anatomy", "train", "--coco", str(one), "--out", str(tmp_path / "m"), *fast]
+    )
+    assert res.exit_code == 2 and "at least 2" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(main, ["anatomy", "cv", "--coco", str(few), *fast])
+    assert res.exit_code == 2 and "2 patient(s) for 5-fold" in res.output and "Traceback" not in res.output
+    gone = _coco(tmp_path / "gone", ["a", "b", "c"], missing=1)  # its first image is absent
+    res = CliRunner().invoke(
+        main, ["-q", "anatomy", "train", "--coco", str(gone), "--out", str(tmp_path / "g"), *fast]
+    )
+    assert res.exit_code == 0 and "Traceback" not in res.output  # skipped and counted, the rest trains

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from gazecxr.errors import InputError
 from gazecxr.runinfo import write_text
 
 PATH = click.Path(path_type=Path)
@@ -25,6 +26,27 @@ def _sources(data: tuple[Path, ...], coco: tuple[Path, ...]) -> list[dict]:
     from gazecxr.anatomy.train import read_sources
 
     return read_sources(data, coco)
+
+
+def _where(data: tuple[Path, ...], coco: tuple[Path, ...]) -> str:
+    return ", ".join(str(p) for p in (*coco, *data)) or "no --coco / --data"
+
+
+def _enough(
+    samples: list[dict], data: tuple[Path, ...], coco: tuple[Path, ...], folds: int | None = None
+) -> None:
+    """InputError (one line) when the sources cannot train a localiser or fill the folds."""
+    if len(samples) < 2:
+        raise InputError(
+            f"{_where(data, coco)}: {len(samples)} usable image(s) with boxes; the localiser needs at "
+            "least 2 (its in-domain score fits their distribution)"
+        )
+    patients = len({s["group"] for s in samples})
+    if folds is not None and patients < folds:
+        raise InputError(
+            f"{_where(data, coco)}: {patients} patient(s) for {folds}-fold cross-validation; give images "
+            f"of at least {folds} patients, or --set folds=N with N from 2 to the number of patients"
+        )
 
 
 config_option = click.option("--config", default=None, help="Config file or shipped name [anatomy].")
@@ -58,6 +80,7 @@ def train(
 
     cfg = _config(config, overrides)
     samples = _sources(data, coco)
+    _enough(samples, data, coco)
     train_localiser(samples, cfg, out, extra={"data": [str(d) for d in data], "coco": [str(c) for c in coco]})
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     click.echo(f"trained on {metrics['training_images']} images -> {out}")
@@ -89,6 +112,7 @@ def cv(
 
     cfg = _config(config, overrides)
     evaluated = _sources(data, coco)
+    _enough(evaluated, data, coco, folds=cfg.folds)
     extra = _sources(extra_data, extra_coco) if extra_data or extra_coco else []
     result = cross_validate(evaluated, extra, cfg)
     for f in result["folds"]:
