@@ -37,8 +37,6 @@ def write_odd_images(folder: Path) -> dict[str, Path]:
 
     import numpy as np
     from PIL import Image
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     folder.mkdir(parents=True, exist_ok=True)
     odd: dict[str, Path] = {}
@@ -57,20 +55,7 @@ def write_odd_images(folder: Path) -> dict[str, Path]:
         Image.fromarray(arr, mode="F").save(odd[name])
 
     def dicom(name: str, rows: int, cols: int, window: bytes | None = None) -> None:
-        meta = FileMetaDataset()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        path = odd[name] = folder / f"{name}.dcm"
-        ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = rows, cols, 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.PixelData = np.full((rows, cols), 1000, np.uint16).tobytes()
-        if window is not None:
-            ds.WindowCenter, ds.WindowWidth = "123456", "400"
-        ds.save_as(str(path), enforce_file_format=True)
-        if window is not None:  # pydicom refuses to write a bad DS value: patch the bytes
-            path.write_bytes(path.read_bytes().replace(b"123456", window))
+        odd[name] = write_dicom(folder / f"{name}.dcm", rows, cols, window)
 
     dicom("one-pixel-dicom", 1, 1)
     dicom("window-abcde", 32, 32, window=b"abcde ")
@@ -85,3 +70,41 @@ def write_odd_images(folder: Path) -> dict[str, Path]:
     odd["folder"].mkdir()
     odd["name-too-long"] = folder / ("n" * 300 + ".png")  # cannot exist: the OS refuses the name
     return odd
+
+
+def write_dicom(path: Path, rows: int, cols: int, window: bytes | None = None) -> Path:
+    """A minimal uncompressed 16-bit MONOCHROME2 DICOM; ``window`` replaces the bytes of a valid
+    WindowCenter (pydicom refuses to write a bad DS value itself)."""
+    import numpy as np
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = rows, cols, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = np.full((rows, cols), 1000, np.uint16).tobytes()
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = "123456", "400"
+    ds.save_as(str(path), enforce_file_format=True)
+    if window is not None:
+        path.write_bytes(path.read_bytes().replace(b"123456", window))
+    return path
+
+
+def inflate_pixel_data(path: Path, nbytes: int) -> Path:
+    """Make the DICOM at ``path`` hold ``nbytes`` of pixel data (its PixelData length patched, the
+    file extended sparsely) while its header still declares the original rows x columns."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    tag = b"\xe0\x7f\x10\x00OW\x00\x00"  # (7FE0,0010) OW, explicit VR little endian
+    at = data.rindex(tag) + len(tag)
+    data[at : at + 4] = struct.pack("<I", nbytes)
+    path.write_bytes(bytes(data[: at + 4 + 2]))  # keep a few pixel bytes, the rest is a hole
+    with path.open("r+b") as fh:
+        fh.truncate(at + 4 + nbytes)
+    return path

@@ -11,6 +11,7 @@ import multiprocessing
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from gazecxr.cli import main
@@ -205,3 +206,31 @@ def test_anatomy_train_and_cv_on_too_little_data_is_one_line(tmp_path: Path) -> 
         main, ["-q", "anatomy", "train", "--coco", str(gone), "--out", str(tmp_path / "g"), *fast]
     )
     assert res.exit_code == 0 and "Traceback" not in res.output  # skipped and counted, the rest trains
+
+
+# --------------------------------------------------------------------------- memory guards
+
+
+def test_a_dicom_holding_far_more_than_its_header_declares_is_refused_before_reading(tmp_path: Path) -> None:
+    """Before: a DICOM declaring 1000 x 1000 but holding 1 GB (sparse on disk) cost 6 GB before
+    it was refused."""
+    from gazecxr.data.images import ImageReadError, load_image
+    from hostile import inflate_pixel_data, write_dicom
+
+    path = write_dicom(tmp_path / "big.dcm", 1000, 1000)  # 2 MB of declared pixels
+    assert load_image(path).shape == (1000, 1000)
+    inflate_pixel_data(path, 300 * 2**20)  # 300 MiB of pixel data, sparse: nothing is written
+    with pytest.raises(ImageReadError, match="refused before reading the pixel data"):
+        load_image(path)
+
+
+def test_a_table_far_beyond_any_release_is_refused_before_parsing(tmp_path: Path) -> None:
+    """Before: a 2 GB sparse fixations.csv cost 4.2 GB in data check."""
+    from gazecxr.data import tables
+
+    tree = write_tiny_tree(tmp_path / "tree")
+    fix = next(tree.glob("patient_*/EyeGaze/fixations.csv"))
+    with fix.open("r+b") as fh:
+        fh.truncate(tables.MAX_TABLE_BYTES + 1)  # sparse
+    idx = build_index(tree, use_cache=False)
+    assert [p.kind for p in idx.problems if p.path.endswith("fixations.csv")][:1] == ["too_large"]

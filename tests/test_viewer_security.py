@@ -240,3 +240,53 @@ def test_an_empty_token_is_refused(tmp_path) -> None:  # noqa: ANN001 - fixture
         create_app(MeanAnalyzer(), token=" ")
     result = CliRunner().invoke(main, ["serve", "--run", str(tmp_path), "--token", "", "--port", "0"])
     assert result.exit_code == 2 and "empty" in result.output and "Traceback" not in result.output
+
+
+def test_an_upload_without_content_length_is_counted_as_it_arrives() -> None:
+    """Before: a chunked upload (no Content-Length) was stored whole, 928 MB in the audit, before
+    the 413. Now the body is counted as it arrives and refused once past the limit."""
+    client = TestClient(create_app(MeanAnalyzer(), max_upload_mb=1), base_url=LOCAL)
+    chunk = b"\0" * 65536
+
+    def body():  # noqa: ANN202 - a generator: httpx sends it chunked, without Content-Length
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+        for _ in range(64):  # 4 MiB
+            yield chunk
+        yield b"\r\n--b--\r\n"
+
+    res = client.post(
+        "/api/analyze", content=body(), headers={"content-type": "multipart/form-data; boundary=b"}
+    )
+    assert res.status_code == 413 and "too large" in res.json()["error"]
+    assert all(res.headers.get(k) == v for k, v in HEADERS.items())
+    assert client.get("/api/health").status_code == 200  # still serving
+
+
+def test_the_body_limit_stops_reading_at_the_limit() -> None:
+    """The app behind BodyLimit never receives more than the limit, however long the body."""
+    import asyncio
+
+    from gazecxr.viewer.uploads import BodyLimit
+
+    received, sent = [], []
+
+    async def app(scope, receive, send):  # noqa: ANN001, ANN202 - an ASGI app that reads everything
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise RuntimeError("client gone")
+            received.append(len(message["body"]))
+            if not message.get("more_body"):
+                break
+
+    chunks = iter([{"type": "http.request", "body": b"x" * 1000, "more_body": True}] * 10_000)
+
+    async def receive():  # noqa: ANN202 - 10 MB in 1 kB chunks
+        return next(chunks)
+
+    async def send(message):  # noqa: ANN001, ANN202
+        sent.append(message)
+
+    asyncio.run(BodyLimit(app, max_bytes=5_000, headers=HEADERS)({"type": "http"}, receive, send))
+    assert sum(received) <= 5_000 and sent[0]["status"] == 413
+    assert dict(sent[0]["headers"])[b"x-frame-options"] == b"DENY"

@@ -32,6 +32,8 @@ DEFAULT_MAX_PIXELS = 50_000_000  # well above any radiograph (~15 MP), far below
 # 1 x 1 file, a 2 x 4000 strip) would be stretched into a meaningless model input.
 MIN_SIDE = 16
 MAX_ASPECT = 8.0
+# A DICOM file may hold this much beyond twice its declared pixels (headers, overlays, previews).
+DICOM_SLACK_BYTES = 16 * 2**20
 MAX_NAME_BYTES = 200  # an output name, before its "_attention_per_label.npy" (file names: 255 bytes)
 
 
@@ -94,8 +96,10 @@ def _pil_to_array(img: Image.Image) -> np.ndarray:
         img = (
             img.convert("RGB") if img.mode in ("RGBA", "P", "CMYK", "YCbCr", "LA", "PA") else img.convert("L")
         )
-    arr = np.asarray(img, dtype=np.float32) / 255.0
-    return arr.mean(axis=2) if arr.ndim == 3 else arr
+    arr = np.asarray(img)
+    if arr.ndim == 3:  # the channel mean, summed in uint16: no (H, W, 3) float copy (4x the bytes)
+        return arr.sum(axis=2, dtype=np.uint16).astype(np.float32) / np.float32(3 * 255)
+    return arr.astype(np.float32) / np.float32(255)
 
 
 def _check_pixels(path: Path, height: int, width: int, frames: int, max_pixels: int | None) -> None:
@@ -129,9 +133,37 @@ def _read_pil(path: Path, draft_size: int | None, max_pixels: int | None) -> np.
     return arr
 
 
+def _check_dicom_size(path: Path, max_pixels: int | None) -> None:
+    """Refuse, from the header and the file's size and before any pixel byte is read, a DICOM
+    whose file holds far more than the pixels its header declares (a 1000 x 1000 header over 1 GB
+    of pixel data, sparse on disk, would cost gigabytes to read)."""
+    import pydicom
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+        rows, cols = int(getattr(ds, "Rows", 0) or 0), int(getattr(ds, "Columns", 0) or 0)
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+        bits = int(getattr(ds, "BitsAllocated", 16) or 16)
+    except Exception as exc:  # pydicom raises many types
+        raise ImageReadError(path, f"DICOM: {type(exc).__name__}: {exc}") from None
+    _check_pixels(path, rows, cols, frames, max_pixels)
+    declared = rows * cols * max(frames, 1) * samples * max(1, (bits + 7) // 8)
+    size = path.stat().st_size
+    if size > 2 * declared + DICOM_SLACK_BYTES:
+        raise ImageReadError(
+            path,
+            f"the file holds {size / 2**20:.0f} MiB but its header declares {cols} x {rows} pixels "
+            f"({declared / 2**20:.1f} MiB); refused before reading the pixel data",
+        )
+
+
 def _read_dicom(path: Path, max_pixels: int | None) -> np.ndarray:
     import pydicom
 
+    _check_dicom_size(path, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

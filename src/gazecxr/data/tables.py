@@ -16,6 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+# The largest table of the real releases (EGD-CXR's fixations.csv) is tens of MB; a file beyond
+# this is refused before parsing (a 2 GB sparse fixations.csv cost 4.2 GB of memory).
+MAX_TABLE_BYTES = 2**30
+
 csv.field_size_limit(1 << 26)
 
 
@@ -105,6 +109,15 @@ def read_table(
     if not path.is_file():
         if report_missing:
             problems.add(path, "missing_file", "expected file is absent")
+        return None
+    size = path.stat().st_size
+    if size > MAX_TABLE_BYTES:  # parsed whole into lists of strings: several times its size
+        problems.add(
+            path,
+            "too_large",
+            f"{size / 2**30:.1f} GiB is far beyond any table of these datasets (limit "
+            f"{MAX_TABLE_BYTES / 2**30:.0f} GiB); not read",
+        )
         return None
     try:
         opener = gzip.open if path.suffix == ".gz" else open

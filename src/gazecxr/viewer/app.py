@@ -40,7 +40,7 @@ from gazecxr.report.regions import findings_by_region
 from gazecxr.viewer import security
 from gazecxr.viewer.analyzer import Analysis, Analyzer
 from gazecxr.viewer.cohort import CohortStudy, StudySource
-from gazecxr.viewer.uploads import ACCEPTED, DecodeSlots, UploadError, decode_upload
+from gazecxr.viewer.uploads import ACCEPTED, BodyLimit, DecodeSlots, UploadError, decode_upload
 
 log = logging.getLogger("gazecxr.viewer")
 
@@ -267,4 +267,6 @@ def create_app(
         out["study"] = study.summary() | {"reference_report": study.reference_report}
         return out
 
+    # Outermost of ours: counts every request body as it arrives (declared length or not).
+    app.add_middleware(BodyLimit, max_bytes=max_bytes + 64 * 1024, headers=security.HEADERS)
     return app
