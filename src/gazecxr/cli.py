@@ -112,6 +112,10 @@ class LazyGroup(click.Group):
             raise _InputFailure(str(extra)) from None
         except OSError as exc:  # unreadable input, unwritable or full output, of any verb
             raise _InputFailure(os_error_line(exc)) from None
+        except RuntimeError as exc:  # Python < 3.13: Path.resolve() on a symlink loop
+            if not str(exc).startswith("Symlink loop"):
+                raise
+            raise _InputFailure(f"{str(exc).removeprefix('Symlink loop from ')}: a symlink loop") from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

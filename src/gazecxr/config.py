@@ -52,7 +52,10 @@ def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, 
 
 def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a config file, resolving its ``base:`` chain. Errors name the file."""
-    path = Path(path).resolve()
+    try:
+        path = Path(path).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise ConfigError(f"{path}: cannot be opened ({exc})") from None
     if path in _seen:
         raise ConfigError(f"{path}: 'base' chain loops back to this file")
     if not path.is_file():

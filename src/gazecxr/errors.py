@@ -12,6 +12,25 @@ class InputError(ValueError):
     """Bad user input, described in one line (file or folder, and the problem)."""
 
 
+def require_regular_file(path: object, what: str = "file") -> None:
+    """InputError unless ``path`` is a regular file: a FIFO would block its reader forever, and a
+    symlink loop, a folder or a name too long are refused in one line before anything opens it."""
+    import os
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode  # type: ignore[arg-type]
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"{path}: {what} cannot be opened ({getattr(exc, 'strerror', None) or exc})"
+        ) from None
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise InputError(f"{path}: {kind}, not a {what}")
+
+
 def tensor_file_refusal(path: object, exc: BaseException) -> str:
     """One line for a tensor file that ``torch.load(weights_only=True)`` refused or could not read.
 

@@ -33,7 +33,7 @@ from gazecxr.data.config import DataConfig
 from gazecxr.data.index import build_index
 from gazecxr.data.layout import is_synthetic
 from gazecxr.data.splits import assign_splits
-from gazecxr.errors import InputError
+from gazecxr.errors import InputError, require_regular_file
 
 log = logging.getLogger("gazecxr.anatomy")
 Box = tuple[float, float, float, float]
@@ -120,6 +120,7 @@ def read_coco(path: str | Path, images_dir: str | Path | None = None) -> list[Sa
         BoxFileError: unreadable JSON, missing keys, or no category naming a region.
     """
     path = Path(path)
+    require_regular_file(path, "COCO box file")
     try:
         coco = json.loads(path.read_text(encoding="utf-8"))
         images = {int(i["id"]): i for i in coco["images"]}

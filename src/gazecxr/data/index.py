@@ -203,7 +203,10 @@ def build_index(
     Raises:
         DatasetRootError: ``root`` is not a dataset root (one-line message).
     """
-    root = Path(root).expanduser().resolve()
+    try:
+        root = Path(root).expanduser().resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise DatasetRootError(f"{root}: cannot be opened ({exc})") from None
     cfg = cfg or DataConfig()
     gaze_cfg = gaze_cfg or GazeConfig()
     layout = detect_layout(root)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from gazecxr.errors import require_regular_file
 from gazecxr.report.config import ReportConfig
 from gazecxr.runinfo import write_text
 
@@ -235,6 +236,7 @@ def label(text: str | None, file: Path | None) -> None:
     from gazecxr.vocab.labeler import label_report
 
     if file is not None:
+        require_regular_file(file, "report file")
         text = file.read_text(encoding="utf-8", errors="replace")
     elif text == "-":
         text = sys.stdin.read()
