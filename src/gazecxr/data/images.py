@@ -188,7 +188,10 @@ def _read_dicom(path: Path, max_pixels: int | None) -> np.ndarray:
         raise ImageReadError(path, f"DICOM pixel data has shape {pixels.shape}; 2-D expected")
     slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
     intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
-    pixels = pixels * slope + intercept
+    # In place from here on: the same float64 arithmetic without a full-size temporary per step
+    # (a 49 MP DICOM: ~14 instead of ~26 bytes per pixel at the peak).
+    pixels *= slope
+    pixels += intercept
     if not np.isfinite(pixels).all():
         raise ImageReadError(path, "DICOM pixel values are not finite after the rescale")
     try:
@@ -202,9 +205,12 @@ def _read_dicom(path: Path, max_pixels: int | None) -> np.ndarray:
         lo, hi = centre - width / 2.0, centre + width / 2.0
     else:
         lo, hi = float(pixels.min()), float(pixels.max())
-    arr = (np.clip((pixels - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(pixels)).astype(
-        np.float32
-    )
+    if hi > lo:
+        pixels -= lo
+        pixels /= hi - lo
+        arr = np.clip(pixels, 0.0, 1.0, out=pixels).astype(np.float32)
+    else:
+        arr = np.zeros(pixels.shape, dtype=np.float32)
     if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).strip().upper() == "MONOCHROME1":
         arr = np.float32(1.0) - arr  # in float32, so the two photometric variants are exact negatives
     return arr
