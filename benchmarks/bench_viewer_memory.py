@@ -14,7 +14,7 @@ phase. Before the header check, one bomb upload took 2.8 GB and three parallel o
 Then, for each class of the second hostile-input audit (issue 21, item 5), the peak resident
 memory of a fresh process that only imports the reader and reads one such file (``VmHWM``, the
 import baseline subtracted): a DICOM declaring 1000 x 1000 over 1 GiB of pixel data (sparse on
-disk), just-under-limit (49 MP) RGB and 16-bit PNGs and an 8-bit TIFF, ``data check`` of a tree
+disk), just-under-limit (49 MP) RGB and 16-bit PNGs, an 8-bit TIFF and a 16-bit DICOM, ``data check`` of a tree
 whose ``fixations.csv`` is 2 GiB (sparse), and a 256 MiB upload without Content-Length to the
 viewer. ``--src DIR`` measures another checkout's code (e.g. the code before the fixes).
 Writes ``benchmarks/results/viewer_memory.json``.
@@ -154,6 +154,7 @@ def _hostile_files(folder: Path) -> dict[str, tuple[str, Path]]:
     files["png_16bit_49MP"] = ("image", folder / "g16.png")
     Image.fromarray((ramp * 255).astype(np.uint8)).save(folder / "g8.tiff")
     files["tiff_8bit_49MP"] = ("image", folder / "g8.tiff")
+    files["dicom_16bit_49MP"] = ("image", write_dicom(folder / "big.dcm", side, side))
     tree = folder / "tree"
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from data_fixtures import write_mimic_eye
