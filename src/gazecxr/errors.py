@@ -12,23 +12,27 @@ class InputError(ValueError):
     """Bad user input, described in one line (file or folder, and the problem)."""
 
 
-def require_regular_file(path: object, what: str = "file") -> None:
-    """InputError unless ``path`` is a regular file: a FIFO would block its reader forever, and a
-    symlink loop, a folder or a name too long are refused in one line before anything opens it."""
+def regular_file_problem(path: object) -> str | None:
+    """Why ``path`` is not a regular file that can be opened, or None when it is: missing, a
+    symlink loop, a name too long, a FIFO (which would block its reader forever), a folder."""
     import os
     import stat
 
     try:
         mode = os.stat(path).st_mode  # type: ignore[arg-type]
     except FileNotFoundError:
-        raise InputError(f"{path}: {what} not found") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"{path}: {what} cannot be opened ({getattr(exc, 'strerror', None) or exc})"
-        ) from None
-    if not stat.S_ISREG(mode):
-        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
-        raise InputError(f"{path}: {kind}, not a {what}")
+        return "not found"
+    except (OSError, RuntimeError, ValueError) as exc:  # ELOOP, ENAMETOOLONG, EACCES, NUL in name
+        return f"cannot be opened ({getattr(exc, 'strerror', None) or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    return "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+
+
+def require_regular_file(path: object, what: str = "file") -> None:
+    """InputError naming ``path`` and :func:`regular_file_problem` unless it is a regular file."""
+    if (problem := regular_file_problem(path)) is not None:
+        raise InputError(f"{path}: {what}: {problem}")
 
 
 def tensor_file_refusal(path: object, exc: BaseException) -> str:

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile
+
+from gazecxr.errors import regular_file_problem
 
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 DEFAULT_MAX_PIXELS = 50_000_000  # well above any radiograph (~15 MP), far below a decompression bomb
@@ -47,17 +48,10 @@ class ImageReadError(ValueError):
 
 
 def check_regular_file(path: Path) -> None:
-    """ImageReadError unless ``path`` is a regular file that can be stat-ed (a missing file, a
-    symlink loop, a name too long, a FIFO that would block a reader, a device or a folder)."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise ImageReadError(path, "file not found") from None
-    except (OSError, RuntimeError, ValueError) as exc:  # ELOOP, ENAMETOOLONG, EACCES, NUL in name
-        raise ImageReadError(path, f"cannot be opened ({getattr(exc, 'strerror', None) or exc})") from None
-    if not stat.S_ISREG(mode):
-        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
-        raise ImageReadError(path, f"{kind}, not an image file")
+    """ImageReadError unless ``path`` is a regular file (:func:`gazecxr.errors.regular_file_problem`):
+    checked before any open(), so a FIFO never blocks a batch."""
+    if (problem := regular_file_problem(path)) is not None:
+        raise ImageReadError(path, "file not found" if problem == "not found" else problem)
 
 
 def _is_dicom(path: Path) -> bool:
@@ -167,12 +161,9 @@ def _read_dicom(path: Path, max_pixels: int | None) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(str(path))
-            rows, cols = int(getattr(ds, "Rows", 0) or 0), int(getattr(ds, "Columns", 0) or 0)
-            frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+            ds = pydicom.dcmread(str(path))  # header already checked; pixel_array decodes lazily
     except Exception as exc:  # pydicom raises many types (InvalidDicomError, ValueError, KeyError, ...)
         raise ImageReadError(path, f"DICOM: {type(exc).__name__}: {exc}") from None
-    _check_pixels(path, rows, cols, frames, max_pixels)  # pixel_array below decodes lazily
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
