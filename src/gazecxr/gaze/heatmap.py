@@ -82,18 +82,15 @@ def _cell_integrals(
         (N, cells) float64, non-negative; without ``mirror`` a row sums to the mass of its
         Gaussian inside [lo, hi].
     """
-    edges = np.clip(np.linspace(0.0, extent, cells + 1)[None, :], lo[:, None], hi[:, None])
-    scale = 1.0 / (_SQRT2 * sigma[:, None])
-    if mirror is None:
-        return 0.5 * np.diff(erf((edges - centre[:, None]) * scale), axis=1)
-    # Copies further than 8 sigma from [0, extent] add < 1e-15 of a unit mass to any cell.
-    k = int(np.ceil((extent + 8.0 * float(sigma.max())) / (2.0 * mirror)))
-    shifts = 2.0 * mirror * np.arange(-k, k + 1)
-    out = np.zeros((centre.shape[0], cells))
-    for copy in (centre, -centre):
-        for shift in shifts:
-            out += 0.5 * np.diff(erf((edges - (copy + shift)[:, None]) * scale), axis=1)
-    return out
+    edges = np.clip(np.linspace(0.0, extent, cells + 1)[None, None, :], lo[:, None, None], hi[:, None, None])
+    copies = centre[:, None]  # (N, K): the centre, and with a mirror its copies
+    if mirror is not None:
+        # Copies further than 8 sigma from [0, extent] add < 1e-15 of a unit mass to any cell.
+        k = int(np.ceil((extent + 8.0 * float(sigma.max())) / (2.0 * mirror)))
+        shifts = 2.0 * mirror * np.arange(-k, k + 1)
+        copies = np.concatenate([centre[:, None] + shifts, -centre[:, None] + shifts], axis=1)
+    cdf = erf((edges - copies[:, :, None]) * (1.0 / (_SQRT2 * sigma[:, None, None])))
+    return 0.5 * np.diff(cdf, axis=2).sum(axis=1)
 
 
 def fixation_heatmap(
