@@ -112,7 +112,7 @@ class GazeCXRDataset(Dataset):
         self._rows: list[dict[str, Any]] = self.index.to_dict("records")  # fast per-item access
         # Each reading's recipe (its source's gaze.reference) and fixations, selected once (phase,
         # off-image policy); heatmaps are made per item.
-        self.recipes: list[GazeConfig] = [source.gaze_config(int(r), gaze_cfg) for r in self.index["row"]]
+        self.recipes: dict[str, GazeConfig] = {s: gaze_cfg.for_source(s) for s in set(self.index["source"])}
         self.fixations: list[np.ndarray] = [
             source.selected_fixations(int(r), gaze_cfg)[0] for r in self.index["row"]
         ]
@@ -188,7 +188,7 @@ class GazeCXRDataset(Dataset):
         h, w = int(r["height"]), int(r["width"])
         extra = self.source.extras[int(r["row"])]
         fix = self.fixations[i]
-        recipe = self.recipes[i]
+        recipe = self.recipes[r["source"]]
         heat = torch.from_numpy(fx.reading_heatmap(fix, (h, w), (self.size, self.size), recipe))
         label_maps = label_valid = None
         if self.dictation is not None:
