@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from gazecxr.cli import main
+from gazecxr.data import outputs
 from gazecxr.data.index import build_index
-from gazecxr.train import predict_files
 from test_hardening import png
 from test_predict import run  # noqa: F401 - the untrained run fixture
 from test_train import train_tiny, write_tiny_tree
@@ -54,15 +54,22 @@ def _predict(run: Path, *args: str) -> object:
     return CliRunner().invoke(main, ["-q", "predict", "--run", str(run), *args])
 
 
-def test_inputs_named_like_the_manifest_or_an_outputs_never_destroy_a_file(run: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("verb", ["predict", "anatomy locate"])
+def test_inputs_named_like_the_manifest_or_an_outputs_never_destroy_a_file(
+    run: Path, tmp_path: Path, verb: str
+) -> None:
     """Before: `manifest.png` / `failed.png` had their result overwritten by the manifest, and
-    `predict d/a.png d/a_overlay.png --out d` replaced the user's a_overlay.png, then predicted it."""
+    `predict d/a.png d/a_overlay.png --out d` replaced the user's a_overlay.png, then predicted it.
+    `anatomy locate` had its own copy of the old output code: the same folder logic now serves both."""
     d = tmp_path / "d"
     d.mkdir()
     a, overlay_named = png(d / "a.png", 0.4), png(d / "a_overlay.png", 0.7)
     manifest_named, failed_named = png(d / "manifest.png", 0.5), png(d / "failed.png", 0.6)
     before = overlay_named.read_bytes()
-    res = _predict(run, str(a), str(overlay_named), str(manifest_named), str(failed_named), "--out", str(d))
+    args = ["-q", *verb.split(), *(["--run", str(run)] if verb == "predict" else [])]
+    res = CliRunner().invoke(
+        main, [*args, str(a), str(overlay_named), str(manifest_named), str(failed_named), "--out", str(d)]
+    )
     assert res.exit_code == 0, res.output
     assert overlay_named.read_bytes() == before  # the input is untouched
     entries = json.loads((d / "manifest.json").read_text())
@@ -72,7 +79,7 @@ def test_inputs_named_like_the_manifest_or_an_outputs_never_destroy_a_file(run: 
         written
     )
     for e in entries:  # each result file is the one its input made
-        assert json.loads((d / e["outputs"]["json"]).read_text())["probabilities"]
+        assert isinstance(json.loads((d / e["outputs"]["json"]).read_text()), dict)
 
 
 def test_an_interrupted_run_leaves_a_true_manifest(run: Path, tmp_path: Path, monkeypatch) -> None:
@@ -108,7 +115,7 @@ def test_a_failing_rerun_removes_that_inputs_old_outputs(run: Path, tmp_path: Pa
 
 def _record_many(out: str, who: int) -> None:
     for k in range(40):
-        predict_files.record(Path(out), {"input": f"/in/{who}-{k}.png", "outputs": {}})
+        outputs.record(Path(out), {"input": f"/in/{who}-{k}.png", "outputs": {}})
 
 
 def test_two_runs_into_one_folder_keep_every_entry(tmp_path: Path) -> None:

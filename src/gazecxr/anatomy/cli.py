@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from gazecxr.errors import InputError
-from gazecxr.runinfo import write_text
+from gazecxr.runinfo import write_json_atomic, write_text
 
 PATH = click.Path(path_type=Path)
 DIR = click.Path(file_okay=False, path_type=Path)
@@ -175,29 +175,25 @@ def locate(images: tuple[Path, ...], model_dir: Path | None, out: Path, max_pixe
     """Write OUT/<name>.json (boxes, confidence, source) per image; unreadable files are reported
     in OUT/failed.json, the others processed, and the exit status is 1 if any failed."""
     from gazecxr.anatomy.localiser import Localiser
-    from gazecxr.data.images import DEFAULT_MAX_PIXELS, ImageReadError, output_names, read_radiograph
+    from gazecxr.data.images import DEFAULT_MAX_PIXELS, ImageReadError, read_radiograph
+    from gazecxr.data.outputs import BatchOutputs
 
     localiser = Localiser.load(model_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "failed.json").unlink(missing_ok=True)
-    failed, manifest = [], []
-    for path, name in zip(images, output_names(list(images)), strict=True):
+    batch = BatchOutputs(out, list(images), {"json": "{}.json"})
+    for path, files in zip(images, batch.files, strict=True):
         try:
             radiograph = read_radiograph(
                 path, localiser.cfg.image_size, 512, max_pixels or DEFAULT_MAX_PIXELS
             )
         except ImageReadError as exc:
-            failed.append({"path": str(path), "reason": exc.reason})
-            manifest.append({"input": str(path), "failed": exc.reason})
+            batch.failed(path, files, exc.reason)
             click.echo(f"FAILED {path}: {exc.reason}", err=True)
             continue
         location = localiser.locate(radiograph.display, radiograph.model_input)
         record = {"image": str(path), "size": list(radiograph.size), **location.to_dict()}
-        write_text(out / f"{name}.json", json.dumps(record, indent=2))
-        manifest.append({"input": str(path), "output": f"{name}.json"})
+        write_json_atomic(files["json"], record)
+        batch.done(path, files)
         click.echo(f"{path}: {location.source}" + (f" ({location.reason})" if location.reason else ""))
-    write_text(out / "manifest.json", json.dumps(manifest, indent=2))
-    click.echo(f"{len(images) - len(failed)} of {len(images)} images located into {out} (manifest.json)")
-    if failed:
-        write_text(out / "failed.json", json.dumps(failed, indent=2))
+    click.echo(f"{batch.written} of {len(images)} images located into {out} (manifest.json)")
+    if batch.close():
         sys.exit(1)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -182,6 +180,14 @@ def ablate(
         click.echo((out / "ablation.md").read_text(encoding="utf-8"))
 
 
+PREDICT_OUTPUTS = {
+    "json": "{}.json",
+    "attention": "{}_attention.npy",
+    "overlay": "{}_overlay.png",
+    "attention_per_label": "{}_attention_per_label.npy",
+}
+
+
 @click.command()
 @click.option("--run", "run", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -207,44 +213,35 @@ def predict(run: Path, images: tuple[Path, ...], out: Path, device: str, max_pix
     """
     from gazecxr.anatomy.localiser import attach_boxes
     from gazecxr.data.images import ImageReadError
+    from gazecxr.data.outputs import BatchOutputs
     from gazecxr.runinfo import write_json_atomic, write_npy_atomic
     from gazecxr.train.predict import Predictor, prediction_record, write_overlay
-    from gazecxr.train.predict_files import output_files, record, remove_outputs
 
     predictor = Predictor.from_run(run, device=device)  # CheckpointError: one line, exit 2
     if max_pixels is not None:
         predictor.max_pixels = max_pixels
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "failed.json").unlink(missing_ok=True)  # describes the latest run only
-    failed: list[dict[str, str]] = []
-    written = 0
-    for path, files in zip(images, output_files(list(images), out), strict=True):
-        entry: dict[str, Any] = {"input": os.path.abspath(path)}
+    batch = BatchOutputs(out, list(images), PREDICT_OUTPUTS)
+    for path, files in zip(images, batch.files, strict=True):
         try:
             radiograph = predictor.read(path, display_side=512)
             pred = predictor.predict_radiograph(radiograph)
             attach_boxes(pred, radiograph.display, None, radiograph.model_input)
         except ImageReadError as exc:
-            failed.append({"path": str(path), "reason": exc.reason})
-            remove_outputs(files)  # an earlier run's results of this input would contradict the manifest
-            record(out, {**entry, "failed": exc.reason})
+            batch.failed(path, files, exc.reason)
             click.echo(f"FAILED {path}: {exc.reason}", err=True)
             continue
-        if pred.class_attention is None:
-            files.pop("attention_per_label")
-            (out / f"{files['json'].stem}_attention_per_label.npy").unlink(missing_ok=True)
+        if pred.class_attention is None:  # no per-label maps: none left from an earlier model either
+            files.pop("attention_per_label").unlink(missing_ok=True)
         else:
             write_npy_atomic(files["attention_per_label"], pred.class_attention)
         write_npy_atomic(files["attention"], pred.attention)
         write_overlay(radiograph.display, pred.attention, files["overlay"])
-        record_ = prediction_record(
+        record = prediction_record(
             pred, files["attention"], files["overlay"], files.get("attention_per_label")
         )
-        write_json_atomic(files["json"], record_)
-        record(out, {**entry, "outputs": {k: v.name for k, v in files.items()}})  # as results land
-        written += 1
+        write_json_atomic(files["json"], record)
+        batch.done(path, files)  # the manifest, as results land
         click.echo(f"{path}: {', '.join(pred.positive) or 'no finding above threshold'}")
-    click.echo(f"{written} of {len(images)} images predicted into {out} (manifest.json)")
-    if failed:
-        write_json_atomic(out / "failed.json", failed)
+    click.echo(f"{batch.written} of {len(images)} images predicted into {out} (manifest.json)")
+    if batch.close():
         sys.exit(1)
