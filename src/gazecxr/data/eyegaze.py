@@ -26,7 +26,14 @@ from gazecxr.data import labels as L
 from gazecxr.data.cxr_jpg import CxrTables, normal_id, read_cxr_root, report_duplicates, report_label_ranges
 from gazecxr.data.format import EYEGAZE_CHX, EYEGAZE_GRANULAR
 from gazecxr.data.layout import Layout, find_cxr_root
-from gazecxr.data.rows import IndexBuilder, ReadingExtra, ReadingRow, first_word_time, label_columns
+from gazecxr.data.rows import (
+    IndexBuilder,
+    ReadingExtra,
+    ReadingRow,
+    box_problem,
+    first_word_time,
+    label_columns,
+)
 from gazecxr.data.tables import ProblemLog, Table, read_table
 from gazecxr.gaze import clock
 from gazecxr.gaze import fixations as fx
@@ -148,12 +155,8 @@ def _anatomy(b: IndexBuilder, box_t: Table) -> None:
     x1, x2, y1, y2 = (box_t.num(c) for c in ("x1", "x2", "y1", "y2"))
     for i, (dicom, name) in enumerate(zip(box_t.col("dicom_id"), box_t.col("bbox_name"), strict=True)):
         box = [x1[i], y1[i], x2[i], y2[i]]
-        if not all(np.isfinite(box)):
-            b.problems.add(box_t.path, "bad_value", f"box {name!r} of {dicom} has a non-numeric coordinate")
-        elif box[2] <= box[0] or box[3] <= box[1]:
-            b.problems.add(
-                box_t.path, "bad_box", f"box {name!r} of {dicom} is empty or inverted {box}; skipped"
-            )
+        if bad := box_problem(box):
+            b.problems.add(box_t.path, bad[0], f"box {name!r} of {dicom} {box} {bad[1]}; skipped")
         else:
             b.anatomy.setdefault(dicom.strip(), {})[name.strip()] = box
             b.anatomy_paths[dicom.strip()] = str(box_t.path)

@@ -17,7 +17,14 @@ import numpy as np
 from gazecxr.data import labels as L
 from gazecxr.data.cxr_jpg import CxrTables, normal_id, read_cxr_root, report_label_ranges
 from gazecxr.data.layout import Layout, find_cxr_root
-from gazecxr.data.rows import IndexBuilder, ReadingExtra, ReadingRow, first_word_time, label_columns
+from gazecxr.data.rows import (
+    IndexBuilder,
+    ReadingExtra,
+    ReadingRow,
+    box_problem,
+    first_word_time,
+    label_columns,
+)
 from gazecxr.data.tables import ProblemLog, Table, read_table
 from gazecxr.gaze import fixations as fx
 
@@ -39,13 +46,8 @@ def ellipses(table: Table | None, problems: ProblemLog) -> list[dict[str, Any]]:
     out = []
     for rec in table.records():
         box = [_float(rec[k]) for k in BOX_COLUMNS]
-        if not all(np.isfinite(box)):
-            problems.add(table.path, "bad_value", f"ellipse with a non-numeric coordinate {box} skipped")
-            continue
-        if box[2] <= box[0] or box[3] <= box[1]:
-            problems.add(
-                table.path, "bad_box", f"ellipse box {box} is empty or inverted (max <= min); skipped"
-            )
+        if bad := box_problem(box):
+            problems.add(table.path, bad[0], f"ellipse box {box} {bad[1]}; skipped")
             continue
         names = sorted({L.canonical_label(c) for c in label_cols if L.parse_value(rec[c]) == 1.0})
         out.append({"box": box, "labels": names, "certainty": _float(rec.get("certainty"))})
@@ -57,11 +59,8 @@ def chest_box(table: Table | None, problems: ProblemLog) -> list[float] | None:
         return None
     rec = next(table.records())
     box = [_float(rec.get(k)) for k in BOX_COLUMNS]
-    if not all(np.isfinite(box)):
-        problems.add(table.path, "bad_value", f"chest box with a non-numeric coordinate {box} ignored")
-        return None
-    if box[2] <= box[0] or box[3] <= box[1]:
-        problems.add(table.path, "bad_box", f"chest box {box} is empty or inverted (max <= min); ignored")
+    if bad := box_problem(box):
+        problems.add(table.path, bad[0], f"chest box {box} {bad[1]}; ignored")
         return None
     return box
 

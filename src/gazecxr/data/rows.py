@@ -113,6 +113,16 @@ def label_columns(
     return out
 
 
+def box_problem(box: list[float]) -> tuple[str, str] | None:
+    """(problem kind, what is wrong) of an xyxy box read from a table, or None when it is usable:
+    ``bad_value`` (a coordinate that is not a number) or ``bad_box`` (empty or inverted)."""
+    if not all(np.isfinite(box)):
+        return "bad_value", "has a non-numeric coordinate"
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return "bad_box", "is empty or inverted (max <= min)"
+    return None
+
+
 def first_word_time(words: list[list[Any]]) -> float:
     """Start (s) of the first timed word, NaN when none is timed."""
     starts = [w[1] for w in words if w[1] == w[1]]  # NaN != NaN
