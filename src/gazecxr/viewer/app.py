@@ -268,5 +268,10 @@ def create_app(
         return out
 
     # Outermost of ours: counts every request body as it arrives (declared length or not).
-    app.add_middleware(BodyLimit, max_bytes=max_bytes + 64 * 1024, headers=security.HEADERS)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=max_bytes + 64 * 1024,  # room for the multipart framing around the file
+        headers=security.HEADERS,
+        message=f"upload too large (refused while it arrived); the limit is {max_upload_mb:g} MiB",
+    )
     return app

@@ -101,8 +101,8 @@ class BodyLimit:
     whole, 928 MB in the audit, before the 413). The refusal carries ``headers``; the app behind
     sees the client as gone and its own answer is dropped."""
 
-    def __init__(self, app: Callable, max_bytes: int, headers: dict[str, str]) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: Callable, max_bytes: int, headers: dict[str, str], message: str) -> None:
+        self.app, self.max_bytes, self.message = app, max_bytes, message
         self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
@@ -137,8 +137,7 @@ class BodyLimit:
     async def _refuse(self, send: Callable) -> None:
         import json
 
-        limit = self.max_bytes / 2**20
-        body = json.dumps({"error": f"upload too large; the limit is {limit:g} MiB"}).encode()
+        body = json.dumps({"error": self.message}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers + self.headers})
         await send({"type": "http.response.body", "body": body})
