@@ -68,7 +68,10 @@ def _locked(out: Path) -> Iterator[None]:
 
 
 def record(out: Path, entry: dict[str, Any]) -> None:
-    """Add or replace (by ``entry["input"]``) one entry of ``out/manifest.json``, atomically."""
+    """Add or replace (by ``entry["input"]``) one entry of ``out/manifest.json``, atomically. The
+    files an earlier entry of the same input listed and this one does not are removed (a rerun
+    may name the input's outputs differently, or fail), so the folder never holds results the
+    manifest does not account for."""
     path = out / "manifest.json"
     with _locked(out):
         try:
@@ -77,7 +80,13 @@ def record(out: Path, entry: dict[str, Any]) -> None:
             entries = []  # an unreadable manifest (not ours, or cut short) is replaced
         if not isinstance(entries, list):
             entries = []
-        entries = [e for e in entries if not (isinstance(e, dict) and e.get("input") == entry["input"])]
+        mine = [e for e in entries if isinstance(e, dict) and e.get("input") == entry["input"]]
+        keep = set(entry.get("outputs", {}).values())
+        for old in mine:
+            for name in (old.get("outputs") or {}).values():
+                if isinstance(name, str) and name not in keep and Path(name).name == name:  # in `out` only
+                    (out / name).unlink(missing_ok=True)
+        entries = [e for e in entries if not any(e is m for m in mine)]
         write_json_atomic(path, [*entries, entry])
 
 
