@@ -113,9 +113,9 @@ def test_a_failing_rerun_removes_that_inputs_old_outputs(run: Path, tmp_path: Pa
     assert not any(out.glob("x*")) and json.loads((out / "manifest.json").read_text())[0]["failed"]
     # Given with another input first, the same file's outputs are named differently (relative to
     # the inputs' common folder); a later failure still removes what the manifest listed for it.
-    image2 = png(tmp_path / "x.png", 0.5)
-    (tmp_path / "sub").mkdir()
-    other = png(tmp_path / "sub" / "y.png", 0.6)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    image2, other = png(tmp_path / "a" / "x.png", 0.5), png(tmp_path / "b" / "y.png", 0.6)  # a__x, b__y
     assert _predict(run, str(image2), str(other), "--out", str(out)).exit_code == 0
     listed = next(e for e in json.loads((out / "manifest.json").read_text()) if e["input"] == str(image2))
     assert (out / listed["outputs"]["json"]).is_file()
