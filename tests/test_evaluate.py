@@ -164,3 +164,35 @@ def test_an_unreadable_test_image_is_listed_never_replaced(
     assert result["counts"]["readings"] == full["counts"]["readings"] - len(lost)
     ids = load_predictions(run / "predictions_test.npz")["reading_ids"].tolist()
     assert len(ids) == len(set(ids)) == result["counts"]["readings"] and not lost & set(ids)
+
+
+def test_a_standalone_release_that_moved_is_found_again_with_data(tmp_path: Path, monkeypatch) -> None:
+    """REFLACX next to MIMIC-CXR-JPG: the run records both roots; after the download moved,
+    --data ROOT is enough (the recorded cxr_root is gone, so it is searched beside ROOT again).
+    Before, the stale absolute cxr_root made every --data fail."""
+    import shutil
+
+    from gazecxr.synth.config import SynthConfig
+    from gazecxr.synth.writer import write_cohort
+    from test_train import REPO, TINY
+
+    write_cohort(
+        tmp_path / "dl", SynthConfig(studies=60, seed=3, image_size=128), layout="reflacx", workers=1
+    )
+    monkeypatch.chdir(tmp_path)
+    args = [
+        "-q",
+        "train",
+        "--data",
+        "dl/reflacx-xray-localization/1.0.0",
+        "--config",
+        str(REPO / "configs" / "synthetic.yaml"),
+    ]
+    res = CliRunner().invoke(
+        main, [*args, "--out", "run", *TINY, "train.epochs=1", "data.cxr_root=dl/mimic-cxr-jpg/2.0.0"]
+    )
+    assert res.exit_code == 0, res.output
+    shutil.move(str(tmp_path / "dl"), tmp_path / "moved")
+    moved = str(tmp_path / "moved" / "reflacx-xray-localization" / "1.0.0")
+    found = CliRunner().invoke(main, ["-q", "evaluate", "--run", "run", "--data", moved, "--no-gradcam"])
+    assert found.exit_code == 0, found.output

@@ -188,7 +188,14 @@ def load_module_weights(
 
 
 # Keys that may differ between the run's saved config and the one given on resume.
-RESUME_MUTABLE = ("data.root", "data.num_workers", "data.cache_dir", "train.device", "train.num_threads")
+RESUME_MUTABLE = (
+    "data.root",
+    "data.cxr_root",
+    "data.num_workers",
+    "data.cache_dir",
+    "train.device",
+    "train.num_threads",
+)
 
 
 def check_resume_config(run_dir: Path, cfg: ExperimentConfig) -> None:

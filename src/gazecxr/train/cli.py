@@ -61,7 +61,8 @@ def train(
         _fail("--config FILE is required for a new run")
     cfg = load_config(config_file or run / "config.yaml", overrides)
     if resume is not None:  # the run's own data unless --data says otherwise (InputError: exit 2)
-        root: Path | str | None = RunDir(resume).data_root(data_root, cfg.data.root)
+        cfg = cfg.model_copy(update={"data": RunDir(resume).located(cfg.data, data_root)})
+        root: Path | str | None = cfg.data.root
     else:
         root = data_root if data_root is not None else cfg.data.root
     if root is None:

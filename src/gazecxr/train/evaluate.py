@@ -99,9 +99,10 @@ def evaluate_run(
 
     run = Path(run)
     model, cfg, label_names, thresholds = load_run_model(run, device)
-    root = RunDir(run).data_root(data_root, cfg.data.root)
-    # Evaluation never augments (also not when scoring the train split).
-    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"augment": False})})
+    # The run's own data (or --data); evaluation never augments (also not when scoring the train split).
+    data = RunDir(run).located(cfg.data, data_root).model_copy(update={"augment": False})
+    cfg = cfg.model_copy(update={"data": data})
+    root = data.root
     datasets = build_datasets(cfg, root=root)
     if split not in datasets:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(datasets)}")

@@ -17,13 +17,17 @@ Light on purpose (no torch): the demo, the viewer and scripts use it to find fil
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gazecxr.data.config import DataConfig
 from gazecxr.data.splits import SPLIT_FILE
 from gazecxr.errors import InputError
 from gazecxr.runinfo import write_json_atomic
+
+log = logging.getLogger("gazecxr.train")
 
 LAST, BEST = "checkpoint_last", "checkpoint_best"
 WEIGHTS_SUFFIX = ".safetensors"
@@ -66,6 +70,19 @@ class RunDir:
                 "is not a directory here; pass --data ROOT to point the run at its data"
             )
         return root
+
+    def located(self, data: DataConfig, given: str | Path | None) -> DataConfig:
+        """The run's data settings pointed at its data: ``root`` from :meth:`data_root`, and a
+        recorded ``cxr_root`` that is no longer a folder (the data moved with it) dropped, so
+        MIMIC-CXR-JPG is searched beside the root as for a new run (said in the log)."""
+        root = self.data_root(given, data.root)
+        cxr = data.cxr_root
+        if cxr and not Path(cxr).expanduser().is_dir():
+            log.warning(
+                "%s: the recorded data.cxr_root %s is gone; searching beside %s", self.path, cxr, root
+            )
+            cxr = None
+        return data.model_copy(update={"root": str(root), "cxr_root": cxr})
 
     @property
     def splits(self) -> Path:
