@@ -20,7 +20,7 @@ import numpy as np
 
 from gazecxr.anatomy.atlas import DEFAULT_LUNG_BOX, place_atlas
 from gazecxr.data.labels import LABEL_SETS
-from gazecxr.prediction import Prediction
+from gazecxr.prediction import Anatomy, Prediction
 from gazecxr.report import generate_report, label_report
 from gazecxr.report.config import ReportConfig
 
@@ -43,8 +43,7 @@ def predictions(n: int, rng: np.random.Generator) -> list[Prediction]:
                 np.full(len(labels), 0.5),
                 att / att.sum(),
                 (2544, 3056),
-                boxes,
-                "atlas",
+                Anatomy(boxes, dict.fromkeys(boxes, "atlas"), {}, "atlas"),
             )
         )
     return out

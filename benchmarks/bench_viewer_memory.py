@@ -56,7 +56,7 @@ SERVER = textwrap.dedent(
         def analyze(self, r, anatomy_boxes=None):
             p = Prediction(labels=["a"], probabilities=np.array([float(r.model_input.mean())]),
                            thresholds=np.array([0.5]), attention=np.full((7, 7), 1 / 49),
-                           image_size=r.size, anatomy_boxes={}, anatomy_source="atlas", image_path=r.path)
+                           image_size=r.size, image_path=r.path)
             return Analysis(prediction=p, report_text="", report={})
 
     app = create_app(Stub(), max_upload_mb=64, decode_slots=int(sys.argv[2]))

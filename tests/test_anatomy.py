@@ -19,10 +19,10 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from gazecxr.anatomy.boxes import iou_np
+from gazecxr.anatomy.boxes import iou
 from gazecxr.anatomy.config import AnatomyConfig
 from gazecxr.anatomy.domain import DomainModel
-from gazecxr.anatomy.localiser import Localiser, LocaliserError, shipped_model_dir
+from gazecxr.anatomy.localiser import Localiser, LocaliserError, default_model_dir
 from gazecxr.anatomy.network import UPSAMPLE, box_cover, decode_boxes
 from gazecxr.anatomy.sources import BoxFileError, read_coco, read_dataset
 from gazecxr.anatomy.train import mask_loss
@@ -42,6 +42,10 @@ def synth_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("anatomy") / "cohort"
     synth_writer.write_cohort(out, synth_config.SynthConfig(studies=24, image_size=128, seed=5), workers=1)
     return out
+
+
+def iou_np(a, b) -> float:  # noqa: ANN001 - two boxes as sequences of floats
+    return float(iou(torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)))
 
 
 def blob_image(box: tuple[float, float, float, float], n: int = 64) -> torch.Tensor:
@@ -226,11 +230,11 @@ def test_synthetic_cohorts_are_one_source_and_each_real_root_its_own(
 
 
 def test_shipped_weights_load_as_safetensors_without_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
-    files = sorted(p.name for p in shipped_model_dir().iterdir())
+    files = sorted(p.name for p in default_model_dir().iterdir())
     assert "localiser.safetensors" in files and not [
         f for f in files if f.endswith((".pt", ".pth", ".pkl", ".ckpt"))
     ]
-    assert (shipped_model_dir() / "localiser.safetensors").stat().st_size <= 5 * 2**20
+    assert (default_model_dir() / "localiser.safetensors").stat().st_size <= 5 * 2**20
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("torch.load must not be used for the localiser")
@@ -244,7 +248,7 @@ def test_a_broken_model_directory_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LocaliserError, match="no localiser weights there"):
         Localiser.load(tmp_path)
     for name in ("config.yaml",):
-        (tmp_path / name).write_bytes((shipped_model_dir() / name).read_bytes())
+        (tmp_path / name).write_bytes((default_model_dir() / name).read_bytes())
     (tmp_path / "localiser.safetensors").write_bytes(b"\x00" * 64)
     with pytest.raises(LocaliserError, match="not a readable safetensors file"):
         Localiser.load(tmp_path)
@@ -283,9 +287,10 @@ def test_a_photograph_falls_back_to_the_atlas_and_says_why(caplog: pytest.LogCap
     with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
         photo = np.asarray(Image.open(f).convert("L"), dtype=np.float32) / 255
     location = Localiser.load().locate(photo)
-    assert location.source == "atlas" and location.reason.startswith(
+    assert location.source == "atlas" and location.note.startswith(
         ("low confidence for the", "the image does not")
     )
+    assert set(location.sources.values()) == {"atlas"}  # every region says so
     assert location.confidence and location.domain is not None  # the model's view is kept for the record
     assert "atlas used instead of the localiser" in caplog.text
 
@@ -311,9 +316,7 @@ def test_real_radiographs_are_located_and_a_half_image_is_not_trusted(shared_dat
         localiser.locate((img := load_image(p, draft_size=512))[:, : img.shape[1] // 2]) for p in paths[:10]
     ]
     # Measured 7 of these 10 (2026-12-01), 8 with the weights retrained on 2026-12-02; at least 6 required.
-    assert sum(h.source == "atlas" and "left lung" in h.reason for h in halves) >= 6, [
-        h.reason for h in halves
-    ]
+    assert sum(h.source == "atlas" and "left lung" in h.note for h in halves) >= 6, [h.note for h in halves]
 
 
 @pytest.mark.slow

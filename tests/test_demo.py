@@ -109,8 +109,9 @@ def test_demo_run_works_with_predict_and_report(tiny_demo: dict[str, Any], tmp_p
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = json.loads((tmp_path / f"{image.stem}.json").read_text(encoding="utf-8"))
     assert set(record["probabilities"]) == set(tiny_demo["cohort"]["labels"])
-    assert record["anatomy_source"] in {"model", "atlas"} and len(record["anatomy_boxes"]) == 17
-    assert set(record["anatomy_confidence"]) == set(record["anatomy_boxes"])
+    anatomy = record["anatomy"]
+    assert anatomy["source"] in {"model", "atlas"} and len(anatomy["boxes"]) == 17
+    assert set(anatomy["confidence"]) == set(anatomy["boxes"]) == set(anatomy["region_source"])
     proc = gazecxr("-q", "report", "--run", run, str(image))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "IMPRESSION" in proc.stdout

@@ -11,6 +11,7 @@ from gazecxr.demo.figures import FindingMaps
 from gazecxr.demo.html import StudyReport, StudyRow, VariantPage, content_terms, highlight, render
 from gazecxr.demo.results import verdict
 from gazecxr.demo.studies import select_studies
+from gazecxr.prediction import Anatomy
 from gazecxr.report.overlay import heatmap_rgba, radiograph_uint8
 
 LABELS = ["Atelectasis", "Pleural abnormality", "Pneumothorax"]
@@ -57,15 +58,19 @@ def _study(i: int) -> StudyRow:
         image=rng.random((64, 48)),
         gaze=rng.random((64, 48)) if i % 2 else None,
         attentions={"baseline": rng.random((4, 4)), "full": rng.random((4, 4))},
-        boxes={"left lung": (0.5, 0.1, 0.9, 0.9)},
+        anatomy=Anatomy(
+            {"left lung": (0.5, 0.1, 0.9, 0.9)},
+            {"left lung": ("dataset", "lung-anchored", "atlas")[i % 3]},
+            {},
+            ("dataset", "model", "atlas")[i % 3],
+            "low confidence for the left lung (0.21)" if i % 3 == 2 else "",
+        ),
         truth=["Atelectasis"],
         predicted=[],
         hits={"left lung": ["Atelectasis"]},
         generated_report="FINDINGS: Possible atelectasis in the left lower lung zone. <b>",
         reference_report="FINDINGS: Left basilar atelectasis. No pneumothorax.",
         finding_maps=maps if i < 4 else [],
-        box_source=("dataset", "model", "atlas")[i % 3],
-        box_note="low confidence for the left lung (0.21)" if i % 3 == 2 else "",
     )
 
 
@@ -111,6 +116,13 @@ def test_every_study_names_where_its_anatomy_boxes_came_from(page: str) -> None:
     assert len(said) == 6
     assert said[0] == "the reading&#x27;s own (EyeGaze)." and said[1] == "the anatomy localiser&#x27;s."
     assert said[2] == "the atlas&#x27;s, not the localiser&#x27;s (low confidence for the left lung (0.21))."
+
+
+def test_a_finding_in_a_region_placed_from_the_lungs_says_so(page: str) -> None:
+    lists = re.findall(r"<ol class=\"regions\">(.*?)</ol>", page)
+    assert len(lists) == 6
+    flagged = ["placed from the lungs" in x for x in lists]
+    assert flagged == [False, True, False, False, True, False]  # the studies whose left lung was anchored
 
 
 def test_highlight_marks_shared_content_words_and_escapes() -> None:

@@ -61,7 +61,7 @@ def test_report_command_on_a_real_radiograph(run, shared_data):
     rep = out["report"]
     # A real NIH radiograph (not of the localiser's training collection): the localiser places the regions.
     assert rep["anatomy_source"] == "model" and len(rep["region_mass"]) == 17
-    assert out["prediction"]["anatomy_confidence"]["right lung"] >= 0.5
+    assert out["prediction"]["anatomy"]["confidence"]["right lung"] >= 0.5
     assert rep["findings"] and all(f["name"] in LABELS for f in rep["findings"])
     assert all(s["source"] == "template" for s in rep["sentences"])
     bad = CliRunner().invoke(main, ["-q", "report", "--run", str(run), str(REPO / "pyproject.toml")])

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from gazecxr.anatomy.atlas import atlas_boxes, lung_box
+from gazecxr.anatomy.localiser import Localiser
 from gazecxr.data.anatomy import REGIONS
 from gazecxr.metrics.report import hallucination_counts, keyword_counts
-from gazecxr.prediction import Prediction
+from gazecxr.prediction import Anatomy, Prediction
 from gazecxr.report import generate_report
 from gazecxr.report.config import ReportConfig
 from gazecxr.report.generate import plan_from_findings, write_report
@@ -115,8 +117,7 @@ def _prediction(probs: dict[str, float], regions: list[str], boxes: dict | None 
         np.full(len(names), 0.5),
         _attention_on(_atlas(), regions),
         (512, 512),
-        boxes,
-        "dataset" if boxes else "none",
+        Anatomy.from_dataset(boxes),
     )
 
 
@@ -185,7 +186,8 @@ def test_normal_report_and_atlas_from_image():
         ["trachea"],
         boxes={},
     )
-    rep = generate_report(pred, ReportConfig(), image=_phantom())
+    located = replace(pred, anatomy=Localiser.load().locate(_phantom()))
+    rep = generate_report(located, ReportConfig())
     assert rep.anatomy_source in {"model", "atlas"} and len(rep.region_mass) == 17
     assert "lungs are clear" in rep.findings_text.lower()
     assert "no acute" in rep.impression_text.lower()

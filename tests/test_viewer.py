@@ -18,7 +18,7 @@ from PIL import Image
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from gazecxr.prediction import Prediction  # noqa: E402
+from gazecxr.prediction import Anatomy, Prediction  # noqa: E402
 from gazecxr.viewer.analyzer import (
     Analysis,  # noqa: E402
     read_for,  # noqa: E402
@@ -58,8 +58,9 @@ class MeanAnalyzer:
                 thresholds=np.array([0.5, 0.5]),
                 attention=attention,
                 image_size=radiograph.size,
-                anatomy_boxes=anatomy_boxes or {"left lung": (0.5, 0.1, 0.9, 0.9)},
-                anatomy_source="dataset" if anatomy_boxes else "atlas",
+                anatomy=Anatomy.from_dataset(anatomy_boxes)
+                if anatomy_boxes
+                else Anatomy({"left lung": (0.5, 0.1, 0.9, 0.9)}, {"left lung": "atlas"}, {}, "atlas"),
                 image_path=radiograph.path,
                 class_attention=np.stack([attention, np.eye(4) / 4]),  # one map per label
             )
@@ -208,7 +209,8 @@ def test_cohort_study_has_gaze_and_reference(client: TestClient) -> None:
     assert "server-side" not in json.dumps(body)  # no server path reaches the client
     assert body["image_path"] == "x.png"
     assert body["overlays"]["gaze"].startswith("data:image/png")
-    assert body["anatomy_source"] == "dataset" and body["regions"][0]["name"] == "right lung"
+    assert body["anatomy"]["source"] == "dataset" and body["regions"][0]["name"] == "right lung"
+    assert body["regions"][0]["source"] == "dataset"
     assert body["study"]["reference_report"] == "FINDINGS: small left effusion."
     res = client.post("/api/studies/nope/analyze")
     assert res.status_code == 404 and "unknown study" in res.json()["error"]

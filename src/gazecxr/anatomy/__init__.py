@@ -2,8 +2,10 @@
 
 Flow: box sources (:mod:`~gazecxr.anatomy.sources`: dataset roots, COCO files) -> augmented views
 (:mod:`~gazecxr.anatomy.views`) -> frozen trunk + box-mask head (:mod:`~gazecxr.anatomy.network`,
-trained by :mod:`~gazecxr.anatomy.train`) -> :class:`Localiser` (:func:`locate_regions`, with the
-atlas of :mod:`~gazecxr.anatomy.atlas` as the fallback) -> scores (:mod:`~gazecxr.anatomy.evaluate`).
+trained by :mod:`~gazecxr.anatomy.train`) + the lung-anchored layout (:mod:`~gazecxr.anatomy.layout`)
+-> :class:`Localiser` (:meth:`Localiser.locate` -> :class:`gazecxr.prediction.Anatomy`, with the atlas
+of :mod:`~gazecxr.anatomy.atlas` as the fallback; :func:`find_anatomy`) -> scores
+(:mod:`~gazecxr.anatomy.evaluate`).
 Members are imported on first access. docs/anatomy.md: the design, its measurements, the model card.
 """
 
@@ -13,9 +15,8 @@ __getattr__, __dir__, __all__ = lazy_members(
     __name__,
     {
         "Localiser": "gazecxr.anatomy.localiser",
-        "Location": "gazecxr.anatomy.localiser",
-        "locate_regions": "gazecxr.anatomy.localiser",
-        "attach_boxes": "gazecxr.anatomy.localiser",
+        "find_anatomy": "gazecxr.anatomy.localiser",
+        "LungLayout": "gazecxr.anatomy.layout",
         "atlas_boxes": "gazecxr.anatomy.atlas",
         "AnatomyConfig": "gazecxr.anatomy.config",
         "read_coco": "gazecxr.anatomy.sources",

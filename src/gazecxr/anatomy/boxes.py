@@ -5,7 +5,6 @@ Boxes are ``(..., 4)`` ``(x0, y0, x1, y1)`` in [0, 1] of the image.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 Box = tuple[float, float, float, float]
@@ -22,15 +21,6 @@ def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     iy = (torch.minimum(a[..., 3], b[..., 3]) - torch.maximum(a[..., 1], b[..., 1])).clamp(min=0)
     inter = ix * iy
     return inter / (area(a) + area(b) - inter).clamp(min=1e-9)
-
-
-def iou_np(a: Box | np.ndarray, b: Box | np.ndarray) -> float:
-    """IoU of two boxes given as sequences of floats."""
-    return float(
-        iou(
-            torch.as_tensor(np.asarray(a, dtype=np.float64)), torch.as_tensor(np.asarray(b, dtype=np.float64))
-        )
-    )
 
 
 def visible_share(box: Box, window: Box) -> float:

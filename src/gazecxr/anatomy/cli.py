@@ -59,6 +59,37 @@ data_option = click.option(
 coco_option = click.option(
     "--coco", multiple=True, type=PATH, help="COCO box file, e.g. real lung boxes (repeatable)."
 )
+reference_option = click.option(
+    "--regions-from-lungs",
+    "reference",
+    type=DIR,
+    default=None,
+    help="Dataset root with the 17 EyeGaze boxes: score the regions a box file lacks against the boxes "
+    "their mean geometry places from its true lungs (../shared/tools/anatomy_regions_check.py).",
+)
+
+
+def _reference(reference: Path | None):  # noqa: ANN202 - LungLayout | None
+    from gazecxr.anatomy.evaluate import reference_layout
+
+    return reference_layout(reference) if reference is not None else None
+
+
+anatomy_model_option = click.option(
+    "--anatomy-model",
+    type=DIR,
+    default=None,
+    help="Anatomy localiser directory for images without their own boxes "
+    "[report.anatomy_model, else the shipped one].",
+)
+
+
+def chosen_localiser(option: Path | None, configured: str | None):  # noqa: ANN201 - Localiser
+    """The localiser of ``--anatomy-model``, else of ``report.anatomy_model``, else the shipped one
+    (LocaliserError, one line, when it cannot be loaded)."""
+    from gazecxr.anatomy.localiser import Localiser
+
+    return Localiser.load(option if option is not None else configured)
 
 
 @click.group()
@@ -96,6 +127,7 @@ def train(
     "--extra-coco", multiple=True, type=PATH, help="COCO file used for training in every fold only."
 )
 @click.option("--json", "json_out", type=PATH, default=None, help="Also write the results as JSON.")
+@reference_option
 @config_option
 @set_option
 def cv(
@@ -104,29 +136,45 @@ def cv(
     extra_data: tuple[Path, ...],
     extra_coco: tuple[Path, ...],
     json_out: Path | None,
+    reference: Path | None,
     config: str | None,
     overrides: tuple[str, ...],
 ) -> None:
-    """Patient-grouped cross-validation on the --coco / --data boxes (each fold printed)."""
+    """Patient-grouped cross-validation on the --coco / --data boxes (each fold printed, then the
+    pooled per-region table)."""
     from gazecxr.anatomy.evaluate import cross_validate
 
     cfg = _config(config, overrides)
+    layout = _reference(reference)
     evaluated = _sources(data, coco)
     _enough(evaluated, data, coco, folds=cfg.folds)
     extra = _sources(extra_data, extra_coco) if extra_data or extra_coco else []
-    result = cross_validate(evaluated, extra, cfg)
+    result = cross_validate(evaluated, extra, cfg, reference=layout)
     for f in result["folds"]:
         click.echo(_line(f"fold {f['fold']} ({f['images']} images, {f['patients']} patients)", f))
+    _table(result["pooled"])
     click.echo(_line("pooled", result["pooled"]))
     if json_out:
         write_text(json_out, json.dumps(result, indent=2))
 
 
+def _table(summary: dict) -> None:
+    click.echo(f"{'region':<28} {'n':>5} {'mean IoU':>9} {'IoU>=0.5':>9} {'anchored':>9}")
+    for region, m in summary["regions"].items():
+        share = m["anchored"] / m["n"] if m["n"] else 0.0
+        click.echo(f"{region:<28} {m['n']:>5} {m['mean_iou']:>9.3f} {m['hit_rate']:>9.1%} {share:>9.1%}")
+
+
 def _line(title: str, summary: dict) -> str:
-    lungs = summary.get("lungs")
+    lungs, others = summary.get("lungs"), summary.get("non_lung")
     parts = [f"{title}: mean IoU over regions {summary['mean_iou']:.3f}"]
     if lungs:
         parts.append(f"lungs {lungs['mean_iou']:.3f}, {lungs['hit_rate']:.1%} at IoU >= 0.5 (n={lungs['n']})")
+    if others:
+        parts.append(
+            f"other regions {others['mean_iou']:.3f} (lowest {others['lowest_region']} "
+            f"{others['lowest_iou']:.3f}), boxes over 60% of the image {others['large_boxes']}/{others['boxes']}"
+        )
     return "; ".join(parts)
 
 
@@ -138,25 +186,31 @@ def _line(title: str, summary: dict) -> str:
     "--split", default="test", show_default=True, help="Split of a --data root ('all' for every image)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@reference_option
 def evaluate_cmd(
-    model_dir: Path | None, data: tuple[Path, ...], coco: tuple[Path, ...], split: str, as_json: bool
+    model_dir: Path | None,
+    data: tuple[Path, ...],
+    coco: tuple[Path, ...],
+    split: str,
+    as_json: bool,
+    reference: Path | None,
 ) -> None:
-    """Per-region mean IoU and share at IoU >= 0.5 of a localiser on --data or --coco boxes."""
+    """Per-region mean IoU and share at IoU >= 0.5 of the boxes a localiser uses, on --data or
+    --coco boxes."""
     from gazecxr.anatomy.evaluate import evaluate
     from gazecxr.anatomy.localiser import Localiser
 
     if not data and not coco:
         raise click.UsageError("give --data ROOT and/or --coco FILE")
     localiser = Localiser.load(model_dir)
+    layout = _reference(reference)
     samples = [s for s in (_sources(data, ()) if data else []) if split == "all" or s["split"] == split]
     samples += _sources((), coco) if coco else []
-    result = evaluate(localiser, samples)
+    result = evaluate(localiser, samples, reference=layout)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    click.echo(f"{'region':<28} {'n':>5} {'mean IoU':>9} {'IoU>=0.5':>9}")
-    for region, m in result["regions"].items():
-        click.echo(f"{region:<28} {m['n']:>5} {m['mean_iou']:>9.3f} {m['hit_rate']:>9.1%}")
+    _table(result)
     click.echo(
         _line(f"{result['images']} images ({result['fallback']} would fall back to the atlas)", result)
     )
@@ -172,7 +226,8 @@ def evaluate_cmd(
     "--max-pixels", default=None, type=click.IntRange(1), help="Refuse images declaring more pixels."
 )
 def locate(images: tuple[Path, ...], model_dir: Path | None, out: Path, max_pixels: int | None) -> None:
-    """Write OUT/<name>.json (boxes, confidence, source) per image; unreadable files are reported
+    """Write OUT/<name>.json (boxes, per-region source and confidence, image-level source) per image;
+    unreadable files are reported
     in OUT/failed.json, the others processed, and the exit status is 1 if any failed."""
     from gazecxr.anatomy.localiser import Localiser
     from gazecxr.data.images import DEFAULT_MAX_PIXELS, ImageReadError, read_radiograph
@@ -189,11 +244,11 @@ def locate(images: tuple[Path, ...], model_dir: Path | None, out: Path, max_pixe
             batch.failed(path, files, exc.reason)
             click.echo(f"FAILED {path}: {exc.reason}", err=True)
             continue
-        location = localiser.locate(radiograph.display, radiograph.model_input)
-        record = {"image": str(path), "size": list(radiograph.size), **location.to_dict()}
+        anatomy = localiser.locate(radiograph.display, radiograph.model_input)
+        record = {"image": str(path), "size": list(radiograph.size), **anatomy.to_dict()}
         write_json_atomic(files["json"], record)
         batch.done(path, files)
-        click.echo(f"{path}: {location.source}" + (f" ({location.reason})" if location.reason else ""))
+        click.echo(f"{path}: {anatomy.source}" + (f" ({anatomy.note})" if anatomy.note else ""))
     click.echo(f"{batch.written} of {len(images)} images located into {out} (manifest.json)")
     if batch.close():
         sys.exit(1)

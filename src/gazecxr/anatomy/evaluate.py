@@ -1,18 +1,27 @@
-"""Localiser accuracy: per-region mean IoU and share of boxes at IoU >= 0.5, and patient-grouped CV."""
+"""Localiser accuracy: per-region mean IoU and share of boxes at IoU >= 0.5, and patient-grouped CV.
+
+Scored are the boxes the localiser *uses* (:meth:`Localiser.resolve`: the model's, or the
+lung-anchored layout's where the model's is implausible). Real radiographs here have only the
+lungs annotated; with a ``reference`` layout (fitted on a cohort with the 17 EyeGaze boxes,
+:func:`reference_layout`) every other region is scored against the box that layout places from the
+*true* lungs, the definition of ``../shared/tools/anatomy_regions_check.py``.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from gazecxr.anatomy.config import AnatomyConfig
+from gazecxr.anatomy.layout import LungLayout
 from gazecxr.anatomy.localiser import Localiser
-from gazecxr.anatomy.scores import collect, score_views, summarise
-from gazecxr.anatomy.train import ViewCache, build_views, fit, patient_folds
+from gazecxr.anatomy.scores import Scores
+from gazecxr.anatomy.train import BoxSourceError, ViewCache, build_views, fit, patient_folds, score_views
 from gazecxr.data.anatomy import REGIONS
 from gazecxr.data.images import ImageReadError, load_resized
 
@@ -20,12 +29,30 @@ log = logging.getLogger("gazecxr.anatomy")
 Sample = dict[str, Any]
 
 
-def evaluate(localiser: Localiser, samples: Sequence[Sample], batch_size: int = 16) -> dict[str, Any]:
-    """IoU of the model's boxes against each sample's boxes (the regions it has), the images read at
-    the model's size; also the number of images the atlas would replace (``fallback``) and of
-    unreadable images (``failed``, with paths)."""
+def reference_layout(cohort: str | Path) -> LungLayout:
+    """The mean geometry relative to the lungs of a dataset root's EyeGaze boxes (e.g. a ``gazecxr
+    synth`` cohort), for :func:`evaluate` / :func:`cross_validate` ``reference``.
+
+    Raises:
+        BoxSourceError: the root has no image with the 17 boxes.
+    """
+    from gazecxr.anatomy.sources import read_dataset
+
+    try:
+        return LungLayout.fit_boxes([s["boxes"] for s in read_dataset(cohort)])
+    except ValueError as exc:
+        raise BoxSourceError(f"{cohort}: {exc}") from None
+
+
+def evaluate(
+    localiser: Localiser, samples: Sequence[Sample], batch_size: int = 16, reference: LungLayout | None = None
+) -> dict[str, Any]:
+    """IoU of the boxes the localiser uses against each sample's boxes (the regions it has, and with
+    ``reference`` the regions placed from its true lungs), the images read at the model's size; also
+    the number of images the atlas would replace (``fallback``) and of unreadable images
+    (``failed``, with paths)."""
     s = localiser.cfg.image_size
-    ious: dict[str, list[float]] = {}
+    scores = Scores()
     failed: list[dict[str, str]] = []
     fallback = 0
     for start in range(0, len(samples), batch_size):
@@ -40,17 +67,26 @@ def evaluate(localiser: Localiser, samples: Sequence[Sample], batch_size: int = 
             mask.append(torch.tensor([r in sample["boxes"] for r in REGIONS]))
         if not images:
             continue
-        boxes, conf, domain = localiser.predict(torch.stack(images)[:, None])
+        raw, conf, domain = localiser.predict(torch.stack(images)[:, None])
         fallback += int(localiser.untrusted(conf, domain).sum())
-        collect(ious, boxes, torch.stack(truth), torch.stack(mask))
-    return {**summarise(ious), "images": len(samples) - len(failed), "fallback": fallback, "failed": failed}
+        boxes, anchored, _ = localiser.resolve(raw, conf)
+        t, m = torch.stack(truth).double(), torch.stack(mask)
+        if reference is not None:
+            t, m = reference.reference(t, m)
+        scores.add(boxes.double(), t, m, anchored)
+    return {**scores.summary(), "images": len(samples) - len(failed), "fallback": fallback, "failed": failed}
 
 
 def cross_validate(
-    evaluated: Sequence[Sample], extra: Sequence[Sample], cfg: AnatomyConfig, cache: ViewCache | None = None
+    evaluated: Sequence[Sample],
+    extra: Sequence[Sample],
+    cfg: AnatomyConfig,
+    cache: ViewCache | None = None,
+    reference: LungLayout | None = None,
 ) -> dict[str, Any]:
     """Patient-grouped ``cfg.folds``-fold CV: each fold trains on ``extra`` and the other folds of
-    ``evaluated``, and is scored on its own held-out images (unaugmented).
+    ``evaluated``, and is scored on its own held-out images (unaugmented; with ``reference`` as in
+    :func:`evaluate`).
 
     Returns:
         ``{"folds": [summary per fold], "pooled": summary of all held-out boxes, "folds_k", ...}``.
@@ -60,27 +96,25 @@ def cross_validate(
     groups = [s["group"] for s in cache.samples[:n_eval]]
     fold = patient_folds(groups, cfg.folds, cfg.seed)
     owner_fold = np.where(cache.owner < n_eval, fold[np.minimum(cache.owner, n_eval - 1)], -1)
-    folds, pooled = [], {}
+    folds, pooled = [], Scores()
     for f in range(cfg.folds):
-        train = np.unique(cache.owner[owner_fold != f])
-        head, _ = fit(cache, cfg, train)
+        localiser = fit(cache, cfg, np.unique(cache.owner[owner_fold != f]))
         held = np.nonzero((owner_fold == f) & cache.plain)[0]
-        ious = score_views(head, cache, held)
-        for r, v in ious.items():
-            pooled.setdefault(r, []).extend(v)
+        scores = score_views(localiser, cache, held, reference)
+        pooled.extend(scores)
         folds.append(
             {
                 "fold": f,
                 "images": len(held),
                 "patients": len({groups[i] for i in np.nonzero(fold == f)[0]}),
-                **summarise(ious),
+                **scores.summary(),
             }
         )
         log.info("fold %d: %s", f, folds[-1].get("lungs"))
     return {
         "folds_k": cfg.folds,
         "folds": folds,
-        "pooled": summarise(pooled),
+        "pooled": pooled.summary(),
         "evaluated_images": n_eval,
         "extra_images": len(cache.samples) - n_eval,
     }

@@ -22,7 +22,10 @@ import torch.nn.functional as F
 
 from gazecxr.anatomy.config import AnatomyConfig
 from gazecxr.anatomy.domain import DomainModel
+from gazecxr.anatomy.layout import LungLayout
+from gazecxr.anatomy.localiser import Localiser
 from gazecxr.anatomy.network import BoxMaskHead, box_cover, load_trunk, trunk_features
+from gazecxr.anatomy.scores import Scores
 from gazecxr.anatomy.views import make_view
 from gazecxr.data.anatomy import REGIONS
 from gazecxr.data.images import ImageReadError, load_resized
@@ -62,6 +65,27 @@ class ViewCache:
     failed: list[tuple[str, str]]
 
 
+def anchor_targets(samples: Sequence[Sample]) -> list[Sample]:
+    """``samples`` with, on every image whose source has only the lungs (real COCO lung boxes), the
+    other regions' boxes placed from its true lungs by the layout of the samples that have all 17
+    (``AnatomyConfig.anchor_targets``): the region maps then learn real films, not only phantoms.
+    Unchanged when no sample has the 17 boxes."""
+    try:
+        layout = LungLayout.fit_boxes([s["boxes"] for s in samples])
+    except ValueError:
+        return list(samples)
+    out = []
+    for s in samples:
+        boxes = s["boxes"]
+        if all(r in boxes for r in ("right lung", "left lung")) and len(boxes) < len(REGIONS):
+            truth = torch.tensor([[boxes.get(r, (0.0, 0.0, 0.0, 0.0)) for r in REGIONS]], dtype=torch.float64)
+            placed = layout.place(truth)[0].tolist()
+            completed = {r: boxes.get(r, tuple(placed[k])) for k, r in enumerate(REGIONS)}
+            s = {**s, "boxes": completed, "annotated_boxes": tuple(boxes)}
+        out.append(s)
+    return out
+
+
 def build_views(
     samples: Sequence[Sample], cfg: AnatomyConfig, trunk: torch.nn.Module | None = None
 ) -> ViewCache:
@@ -70,6 +94,8 @@ def build_views(
     An image that cannot be read is skipped, counted and logged with its path and reason.
     """
     trunk = trunk or load_trunk()
+    if cfg.anchor_targets:
+        samples = anchor_targets(samples)
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)  # intensity jitter draws from torch's generator
     f16s, f32s, owner, plain, kept, kept_at, failed = [], [], [], [], [], [], []
@@ -193,15 +219,48 @@ def fit_head(cache: ViewCache, views: np.ndarray, cfg: AnatomyConfig) -> BoxMask
     return head.eval()
 
 
-def fit(
-    cache: ViewCache, cfg: AnatomyConfig, samples: np.ndarray | None = None
-) -> tuple[BoxMaskHead, DomainModel]:
-    """Head and in-domain model from the views of ``samples`` (indices into ``cache.samples``; all)."""
+def fit(cache: ViewCache, cfg: AnatomyConfig, samples: np.ndarray | None = None) -> Localiser:
+    """Head, in-domain model and lung-anchored layout from the views of ``samples`` (indices into
+    ``cache.samples``; None: all).
+
+    Raises:
+        BoxSourceError: no sample with both lungs has some region's box (no layout can place it).
+    """
     keep = np.ones(len(cache.owner), bool) if samples is None else np.isin(cache.owner, samples)
+    chosen = range(len(cache.samples)) if samples is None else samples
+    try:
+        layout = LungLayout.fit_boxes(
+            [cache.samples[i]["boxes"] for i in chosen], cfg.max_offset, cfg.max_scale
+        )
+    except ValueError as exc:
+        raise BoxSourceError(str(exc)) from None
     head = fit_head(cache, np.nonzero(keep)[0], cfg)
     plain = torch.from_numpy(np.nonzero(keep & cache.plain)[0])
     domain = DomainModel.fit(cache.f32[plain].float().mean((2, 3)), cfg.domain_dims)
-    return head, domain
+    return Localiser(head, domain, layout, cfg)
+
+
+def score_views(
+    localiser: Localiser, cache: ViewCache, views: np.ndarray, reference: LungLayout | None = None
+) -> Scores:
+    """The boxes ``localiser`` uses (:meth:`Localiser.resolve`) on the cached ``views`` against their
+    targets; with ``reference``, regions a view's source lacks (placed targets of
+    :func:`anchor_targets` included) are scored against the boxes it places from the view's true
+    lungs (:meth:`LungLayout.reference`)."""
+    scores = Scores()
+    for s in range(0, len(views), 64):
+        b = torch.from_numpy(views[s : s + 64])
+        raw, conf, _ = localiser.from_features(cache.f16[b], cache.f32[b])
+        boxes, anchored, _ = localiser.resolve(raw, conf)
+        truth, known = cache.targets["boxes"][b], cache.targets["box_mask"][b]
+        if reference is not None:
+            samples = [cache.samples[o] for o in cache.owner[views[s : s + 64]]]
+            annotated = torch.tensor(
+                [[r in x.get("annotated_boxes", x["boxes"]) for r in REGIONS] for x in samples]
+            )
+            truth, known = reference.reference(truth.double(), known & annotated)
+        scores.add(boxes.double(), truth.double(), known, anchored)
+    return scores
 
 
 def patient_folds(groups: Sequence[str], k: int, seed: int = 0) -> np.ndarray:
@@ -233,17 +292,23 @@ def train_localiser(
     ``metrics.json`` records the training images per source, the reading failures and the
     training-set IoU (a sanity check, not an accuracy claim: use ``anatomy cv`` / ``anatomy eval``).
     """
-    from gazecxr.anatomy.localiser import Localiser
-    from gazecxr.anatomy.scores import score_views, summarise
     from gazecxr.runinfo import init_run_dir, write_metrics
 
     out = init_run_dir(out, cfg, cfg.seed, extra=extra)
     cache = build_views(samples, cfg)
-    head, domain = fit(cache, cfg)
-    Localiser(head, domain, cfg).save(out)
+    localiser = fit(cache, cfg)
+    localiser.save(out)
     sources: dict[str, int] = {}
     for s in cache.samples:
         sources[s["source"]] = sources.get(s["source"], 0) + 1
-    fit_iou = summarise(score_views(head, cache, np.nonzero(cache.plain)[0]))
-    write_metrics(out, {"training_images": sources, "failed": cache.failed, "training_set": fit_iou})
+    fit_iou = score_views(localiser, cache, np.nonzero(cache.plain)[0]).summary()
+    write_metrics(
+        out,
+        {
+            "training_images": sources,
+            "failed": cache.failed,
+            "training_set": fit_iou,
+            "layout": localiser.layout.describe(),
+        },
+    )
     return out

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from gazecxr.demo.figures import FindingMaps, finding_maps_figure, numbered_regions, roc_figure, study_figure
-from gazecxr.prediction import Box
+from gazecxr.prediction import Anatomy
 from gazecxr.report.overlay import data_url
 
 Estimate = tuple[float, float | None, float | None]  # value, CI low, CI high
@@ -47,7 +47,7 @@ class StudyRow:
     image: np.ndarray
     gaze: np.ndarray | None
     attentions: dict[str, np.ndarray]  # variant -> attention grid
-    boxes: dict[str, Box]
+    anatomy: Anatomy  # the region boxes and where each came from
     truth: list[str]  # ground-truth positive labels
     predicted: list[str]  # positive labels of the gaze model at its thresholds
     hits: dict[str, list[str]]  # region -> findings placed there by the report
@@ -55,8 +55,6 @@ class StudyRow:
     reference_report: str
     writer: str = "template"  # report writer that wrote generated_report
     finding_maps: list[FindingMaps] = field(default_factory=list)
-    box_source: str = "none"  # Prediction.anatomy_source: "dataset", "model" (localiser), "atlas", "none"
-    box_note: str = ""  # why the atlas replaced the localiser, when it did
 
 
 @dataclass
@@ -211,12 +209,21 @@ BOX_SOURCES = {
 def _studies_section(report: StudyReport) -> str:
     rows = []
     for s in report.studies:
-        fig = study_figure(s.image, s.gaze, s.attentions, s.boxes, s.hits)
+        fig = study_figure(s.image, s.gaze, s.attentions, s.anatomy.boxes, s.hits)
         numbers = numbered_regions(s.hits)
+        anchored = set(s.anatomy.anchored)
         regions = "".join(
-            f"<li value='{n}'>{html.escape(r)}: {html.escape(', '.join(s.hits[r]))}</li>"
+            f"<li value='{n}'>{html.escape(r)}: {html.escape(', '.join(s.hits[r]))}"
+            + (
+                " <i>(box placed from the lungs: the localiser's own was implausible)</i>"
+                if r in anchored
+                else ""
+            )
+            + "</li>"
             for r, n in numbers.items()
         )
+        box_source = BOX_SOURCES.get(s.anatomy.source, s.anatomy.source)
+        box_note = f" ({s.anatomy.note})" if s.anatomy.note else ""
         shared = content_terms(s.generated_report) & content_terms(s.reference_report)
         sid = html.escape(s.study_id, quote=True)
         rows.append(f"""<article class="study" id="study-{sid}">
@@ -224,7 +231,7 @@ def _studies_section(report: StudyReport) -> str:
 <p class="labels">Ground truth: <b>{html.escape(", ".join(s.truth) or "no finding")}</b>.
 {html.escape(report.headline)} (seed 0) at its thresholds: <b>{html.escape(", ".join(s.predicted) or "no finding")}</b>.</p>
 {_img(fig, f"panels of study {s.study_id}", "panels")}
-<p class="boxes">Anatomy boxes: {html.escape(BOX_SOURCES.get(s.box_source, s.box_source))}{html.escape(f" ({s.box_note})" if s.box_note else "")}.</p>
+<p class="boxes">Anatomy boxes: {html.escape(box_source)}{html.escape(box_note)}.</p>
 <ol class="regions">{regions or "<li class='none'>no finding placed in a region</li>"}</ol>
 <div class="reports"><div><h4>Generated report ({html.escape(report.headline)}, {html.escape(s.writer)} writer)</h4>
 <pre class="generated">{highlight(s.generated_report, shared)}</pre></div>

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gazecxr.anatomy.localiser import attach_boxes
+from gazecxr.anatomy.localiser import find_anatomy
 from gazecxr.data.labels import positive_labels
 from gazecxr.data.reports import reference_report
 from gazecxr.demo.figures import FindingMaps
@@ -81,6 +81,7 @@ def study_rows(
         headline: the gaze-supervised variant whose report is written and whose per-finding maps
             are compared with ``baseline``'s.
     """
+    from gazecxr.anatomy.localiser import Localiser
     from gazecxr.data import build_datasets
     from gazecxr.data.images import load_image
     from gazecxr.report import generate_report
@@ -89,6 +90,7 @@ def study_rows(
 
     predictors = {name: Predictor.from_run(run) for name, run in runs.items()}
     gaze_pred = predictors[headline]
+    localiser = Localiser.load(gaze_pred.cfg.report.anatomy_model)
     dataset = build_datasets(gaze_pred.cfg, root=data_root)["test"]
     labels = list(dataset.label_names)
     samples = []
@@ -109,15 +111,15 @@ def study_rows(
         preds = {name: p.predict_path(meta["image_path"]) for name, p in predictors.items()}
         image = load_image(meta["image_path"])
         main = preds[headline]
-        attach_boxes(main, image, s["anatomy_boxes"])
-        report = generate_report(main, report_cfg, image=image)
+        main.anatomy = find_anatomy(image, localiser, s["anatomy_boxes"])
+        report = generate_report(main, report_cfg)
         rows.append(
             StudyRow(
                 study_id=str(meta["reading_id"]),
                 image=image,
                 gaze=s["gaze_heatmap"].numpy(),
                 attentions={name: p.attention for name, p in preds.items()},
-                boxes=main.anatomy_boxes,
+                anatomy=main.anatomy,
                 truth=s["positive"],
                 predicted=main.positive,
                 hits=findings_by_region(report.to_dict()),
@@ -125,8 +127,6 @@ def study_rows(
                 reference_report=reference_report(meta["image_path"], meta["study_id"]),
                 writer=report.writer,
                 finding_maps=finding_maps(s, labels, preds, headline, baseline),
-                box_source=main.anatomy_source,
-                box_note=main.anatomy_note,
             )
         )
         on_item()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from gazecxr.anatomy.cli import anatomy_model_option, chosen_localiser
 from gazecxr.errors import require_regular_file
 from gazecxr.report.config import ReportConfig
 from gazecxr.runinfo import write_text
@@ -52,6 +53,7 @@ WRITERS = click.Choice(["template", "llm"])
     help="Dataset root: first calibrate the certainty cut-points on its validation split "
     "and store them in RUN/report_cutpoints.json (used by every later report).",
 )
+@anatomy_model_option
 def report(
     run: Path,
     images: tuple[Path, ...],
@@ -62,16 +64,18 @@ def report(
     json_path: Path | None,
     limit: int | None,
     calibrate_root: Path | None,
+    anatomy_model: Path | None,
 ) -> None:
     """Write a region-aware report for each IMAGE (JPG/PNG/DICOM) with the classifier of RUN.
 
     A bare image has no anatomy boxes: its 17 regions come from the anatomy localiser
-    (GAZECXR_ANATOMY_MODEL, else the shipped one), or from the atlas placed on the image when the
-    localiser is not confident (said in the JSON's anatomy_source / anatomy_note). The LLM writer
+    (--anatomy-model, else report.anatomy_model, else the shipped one): its own box where plausible,
+    else placed from its lungs, or the atlas when it is not confident (said per region in the JSON's
+    prediction.anatomy and in the report's anatomy_notes). The LLM writer
     reads its server, model and key from report.llm in the run config or GAZECXR_LLM_BASE_URL /
     GAZECXR_LLM_MODEL / GAZECXR_LLM_API_KEY.
     """
-    from gazecxr.anatomy.localiser import attach_boxes
+    from gazecxr.anatomy.localiser import find_anatomy
     from gazecxr.data.images import ImageReadError
     from gazecxr.errors import InputError
     from gazecxr.report.calibrate import calibrate_run, run_report_config
@@ -103,10 +107,11 @@ def report(
     if cohort is None and not images and calibrate_root is not None:
         return
     if cohort is not None:
-        _cohort_regions(run, cohort, cfg, json_path, limit)
+        _cohort_regions(run, cohort, cfg, json_path, limit, anatomy_model)
         return
     if not images:
         raise click.UsageError("give at least one IMAGE, --cohort TREE or --calibrate ROOT")
+    localiser = chosen_localiser(anatomy_model, cfg.anatomy_model)
     results: list[dict] = []
     for path in images:
         try:
@@ -116,14 +121,15 @@ def report(
             click.echo(f"FAILED {path}: {exc.reason}", err=True)
             continue
         prediction = predictor.predict_radiograph(radiograph)
-        attach_boxes(prediction, radiograph.display, None, radiograph.model_input)  # kept in the JSON
+        prediction.anatomy = find_anatomy(radiograph.display, localiser, None, radiograph.model_input)
         try:
-            rep = generate_report(prediction, cfg, image=radiograph.display)
+            rep = generate_report(prediction, cfg)
         except ValueError as exc:  # the writer itself failed (e.g. llm without a server): stop
             raise click.ClickException(str(exc)) from None
         results.append({"image": str(path), "prediction": prediction.to_dict(), "report": rep.to_dict()})
         if fmt == "text":
-            click.echo(f"== {path}\n{rep.text}\n")
+            notes = "".join(f"\n  note: {n}" for n in rep.anatomy_notes)
+            click.echo(f"== {path}\n{rep.text}{notes}\n")
     if fmt == "json":
         click.echo(json.dumps(results if len(results) > 1 else results[0], indent=2))
     if any("failed" in r for r in results):
@@ -131,13 +137,21 @@ def report(
 
 
 def _cohort_regions(
-    run: Path, cohort: Path, cfg: ReportConfig, json_path: Path | None, limit: int | None
+    run: Path,
+    cohort: Path,
+    cfg: ReportConfig,
+    json_path: Path | None,
+    limit: int | None,
+    anatomy_model: Path | None,
 ) -> None:
     from gazecxr.report.synthetic_eval import evaluate_regions
 
     reports_path = json_path.with_suffix(".reports.jsonl") if json_path else None
+    localiser = chosen_localiser(anatomy_model, cfg.anatomy_model)
     try:
-        result = evaluate_regions(run, cohort, cfg=cfg, limit=limit, reports_path=reports_path)
+        result = evaluate_regions(
+            run, cohort, cfg=cfg, limit=limit, reports_path=reports_path, localiser=localiser
+        )
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     if json_path:

@@ -37,3 +37,8 @@ class ReportConfig(Section):
         0.6, ge=0.0, le=1.0, description="contralateral region added at this share of the best score"
     )
     seed: int = Field(0, description="varies the template wording reproducibly")
+    anatomy_model: str | None = Field(
+        None,
+        description="anatomy localiser directory that places the 17 regions on images without their own "
+        "boxes (gazecxr anatomy train --out; default: the shipped one); --anatomy-model overrides it",
+    )

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from gazecxr.anatomy.localiser import attach_boxes
 from gazecxr.prediction import Prediction
 from gazecxr.report.config import ReportConfig
 from gazecxr.report.regions import assign_regions, box_masses, region_evidence
@@ -29,6 +28,8 @@ class Report:
         sentences: every sentence with its section and source.
         writer: "template" or "llm".
         anatomy_source: where the region boxes came from ("dataset", "model", "atlas", "none", "oracle").
+        region_sources: region -> where its box came from (``Anatomy.sources``: "dataset", "model",
+            "lung-anchored", "atlas"); a finding placed in a ``lung-anchored`` region says so.
         region_mass: attention mass in each anatomy box (empty without attention or boxes).
         skipped_labels: labels of the prediction the dictionary does not know (not reported).
         cutpoints: the certainty cut-points used (level -> lowest probability).
@@ -40,6 +41,7 @@ class Report:
     writer: str
     anatomy_source: str
     region_mass: dict[str, float] = field(default_factory=dict)
+    region_sources: dict[str, str] = field(default_factory=dict)
     skipped_labels: list[str] = field(default_factory=list)
     dictionary_version: int = 1
     cutpoints: dict[str, float] = field(default_factory=dict)
@@ -59,6 +61,19 @@ class Report:
     def text(self) -> str:
         return f"FINDINGS: {self.findings_text}\n\nIMPRESSION: {self.impression_text}"
 
+    def anchored_regions(self, finding: StatedFinding) -> list[str]:
+        """The regions of ``finding`` whose box was placed from the lungs, not found by the model."""
+        return [r for r in finding.regions if self.region_sources.get(r) == "lung-anchored"]
+
+    @property
+    def anatomy_notes(self) -> list[str]:
+        """One line per stated finding placed in a region the localiser did not find itself."""
+        return [
+            f"{f.name}: {', '.join(rs)} placed from the lungs (the localiser's own box was implausible)"
+            for f in self.findings
+            if (rs := self.anchored_regions(f))
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "findings_text": self.findings_text,
@@ -72,6 +87,9 @@ class Report:
                     "probability": f.probability,
                     "threshold": f.threshold,
                     "regions": list(f.regions),
+                    "region_sources": {
+                        r: self.region_sources[r] for r in f.regions if r in self.region_sources
+                    },
                     "region_mass": {r: self.region_mass[r] for r in f.region_scores if r in self.region_mass},
                     "region_scores": f.region_scores,
                 }
@@ -80,6 +98,7 @@ class Report:
             "negatives": self.negatives,
             "sentences": [s.to_dict() for s in self.sentences],
             "region_mass": self.region_mass,
+            "anatomy_notes": self.anatomy_notes,
             "skipped_labels": self.skipped_labels,
             "dictionary_version": self.dictionary_version,
             "cutpoints": self.cutpoints,
@@ -221,26 +240,19 @@ def write_report(
 
 
 def generate_report(
-    prediction: Prediction,
-    cfg: ReportConfig | None = None,
-    image: np.ndarray | None = None,
-    writer: Writer | None = None,
+    prediction: Prediction, cfg: ReportConfig | None = None, writer: Writer | None = None
 ) -> Report:
     """Region-aware report for one prediction.
 
     Args:
-        prediction: Stage-1 output (probabilities, thresholds, attention ``(h, w)``, anatomy boxes).
+        prediction: Stage-1 output (probabilities, thresholds, attention ``(h, w)``, and its
+            ``anatomy``, located beforehand: ``gazecxr.anatomy.localiser.find_anatomy``).
         cfg: report configuration (default: :class:`ReportConfig` defaults).
-        image: ``(H, W)`` float in [0, 1]; the anatomy localiser (or the atlas) places the regions on
-            it when the prediction has no boxes (the prediction is given them).
         writer: a writer instance (default: from ``cfg.writer``).
     """
     cfg = cfg or ReportConfig()
     d = dictionary_for(cfg)
-    if not prediction.anatomy_boxes and image is not None:
-        prediction = replace(prediction)  # the caller's prediction keeps its (empty) boxes
-        attach_boxes(prediction, image, None)
-    boxes, source = prediction.anatomy_boxes, prediction.anatomy_source
+    boxes, source = prediction.anatomy.boxes, prediction.anatomy.source
     if not boxes:
         log.warning(
             "no anatomy boxes and no image for %s: findings are reported without regions",
@@ -259,4 +271,9 @@ def generate_report(
     plan, skipped = plan_from_prediction(prediction, cfg, d, evidence)
     if skipped:
         log.info("labels not in the report dictionary (not reported): %s", ", ".join(skipped))
-    return replace(write_report(plan, cfg, d, writer, source), region_mass=masses, skipped_labels=skipped)
+    return replace(
+        write_report(plan, cfg, d, writer, source),
+        region_mass=masses,
+        region_sources=dict(prediction.anatomy.sources),
+        skipped_labels=skipped,
+    )

@@ -14,8 +14,8 @@ The same is computed with a uniform attention map (``prior_only``: regions from 
 alone), so the contribution of the model's attention is visible, with raw attention mass instead
 of density as region evidence (``attention_mass``, see :func:`gazecxr.report.regions.region_evidence`),
 and with the boxes a user without anatomy boxes gets instead of the true ones: the anatomy
-localiser's (``localiser_boxes``, :func:`gazecxr.anatomy.locate_regions`, the atlas where it is not
-confident) and the atlas alone (``atlas_boxes``); the ellipse hit is then judged in those boxes.
+localiser's (``localiser_boxes``, :meth:`gazecxr.anatomy.localiser.Localiser.locate`: its boxes, those placed
+from its lungs, or the atlas where it is not confident) and the atlas alone (``atlas_boxes``); the ellipse hit is then judged in those boxes.
 """
 
 from __future__ import annotations
@@ -30,11 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from gazecxr.anatomy.atlas import atlas_boxes
-from gazecxr.anatomy.localiser import locate_regions
+from gazecxr.anatomy.localiser import Localiser, find_anatomy
 from gazecxr.data.images import load_image
 from gazecxr.data.labels import FINDINGS, REFLACX_PHASE1_TO_CANONICAL
-from gazecxr.prediction import Box
+from gazecxr.prediction import Anatomy, Box
 from gazecxr.report.config import ReportConfig
 from gazecxr.report.generate import Report, dictionary_for, generate_report
 
@@ -155,12 +154,14 @@ def evaluate_regions(
     cfg: ReportConfig | None = None,
     limit: int | None = None,
     reports_path: str | Path | None = None,
+    localiser: Localiser | None = None,
 ) -> dict[str, Any]:
     """Reports for every frontal ``split`` image of a synthetic tree, and their region grounding.
 
     Args:
         run_dir: trained run (``gazecxr train --out``).
         root: the ``gazecxr synth`` output tree.
+        localiser: the anatomy localiser of the ``localiser_boxes`` variant (None: the shipped one).
         cfg: report configuration (default: the run's ``report`` section with its calibrated cut-points).
         limit: only the first ``limit`` images (quick runs).
         reports_path: optional JSONL file receiving every report (``dicom_id``, text, findings).
@@ -175,6 +176,7 @@ def evaluate_regions(
 
     root = Path(root)
     predictor = Predictor.from_run(run_dir)
+    localiser = localiser or Localiser.load()
     if cfg is None:
         from gazecxr.report.calibrate import run_report_config
 
@@ -205,7 +207,7 @@ def evaluate_regions(
         )
         boxes = {k: (b[0] / w, b[1] / h, b[2] / w, b[3] / h) for k, b in rec.get("regions", {}).items()}
         pred = predictor.predict_path(path)
-        pred.anatomy_boxes, pred.anatomy_source = boxes, "dataset"
+        pred.anatomy = Anatomy.from_dataset(boxes)
         ellipses = [
             e
             for rid in rec.get("reflacx_readings", [])
@@ -218,18 +220,16 @@ def evaluate_regions(
             "mixture_attention": replace(pred, class_attention=None),
         }
         image = load_image(path, draft_size=512)
-        located = locate_regions(image)
+        located = localiser.locate(image)
         box_sources[located.source] += 1
-        given["localiser_boxes"] = replace(
-            pred, anatomy_boxes=dict(located.boxes), anatomy_source=located.source
-        )
-        given["atlas_boxes"] = replace(pred, anatomy_boxes=atlas_boxes(image), anatomy_source="atlas")
+        given["localiser_boxes"] = replace(pred, anatomy=located)
+        given["atlas_boxes"] = replace(pred, anatomy=find_anatomy(image, None))
         for name, variant_cfg in variants.items():
             if name == "mixture_attention" and pred.class_attention is None:
                 continue
             report = generate_report(given.get(name, pred), variant_cfg)
             scored = score_report(
-                report, rec, given[name].anatomy_boxes if name in given else boxes, ellipses, locate
+                report, rec, given[name].anatomy.boxes if name in given else boxes, ellipses, locate
             )
             rows[name] += scored
             if name == "attention":

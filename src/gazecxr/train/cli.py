@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from gazecxr.anatomy.cli import anatomy_model_option, chosen_localiser
 from gazecxr.config import load_config
 from gazecxr.runinfo import write_text
 
@@ -200,19 +201,28 @@ PREDICT_OUTPUTS = {
     type=click.IntRange(1),
     help="Refuse images declaring more pixels, from their header (default: the run's data.max_image_pixels).",
 )
-def predict(run: Path, images: tuple[Path, ...], out: Path, device: str, max_pixels: int | None) -> None:
+@anatomy_model_option
+def predict(
+    run: Path,
+    images: tuple[Path, ...],
+    out: Path,
+    device: str,
+    max_pixels: int | None,
+    anatomy_model: Path | None,
+) -> None:
     """Image-only inference for JPG/PNG/DICOM files.
 
     Writes OUT/<name>.json (probabilities, positive labels at the run's thresholds, attention
-    map path, the 17 anatomy boxes of the anatomy localiser with their confidence and source,
-    "model" or "atlas"), OUT/<name>_attention.npy and OUT/<name>_overlay.png per image, <name> derived from
+    map path, the 17 anatomy boxes of the anatomy localiser (--anatomy-model, else
+    report.anatomy_model, else the shipped one) with each region's source ("model",
+    "lung-anchored" or "atlas") and confidence), OUT/<name>_attention.npy and OUT/<name>_overlay.png per image, <name> derived from
     the image's path so that no two inputs share outputs and none overwrites an input or the
     manifest, and OUT/manifest.json mapping every input predicted into OUT to its outputs (or
     its failure), updated as each result lands. Unreadable files are reported with their path and
     reason in OUT/failed.json (which describes this run only); the others are still processed;
     the exit status is 1 if any failed.
     """
-    from gazecxr.anatomy.localiser import attach_boxes
+    from gazecxr.anatomy.localiser import find_anatomy
     from gazecxr.data.images import ImageReadError
     from gazecxr.data.outputs import BatchOutputs
     from gazecxr.runinfo import write_json_atomic, write_npy_atomic
@@ -221,12 +231,13 @@ def predict(run: Path, images: tuple[Path, ...], out: Path, device: str, max_pix
     predictor = Predictor.from_run(run, device=device)  # CheckpointError: one line, exit 2
     if max_pixels is not None:
         predictor.max_pixels = max_pixels
+    localiser = chosen_localiser(anatomy_model, predictor.cfg.report.anatomy_model)
     batch = BatchOutputs(out, list(images), PREDICT_OUTPUTS)
     for path, files in zip(images, batch.files, strict=True):
         try:
             radiograph = predictor.read(path, display_side=512)
             pred = predictor.predict_radiograph(radiograph)
-            attach_boxes(pred, radiograph.display, None, radiograph.model_input)
+            pred.anatomy = find_anatomy(radiograph.display, localiser, None, radiograph.model_input)
         except ImageReadError as exc:
             batch.failed(path, files, exc.reason)
             click.echo(f"FAILED {path}: {exc.reason}", err=True)

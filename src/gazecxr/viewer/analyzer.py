@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gazecxr.anatomy.localiser import attach_boxes
+from gazecxr.anatomy.localiser import find_anatomy
 from gazecxr.data.images import Radiograph, read_radiograph
 from gazecxr.data.layout import is_synthetic
 from gazecxr.errors import InputError
@@ -56,12 +56,16 @@ class RunAnalyzer:
     lock keeps the model's state private to one request at a time whatever the backbone does.
     """
 
-    def __init__(self, run_dir: str | Path, writer: str | None = None) -> None:
-        """Load the run's best checkpoint and thresholds.
+    def __init__(
+        self, run_dir: str | Path, writer: str | None = None, anatomy_model: str | Path | None = None
+    ) -> None:
+        """Load the run's best checkpoint and thresholds, and the anatomy localiser
+        (``anatomy_model``, else the run's ``report.anatomy_model``, else the shipped one).
 
         Raises:
             RunLoadError: ``run_dir`` has no config.yaml, or its checkpoint or thresholds are
                 missing or do not fit the config.
+            LocaliserError: the anatomy localiser cannot be loaded.
         """
         from gazecxr.config import load_config
 
@@ -88,6 +92,11 @@ class RunAnalyzer:
             self.predictor = Predictor.from_run(self.run_dir)
         except CheckpointError as exc:
             raise RunLoadError(str(exc)) from None
+        from gazecxr.anatomy.localiser import Localiser
+
+        self.localiser = Localiser.load(
+            anatomy_model if anatomy_model is not None else cfg.report.anatomy_model
+        )
         self._lock = threading.Lock()
 
     def read(self, path: Path, name: str | None = None) -> Radiograph:
@@ -99,8 +108,10 @@ class RunAnalyzer:
 
         with self._lock:
             prediction = self.predictor.predict_radiograph(radiograph)
-        attach_boxes(prediction, radiograph.display, anatomy_boxes, radiograph.model_input)
-        report = generate_report(prediction, self.report_cfg, image=radiograph.display)
+            prediction.anatomy = find_anatomy(
+                radiograph.display, self.localiser, anatomy_boxes, radiograph.model_input
+            )
+        report = generate_report(prediction, self.report_cfg)
         return Analysis(prediction=prediction, report_text=report.text, report=report.to_dict())
 
 

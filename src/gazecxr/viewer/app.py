@@ -114,17 +114,23 @@ def analysis_json(
 
 
 def region_list(pred: Prediction, report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Anatomy boxes with the findings the report placed in each and their attention mass."""
+    """Anatomy boxes with the findings the report placed in each, their attention mass, and where
+    each box came from (``source``: "dataset", "model", "lung-anchored", "atlas"; ``confidence``)."""
     placed = findings_by_region(report)
     mass = report.get("region_mass", {}) or {}
+    anatomy = pred.anatomy
     return [
         {
             "name": name,
             "box": [float(v) for v in box],
             "findings": placed.get(name, []),
             "attention_mass": None if name not in mass else float(mass[name]),
+            "source": anatomy.sources.get(name, anatomy.source),
+            "confidence": None
+            if name not in anatomy.confidence
+            else round(float(anatomy.confidence[name]), 4),
         }
-        for name, box in pred.anatomy_boxes.items()
+        for name, box in anatomy.boxes.items()
     ]
 
 

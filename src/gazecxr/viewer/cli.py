@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from gazecxr.anatomy.cli import anatomy_model_option
 from gazecxr.errors import InputError
 from gazecxr.viewer.app import DEFAULT_MAX_UPLOAD_MB
 
@@ -71,6 +72,7 @@ log = logging.getLogger("gazecxr.viewer")
     type=click.FloatRange(0.1, 1024),
     help="Uploads larger than this are refused (HTTP 413).",
 )
+@anatomy_model_option
 def serve(
     run_dir: Path,
     data_root: Path | None,
@@ -82,6 +84,7 @@ def serve(
     max_upload_mb: float,
     token: str | None,
     max_pixels: int | None,
+    anatomy_model: Path | None,
 ) -> None:
     """Local web viewer: upload a radiograph or pick a cohort study and see findings, attention,
     gaze, regions and the report. HTTP API: GET /api/health, POST /api/analyze (field `file`)."""
@@ -97,7 +100,7 @@ def serve(
     from gazecxr.viewer.cohort import load_cohort
     from gazecxr.viewer.security import is_loopback
 
-    analyzer = RunAnalyzer(run_dir, writer=writer)  # RunLoadError: one line, exit 2
+    analyzer = RunAnalyzer(run_dir, writer=writer, anatomy_model=anatomy_model)  # one line, exit 2
     if max_pixels is not None:
         analyzer.predictor.max_pixels = max_pixels
     studies = None

@@ -114,6 +114,14 @@ function renderBoxes(regions, width, height) {
   }
 }
 
+// Where a region's box came from (Prediction.anatomy.sources).
+const REGION_SOURCES = {
+  dataset: "the reading's own",
+  model: "found by the localiser",
+  "lung-anchored": "placed from the lungs (the localiser's own box was implausible)",
+  atlas: "atlas",
+};
+
 function renderRegions(regions) {
   const list = $("regions");
   list.replaceChildren();
@@ -123,7 +131,9 @@ function renderRegions(regions) {
   }
   for (const r of used) {
     const mass = r.attention_mass == null ? "" : ` (attention mass ${(100 * r.attention_mass).toFixed(1)} %)`;
-    list.append(el("li", { value: r.number }, `${r.name}: ${r.findings.join(", ")}${mass}`));
+    const where = REGION_SOURCES[r.source] ?? r.source;
+    const conf = r.confidence == null ? "" : `, confidence ${r.confidence.toFixed(2)}`;
+    list.append(el("li", { value: r.number }, `${r.name}: ${r.findings.join(", ")}${mass} · box: ${where}${conf}`));
   }
 }
 
@@ -169,7 +179,7 @@ function render(result) {
   $("stage").hidden = false;
   $("overlay-controls").hidden = false;
   $("image-caption").textContent =
-    `${result.source} · ${result.image_size[1]}×${result.image_size[0]} px · anatomy boxes: ${result.anatomy_source}${result.anatomy_note ? ` (${result.anatomy_note})` : ""}`;
+    `${result.source} · ${result.image_size[1]}×${result.image_size[0]} px · anatomy boxes: ${result.anatomy.source}${result.anatomy.note ? ` (${result.anatomy.note})` : ""}`;
   renderFindings(result.findings);
   renderRegions(result.regions);
   renderAttentionChoices(result);
