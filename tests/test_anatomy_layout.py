@@ -238,3 +238,22 @@ def test_regions_on_real_films_reach_the_issue_target(real_cv: tuple[dict, str])
     others = pooled["non_lung"]
     assert others["mean_iou"] >= 0.70 and others["lowest_iou"] >= 0.40, output
     assert pooled["lungs"]["mean_iou"] >= 0.80 and pooled["lungs"]["hit_rate"] >= 0.98, output
+
+
+def test_anchor_targets_fill_lung_only_images_and_remember_what_was_drawn(cohort_boxes: list[dict]) -> None:
+    from gazecxr.anatomy.train import anchor_targets, annotated
+
+    lungs = {"right lung": (0.12, 0.15, 0.47, 0.86), "left lung": (0.55, 0.13, 0.9, 0.88)}
+    phantoms = [{"boxes": b, "image_path": "p"} for b in cohort_boxes]
+    real = {"boxes": dict(lungs), "image_path": "r"}
+    out = anchor_targets([*phantoms, real])
+    assert out[: len(phantoms)] == phantoms  # images with the 17 boxes are left alone
+    filled = out[-1]
+    assert set(filled["boxes"]) == set(REGIONS) and annotated(filled) == lungs
+    placed = LungLayout.fit_boxes(cohort_boxes).place(
+        torch.tensor(
+            [[filled["boxes"][r] if r in lungs else (0, 0, 0, 0) for r in REGIONS]], dtype=torch.float64
+        )
+    )[0]
+    assert torch.allclose(torch.tensor([filled["boxes"][r] for r in REGIONS], dtype=torch.float64), placed)
+    assert anchor_targets([real]) == [real]  # no 17-box source: nothing to place from

@@ -21,7 +21,15 @@ from gazecxr.anatomy.config import AnatomyConfig
 from gazecxr.anatomy.layout import LungLayout
 from gazecxr.anatomy.localiser import Localiser
 from gazecxr.anatomy.scores import Scores
-from gazecxr.anatomy.train import BoxSourceError, ViewCache, build_views, fit, patient_folds, score_views
+from gazecxr.anatomy.train import (
+    BoxSourceError,
+    ViewCache,
+    build_views,
+    fit,
+    patient_folds,
+    score_boxes,
+    score_views,
+)
 from gazecxr.data.anatomy import REGIONS
 from gazecxr.data.images import ImageReadError, load_resized
 
@@ -69,11 +77,7 @@ def evaluate(
             continue
         raw, conf, domain = localiser.predict(torch.stack(images)[:, None])
         fallback += int(localiser.untrusted(conf, domain).sum())
-        boxes, anchored, _ = localiser.resolve(raw, conf)
-        t, m = torch.stack(truth).double(), torch.stack(mask)
-        if reference is not None:
-            t, m = reference.reference(t, m)
-        scores.add(boxes.double(), t, m, anchored)
+        score_boxes(localiser, raw, conf, torch.stack(truth), torch.stack(mask), scores, reference)
     return {**scores.summary(), "images": len(samples) - len(failed), "fallback": fallback, "failed": failed}
 
 

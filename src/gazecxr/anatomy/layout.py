@@ -63,6 +63,11 @@ def _size(frame: torch.Tensor) -> torch.Tensor:
     return (frame[..., 2:] - frame[..., :2])[..., [0, 1, 0, 1]]
 
 
+def _centre(boxes: torch.Tensor) -> torch.Tensor:
+    """``(..., 4)`` -> ``(..., 2)`` box centres."""
+    return (boxes[..., :2] + boxes[..., 2:]) / 2
+
+
 def to_frame(box: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
     """Image coordinates -> frame coordinates (``(..., 4)`` each)."""
     return (box - frame[..., [0, 1, 0, 1]]) / _size(frame).clamp(min=1e-6)
@@ -153,8 +158,7 @@ class LungLayout:
         anchored = self.place(boxes) if anchored is None else anchored
         frame = frames(boxes)
         fsize = (frame[..., 2:] - frame[..., :2]).clamp(min=1e-6)
-        centre = lambda b: (b[..., :2] + b[..., 2:]) / 2  # noqa: E731 - one expression, used twice
-        offset = ((centre(boxes) - centre(anchored)).abs() / fsize).amax(-1)
+        offset = ((_centre(boxes) - _centre(anchored)).abs() / fsize).amax(-1)
         size, expected = (
             (boxes[..., 2:] - boxes[..., :2]).clamp(min=1e-6),
             (anchored[..., 2:] - anchored[..., :2]).clamp(min=1e-6),
@@ -162,7 +166,7 @@ class LungLayout:
         scale = torch.maximum(size / expected, expected / size).amax(-1)
         bad = (offset > self.max_offset) | (scale > self.max_scale)
         for zones in ZONES.values():
-            y = centre(boxes[:, zones])[..., 1]
+            y = _centre(boxes[:, zones])[..., 1]
             disordered = ~((y[:, 0] < y[:, 1]) & (y[:, 1] < y[:, 2]))
             bad[:, zones] |= disordered[:, None]
         return bad & ANCHORED.to(boxes.device)

@@ -187,15 +187,15 @@ class Localiser:
         )
         score = float(domain[0])
         if bool(self.untrusted(conf, domain)[0]):
-            low = [
-                r
+            low = {
+                r: c
                 for r, c in zip(LUNGS, conf[0, [RIGHT, LEFT]].tolist(), strict=True)
                 if c < self.cfg.min_confidence
-            ]
+            }
             reason = (
                 f"the image does not look like the training radiographs (in-domain score {score:.2f})"
                 if score < self.cfg.min_confidence
-                else f"low confidence for the {' and '.join(low)} ({', '.join(f'{float(conf[0, REGIONS.index(r)]):.2f}' for r in low)})"
+                else f"low confidence for the {' and '.join(low)} ({', '.join(f'{c:.2f}' for c in low.values())})"
             )
             log.warning("anatomy: atlas used instead of the localiser: %s", reason)
             confidence = {r: float(c) for r, c in zip(REGIONS, conf[0], strict=True)}

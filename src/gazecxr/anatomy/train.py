@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from gazecxr.anatomy.config import AnatomyConfig
 from gazecxr.anatomy.domain import DomainModel
-from gazecxr.anatomy.layout import LungLayout
+from gazecxr.anatomy.layout import LUNGS, LungLayout
 from gazecxr.anatomy.localiser import Localiser
 from gazecxr.anatomy.network import BoxMaskHead, box_cover, load_trunk, trunk_features
 from gazecxr.anatomy.scores import Scores
@@ -30,6 +30,7 @@ from gazecxr.anatomy.views import make_view
 from gazecxr.data.anatomy import REGIONS
 from gazecxr.data.images import ImageReadError, load_resized
 from gazecxr.errors import InputError
+from gazecxr.prediction import Box
 
 log = logging.getLogger("gazecxr.anatomy")
 Sample = dict[str, Any]
@@ -65,11 +66,17 @@ class ViewCache:
     failed: list[tuple[str, str]]
 
 
+def annotated(sample: Sample) -> dict[str, Box]:
+    """The boxes a sample's source drew (without those :func:`anchor_targets` placed)."""
+    drawn = sample.get("annotated", sample["boxes"])
+    return {r: b for r, b in sample["boxes"].items() if r in drawn}
+
+
 def anchor_targets(samples: Sequence[Sample]) -> list[Sample]:
     """``samples`` with, on every image whose source has only the lungs (real COCO lung boxes), the
     other regions' boxes placed from its true lungs by the layout of the samples that have all 17
     (``AnatomyConfig.anchor_targets``): the region maps then learn real films, not only phantoms.
-    Unchanged when no sample has the 17 boxes."""
+    ``sample["annotated"]`` names the regions the source drew. Unchanged when no sample has the 17."""
     try:
         layout = LungLayout.fit_boxes([s["boxes"] for s in samples])
     except ValueError:
@@ -77,11 +84,11 @@ def anchor_targets(samples: Sequence[Sample]) -> list[Sample]:
     out = []
     for s in samples:
         boxes = s["boxes"]
-        if all(r in boxes for r in ("right lung", "left lung")) and len(boxes) < len(REGIONS):
+        if all(r in boxes for r in LUNGS) and len(boxes) < len(REGIONS):
             truth = torch.tensor([[boxes.get(r, (0.0, 0.0, 0.0, 0.0)) for r in REGIONS]], dtype=torch.float64)
             placed = layout.place(truth)[0].tolist()
             completed = {r: boxes.get(r, tuple(placed[k])) for k, r in enumerate(REGIONS)}
-            s = {**s, "boxes": completed, "annotated_boxes": tuple(boxes)}
+            s = {**s, "boxes": completed, "annotated": tuple(boxes)}
         out.append(s)
     return out
 
@@ -230,7 +237,7 @@ def fit(cache: ViewCache, cfg: AnatomyConfig, samples: np.ndarray | None = None)
     chosen = range(len(cache.samples)) if samples is None else samples
     try:
         layout = LungLayout.fit_boxes(
-            [cache.samples[i]["boxes"] for i in chosen], cfg.max_offset, cfg.max_scale
+            [annotated(cache.samples[i]) for i in chosen], cfg.max_offset, cfg.max_scale
         )
     except ValueError as exc:
         raise BoxSourceError(str(exc)) from None
@@ -240,26 +247,41 @@ def fit(cache: ViewCache, cfg: AnatomyConfig, samples: np.ndarray | None = None)
     return Localiser(head, domain, layout, cfg)
 
 
+def score_boxes(
+    localiser: Localiser,
+    raw: torch.Tensor,
+    confidence: torch.Tensor,
+    truth: torch.Tensor,
+    known: torch.Tensor,
+    scores: Scores,
+    reference: LungLayout | None = None,
+) -> None:
+    """Add to ``scores`` the boxes ``localiser`` uses (:meth:`Localiser.resolve` of the head's ``raw
+    (B, R, 4)`` boxes and ``confidence (B, R)``) against ``truth (B, R, 4)`` where ``known (B, R)``;
+    with ``reference``, the regions not known are scored against the boxes it places from the true
+    lungs (:meth:`LungLayout.reference`)."""
+    boxes, anchored, _ = localiser.resolve(raw, confidence)
+    truth = truth.double()
+    if reference is not None:
+        truth, known = reference.reference(truth, known)
+    scores.add(boxes.double(), truth, known, anchored)
+
+
 def score_views(
     localiser: Localiser, cache: ViewCache, views: np.ndarray, reference: LungLayout | None = None
 ) -> Scores:
-    """The boxes ``localiser`` uses (:meth:`Localiser.resolve`) on the cached ``views`` against their
-    targets; with ``reference``, regions a view's source lacks (placed targets of
-    :func:`anchor_targets` included) are scored against the boxes it places from the view's true
-    lungs (:meth:`LungLayout.reference`)."""
+    """:func:`score_boxes` of the cached ``views`` against their targets (with ``reference``, only
+    the regions the source drew count as known: :func:`annotated`)."""
     scores = Scores()
-    for s in range(0, len(views), 64):
-        b = torch.from_numpy(views[s : s + 64])
+    for start in range(0, len(views), 64):
+        batch = views[start : start + 64]
+        b = torch.from_numpy(batch)
         raw, conf, _ = localiser.from_features(cache.f16[b], cache.f32[b])
-        boxes, anchored, _ = localiser.resolve(raw, conf)
-        truth, known = cache.targets["boxes"][b], cache.targets["box_mask"][b]
+        known = cache.targets["box_mask"][b]
         if reference is not None:
-            samples = [cache.samples[o] for o in cache.owner[views[s : s + 64]]]
-            annotated = torch.tensor(
-                [[r in x.get("annotated_boxes", x["boxes"]) for r in REGIONS] for x in samples]
-            )
-            truth, known = reference.reference(truth.double(), known & annotated)
-        scores.add(boxes.double(), truth.double(), known, anchored)
+            drawn = [annotated(cache.samples[o]) for o in cache.owner[batch]]
+            known = known & torch.tensor([[r in d for r in REGIONS] for d in drawn])
+        score_boxes(localiser, raw, conf, cache.targets["boxes"][b], known, scores, reference)
     return scores
 
 
