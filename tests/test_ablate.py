@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from gazecxr.cli import main
-from gazecxr.config import ConfigError
+from gazecxr.schema import ConfigError
 from gazecxr.train import ablate
 from gazecxr.train.ablate import load_spec, run_ablation
 from test_train import TINY, write_tiny_tree

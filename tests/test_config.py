@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from gazecxr.config import ConfigError, load_config
+from gazecxr.config import load_config
 from gazecxr.experiment import ExperimentConfig
 from gazecxr.runinfo import init_run_dir
+from gazecxr.schema import ConfigError
 
 
 def test_shipped_configs_validate(repo_root: Path) -> None:

@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from gazecxr.train import distributed as D
+from gazecxr.train import distributed
 from test_train import TINY, write_tiny_tree
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,14 +117,14 @@ def _average_worker(rank: int, port: int, queue: mp.Queue) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
     try:
-        info = D.DistInfo(rank=rank, world_size=2)
+        info = distributed.DistInfo(rank=rank, world_size=2)
         used = torch.nn.Parameter(torch.zeros(3))
         partly = torch.nn.Parameter(torch.zeros(2))  # has a gradient on rank 0 only
         unused = torch.nn.Parameter(torch.zeros(2))  # no gradient anywhere
         used.grad = torch.tensor([1.0, 2.0, 3.0]) * (rank + 1)
         if rank == 0:
             partly.grad = torch.tensor([4.0, -4.0])
-        D.average_gradients([used, partly, unused], info)
+        distributed.average_gradients([used, partly, unused], info)
         queue.put((rank, used.grad.tolist(), partly.grad.tolist(), unused.grad))
     finally:
         dist.destroy_process_group()
@@ -163,11 +163,11 @@ def _step_gradients(tree: str, rank: int, world: int) -> dict[str, torch.Tensor]
     model = build_model(cfg.model, len(train.label_names), cfg.data.image_size)
     objective = Objective(cfg.loss, len(train.label_names))
     out = model(batch["image"], fixations=batch["fixations"], fixations_len=batch["fixations_len"])
-    info = D.DistInfo(rank=rank, world_size=world)
-    loss, _ = objective(out, batch, model, epoch=1.0, count=D.mean_count(info))
+    info = distributed.DistInfo(rank=rank, world_size=world)
+    loss, _ = objective(out, batch, model, epoch=1.0, count=distributed.mean_count(info))
     loss.backward()
     params = [p for p in model.parameters() if p.requires_grad]
-    D.average_gradients(params, info)
+    distributed.average_gradients(params, info)
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 

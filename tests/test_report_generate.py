@@ -248,7 +248,7 @@ def test_every_finding_level_and_location_round_trips_through_the_labeler():
 
 
 def test_bad_report_config_is_a_config_error():
-    from gazecxr.config import ConfigError
+    from gazecxr.schema import ConfigError
 
     pred = _prediction({"Atelectasis": 0.9}, ["left lower lung zone"])
     with pytest.raises(ConfigError, match="mention_min_certainty"):

@@ -23,7 +23,8 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from gazecxr.cli import main
-from gazecxr.config import ConfigError, load_config
+from gazecxr.config import load_config
+from gazecxr.schema import ConfigError
 from gazecxr.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gazecxr.train.runtime import lr_factor
 from gazecxr.train.trainer import train_run

@@ -13,10 +13,10 @@ import sys
 import click
 
 from gazecxr import __version__
-from gazecxr.config import ConfigError
 from gazecxr.errors import InputError
 from gazecxr.extras import missing_extra
 from gazecxr.log import setup_logging
+from gazecxr.schema import ConfigError
 
 # verb -> (module, attribute, one-line help shown before the module is imported)
 VERBS: dict[str, tuple[str, str, str]] = {

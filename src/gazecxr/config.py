@@ -21,15 +21,13 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from gazecxr.experiment import ExperimentConfig
-from gazecxr.schema import CONFIG_VERSION, ConfigError, Section
+from gazecxr.schema import CONFIG_VERSION, ConfigError
 
 __all__ = [
     "CONFIG_VERSION",
     "SHIPPED_CONFIGS",
     "find_config",
     "shipped_configs",
-    "ConfigError",
-    "Section",
     "deep_merge",
     "load_config",
     "parse_override",

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from gazecxr.data import labels as L
+from gazecxr.data import labels as label_table
 from gazecxr.data.anatomy import REGIONS
 from gazecxr.data.config import DataConfig
 from gazecxr.data.index import build_index
@@ -64,7 +64,7 @@ def read_dataset(root: str | Path, data_cfg: DataConfig | None = None) -> list[S
     index = build_index(root, cfg)
     source = "synthetic" if is_synthetic(root) else f"{index.layout}:{Path(root).resolve()}"
     df = index.readings
-    label_cols = L.label_columns(cfg.label_set)
+    label_cols = label_table.label_columns(cfg.label_set)
     split = assign_splits(df, label_cols, cfg.split)
     by_image: dict[str, Sample] = {}
     chests: dict[str, list[Box]] = {}

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gazecxr.data import labels as L
+from gazecxr.data import labels as label_table
 from gazecxr.data.tables import ProblemLog, Table, read_table
 
 
@@ -43,7 +43,7 @@ def report_label_ranges(
 ) -> None:
     """One ``label_out_of_range`` problem per table: label cells that are neither empty nor in
     their column's allowed values ``ranges`` (they are read as unknown, i.e. masked)."""
-    bad = L.out_of_range(table, {c: a for c, a in ranges.items() if c in table.columns})
+    bad = label_table.out_of_range(table, {c: a for c, a in ranges.items() if c in table.columns})
     if bad:
         col, value = bad[0]
         problems.add(
@@ -76,7 +76,10 @@ class CxrTables:
         if chexpert is not None:
             report_duplicates(chexpert, "study_id", problems, "study_id(s)", normal_id)
             report_label_ranges(
-                chexpert, dict.fromkeys(L.CHEXPERT_COLUMNS, L.CHEXPERT_VALUES), problems, "CheXpert"
+                chexpert,
+                dict.fromkeys(label_table.CHEXPERT_COLUMNS, label_table.CHEXPERT_VALUES),
+                problems,
+                "CheXpert",
             )
             for rec in chexpert.records():
                 self.chexpert.setdefault(normal_id(rec["study_id"]), rec)

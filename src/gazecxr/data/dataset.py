@@ -20,7 +20,7 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch.utils.data import Dataset, get_worker_info
 
-from gazecxr.data import labels as L
+from gazecxr.data import labels as label_table
 from gazecxr.data.augment import apply_affine_points, jitter_intensity, move_box, random_affine, warp
 from gazecxr.data.config import DataConfig
 from gazecxr.data.images import ImageReadError, load_resized
@@ -104,8 +104,8 @@ class GazeCXRDataset(Dataset):
         self.augment = train and cfg.augment
         self.is_train_split = train  # an unreadable reading is skipped here, never scored elsewhere
         self.cache = cache
-        self.label_names: list[str] = list(L.get_label_set(cfg.label_set))
-        values = self.index[L.label_columns(cfg.label_set)].to_numpy(dtype=np.float32)
+        self.label_names: list[str] = list(label_table.get_label_set(cfg.label_set))
+        values = self.index[label_table.label_columns(cfg.label_set)].to_numpy(dtype=np.float32)
         self.label_mask = np.isfinite(values).astype(np.float32)
         self.labels = np.nan_to_num(values, nan=0.0)
         self.unreadable = torch.zeros(len(self.index), dtype=torch.bool).share_memory_()
@@ -341,7 +341,7 @@ def build_datasets(cfg: ExperimentConfig, root: str | Path | None = None) -> dic
         raise ValueError("no dataset root: set data.root in the config or pass --data ROOT")
     index = build_index(root, data_cfg, cfg.gaze)
     df = index.readings[index.readings["source"].isin(data_cfg.sources)].copy()
-    label_cols = L.label_columns(data_cfg.label_set)
+    label_cols = label_table.label_columns(data_cfg.label_set)
     known = df[label_cols].notna().any(axis=1)
     if (~known).any():
         log.info(

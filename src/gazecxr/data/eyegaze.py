@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gazecxr.data import labels as L
+from gazecxr.data import labels as label_table
 from gazecxr.data.cxr_jpg import CxrTables, normal_id, read_cxr_root, report_duplicates, report_label_ranges
 from gazecxr.data.format import EYEGAZE_CHX, EYEGAZE_GRANULAR
 from gazecxr.data.layout import Layout, find_cxr_root
@@ -49,7 +49,7 @@ _DROP_TEXT = {
 
 
 def _float(text: str | None) -> float:
-    return L.parse_value(text)
+    return label_table.parse_value(text)
 
 
 def group_rows(ids: list[str], known: set[str], path: Path, problems: ProblemLog) -> dict[str, list[int]]:
@@ -164,8 +164,8 @@ def _anatomy(b: IndexBuilder, box_t: Table) -> None:
 
 def _master(b: IndexBuilder, master: Table) -> dict[str, dict[str, str]]:
     report_duplicates(master, "dicom_id", b.problems, "dicom_id(s)")
-    ranges = dict.fromkeys((*L.EYEGAZE_CLASSES, *EYEGAZE_GRANULAR), L.BOOLEAN_VALUES)
-    ranges.update(dict.fromkeys(EYEGAZE_CHX, L.CHEXPERT_VALUES))
+    ranges = dict.fromkeys((*label_table.EYEGAZE_CLASSES, *EYEGAZE_GRANULAR), label_table.BOOLEAN_VALUES)
+    ranges.update(dict.fromkeys(EYEGAZE_CHX, label_table.CHEXPERT_VALUES))
     report_label_ranges(master, ranges, b.problems, "EyeGaze")
     records: dict[str, dict[str, str]] = {}
     for rec in master.records():
@@ -238,7 +238,11 @@ def read_folder(b: IndexBuilder, folder: Path, master_name: str, cxr: CxrTables)
         tr_path = folder / "audio_segmentation_transcripts" / dicom / "transcript.json"
         text, words = _transcript(tr_path, b.problems)
         chx_rec = cxr.chexpert.get(study)
-        chexpert = L.chexpert_labels(chx_rec) if chx_rec else L.chexpert_labels(rec, suffix="__chx")
+        chexpert = (
+            label_table.chexpert_labels(chx_rec)
+            if chx_rec
+            else label_table.chexpert_labels(rec, suffix="__chx")
+        )
         report_path = cxr.report_path(subject, study)
         row = ReadingRow(
             reading_id=f"EG_{dicom}",
@@ -265,7 +269,9 @@ def read_folder(b: IndexBuilder, folder: Path, master_name: str, cxr: CxrTables)
             gaze_path=str(folder / "eye_gaze.csv") if (folder / "eye_gaze.csv").is_file() else "",
             transcript_path=str(tr_path) if words else "",
             report_path=str(report_path) if report_path.is_file() else "",
-            labels=label_columns(L.eyegaze_findings(rec, chexpert), chexpert, L.egd_classes(rec)),
+            labels=label_columns(
+                label_table.eyegaze_findings(rec, chexpert), chexpert, label_table.egd_classes(rec)
+            ),
         )
         b.add(row, ReadingExtra(text=text, words=words, report=b.report(report_path)), fix)
     if fix_t is not None:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from gazecxr.data import eyegaze, index_cache, mimic_eye, reflacx
-from gazecxr.data import labels as L
+from gazecxr.data import labels as label_table
 from gazecxr.data.config import DataConfig
 from gazecxr.data.layout import DatasetRootError, Layout, detect_layout
 from gazecxr.data.rows import ROW_COLUMNS, IndexBuilder
@@ -223,7 +223,9 @@ def build_index(
         b = IndexBuilder(root, cfg, ProblemLog(root))
         READERS[layout.name](b, layout)
         b.attach_anatomy()
-        label_cols = [L.FAMILY_PREFIX[f] + n for f, names in L.FAMILY_LABELS.items() for n in names]
+        label_cols = [
+            label_table.FAMILY_PREFIX[f] + n for f, names in label_table.FAMILY_LABELS.items() for n in names
+        ]
         cached = index_cache.CachedIndex(
             pd.DataFrame([r.as_record() for r in b.rows], columns=[*ROW_COLUMNS, *label_cols]),
             np.concatenate(b.fix_chunks) if b.fix_chunks else fx.empty(),

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gazecxr.data import labels as L
+from gazecxr.data import labels as label_table
 from gazecxr.data.cxr_jpg import CxrTables, normal_id, read_cxr_root, report_label_ranges
 from gazecxr.data.layout import Layout, find_cxr_root
 from gazecxr.data.rows import (
@@ -34,7 +34,7 @@ WORD_COLUMNS = ("word", "timestamp_start_word", "timestamp_end_word")
 
 
 def _float(text: str | None) -> float:
-    return L.parse_value(text)
+    return label_table.parse_value(text)
 
 
 def ellipses(table: Table | None, problems: ProblemLog) -> list[dict[str, Any]]:
@@ -49,7 +49,9 @@ def ellipses(table: Table | None, problems: ProblemLog) -> list[dict[str, Any]]:
         if bad := box_problem(box):
             problems.add(table.path, bad[0], f"ellipse box {box} {bad[1]}; skipped")
             continue
-        names = sorted({L.canonical_label(c) for c in label_cols if L.parse_value(rec[c]) == 1.0})
+        names = sorted(
+            {label_table.canonical_label(c) for c in label_cols if label_table.parse_value(rec[c]) == 1.0}
+        )
         out.append({"box": box, "labels": names, "certainty": _float(rec.get("certainty"))})
     return out
 
@@ -173,7 +175,7 @@ def read_reading(
     size = b.image(img, hint, f"reading {rid}")
     if size is None:
         return
-    discarded = L.parse_value(rec.get("eye_tracking_data_discarded")) == 1.0
+    discarded = label_table.parse_value(rec.get("eye_tracking_data_discarded")) == 1.0
     main = main_root / rid
     ell_t = read_table(main / "anomaly_location_ellipses.csv", b.problems, required=BOX_COLUMNS)
     chest_t = read_table(main / "chest_bounding_box.csv", b.problems, required=BOX_COLUMNS, allow_empty=False)
@@ -200,9 +202,9 @@ def read_reading(
         chest_box_path=str(main / "chest_bounding_box.csv") if chest_t is not None else "",
         report_path=str(report_path) if report_path.is_file() else "",
         labels=label_columns(
-            L.reflacx_findings(rec, b.cfg.certainty_threshold),
-            L.chexpert_labels(cxr.chexpert.get(study)),
-            L.egd_classes(None),
+            label_table.reflacx_findings(rec, b.cfg.certainty_threshold),
+            label_table.chexpert_labels(cxr.chexpert.get(study)),
+            label_table.egd_classes(None),
         ),
         **paths,
     )
@@ -218,7 +220,7 @@ def read_reading(
 
 def read_block(b: IndexBuilder, meta: Table, main_root: Path, gaze_root: Path, cxr: CxrTables) -> None:
     """Every reading of one metadata table (duplicates and out-of-range labels reported)."""
-    report_label_ranges(meta, L.reflacx_label_ranges(meta.columns), b.problems, "REFLACX")
+    report_label_ranges(meta, label_table.reflacx_label_ranges(meta.columns), b.problems, "REFLACX")
     seen: set[str] = set()
     duplicates = 0
     for rec in meta.records():

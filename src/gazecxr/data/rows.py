@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gazecxr.data import labels as L
+from gazecxr.data import labels as label_table
 from gazecxr.data.config import DataConfig
 from gazecxr.data.images import ImageReadError, image_size
 from gazecxr.data.reports import parse_report
@@ -107,9 +107,9 @@ def label_columns(
     findings: dict[str, float], chexpert: dict[str, float], egd: dict[str, float]
 ) -> dict[str, float]:
     """Prefixed label columns of one reading (see :data:`gazecxr.data.labels.FAMILY_PREFIX`)."""
-    out = {L.FAMILY_PREFIX["finding"] + k: v for k, v in findings.items()}
-    out.update({L.FAMILY_PREFIX["chexpert"] + k: v for k, v in chexpert.items()})
-    out.update({L.FAMILY_PREFIX["egd"] + k: v for k, v in egd.items()})
+    out = {label_table.FAMILY_PREFIX["finding"] + k: v for k, v in findings.items()}
+    out.update({label_table.FAMILY_PREFIX["chexpert"] + k: v for k, v in chexpert.items()})
+    out.update({label_table.FAMILY_PREFIX["egd"] + k: v for k, v in egd.items()})
     return out
 
 

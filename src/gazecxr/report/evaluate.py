@@ -27,6 +27,7 @@ from gazecxr.metrics.report import (
     f1_from_sets,
     hallucination_rate,
     keyword_recall_precision,
+    label_f1,
     rouge_scores,
 )
 from gazecxr.report.config import ReportConfig
@@ -108,11 +109,7 @@ def score_system(
 ) -> dict[str, float]:
     refs = [r.findings for r in reports]
     recall, precision = keyword_recall_precision(generated, [list(r.oracle) for r in reports], d)
-    labels = f1_from_sets(
-        [{f.name for f in label_report(g, d) if f.status == "present"} for g in generated],
-        [{f.name for f in label_report(t, d) if f.status == "present"} for t in refs],
-        covered_findings(d),
-    )
+    labels = label_f1(generated, refs, covered_findings(d), d)
     out = {
         **rouge_scores(generated, refs),
         "bertscore_f1": bertscore_f1(generated, refs, bertscore_model)

@@ -30,10 +30,11 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, StringConstraints
 
-from gazecxr.config import ConfigError, Section, find_config, load_config, to_dict
+from gazecxr.config import find_config, load_config, to_dict
 from gazecxr.errors import InputError
 from gazecxr.log import LOGGER_NAME
 from gazecxr.runinfo import write_json_atomic
+from gazecxr.schema import ConfigError, Section
 
 log = logging.getLogger(f"{LOGGER_NAME}.ablate")
 

@@ -25,10 +25,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from gazecxr.config import ConfigError, load_config, to_dict
+from gazecxr.config import load_config, to_dict
 from gazecxr.errors import InputError, tensor_file_refusal
 from gazecxr.experiment import ExperimentConfig
 from gazecxr.runinfo import write_tensors_atomic
+from gazecxr.schema import ConfigError
 from gazecxr.train.rundir import STATE_SUFFIX, WEIGHTS_SUFFIX, RunDir
 
 

@@ -26,12 +26,12 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from gazecxr.config import ConfigError
 from gazecxr.data.splits import write_splits
 from gazecxr.experiment import ExperimentConfig
 from gazecxr.log import LOGGER_NAME, progress_disabled
 from gazecxr.runinfo import init_run_dir
-from gazecxr.train import distributed as D
+from gazecxr.schema import ConfigError
+from gazecxr.train import distributed
 from gazecxr.train.checkpoint import (
     check_resume_config,
     load_checkpoint,
@@ -87,8 +87,8 @@ class Trainer:
         self.cfg, self.out, self.on_step = cfg, out, on_step
         set_determinism(cfg)
         self.device = resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
-        self.dist = D.init_distributed(self.device)
-        self.global_count = D.mean_count(self.dist)  # the objective's denominators (exact DDP)
+        self.dist = distributed.init_distributed(self.device)
+        self.global_count = distributed.mean_count(self.dist)  # the objective's denominators (exact DDP)
         if cfg.train.batch_size % self.dist.world_size:
             raise ConfigError(
                 f"train.batch_size={cfg.train.batch_size} is not divisible by the "
@@ -145,7 +145,7 @@ class Trainer:
         self.model = build_model(cfg.model, len(self.label_names), cfg.data.image_size).to(self.device)
         self.objective = Objective(cfg.loss, len(self.label_names)).to(self.device)
         modules = [self.model, self.objective]
-        D.broadcast_module(self.model, self.dist)
+        distributed.broadcast_module(self.model, self.dist)
         self.params = [p for m in modules for p in m.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(param_groups(modules, cfg.train.weight_decay), lr=cfg.train.lr)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
@@ -161,7 +161,7 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        rngs = D.gather_objects(rng_state(), self.dist)
+        rngs = distributed.gather_objects(rng_state(), self.dist)
         return {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": {
@@ -232,7 +232,7 @@ class Trainer:
         start = time.perf_counter()
         while not p.done and p.epoch < cfg.train.epochs:
             epoch_loss = self.train_epoch(steps_log, tb)
-            D.broadcast_module(self.model, self.dist)  # BN running statistics of rank 0 everywhere
+            distributed.broadcast_module(self.model, self.dist)  # BN running statistics of rank 0 everywhere
             stop = False
             if self.dist.is_main:
                 val = infer(self.model, self.val_loader(), self.device, self.label_names, self.amp_dtype)
@@ -280,7 +280,7 @@ class Trainer:
                 stop = p.bad_epochs >= cfg.train.patience
                 if stop:
                     log.info("early stopping: no validation improvement for %d epochs", p.bad_epochs)
-            p.done = D.broadcast_flag(stop, self.dist)
+            p.done = distributed.broadcast_flag(stop, self.dist)
             p.epoch += 1
             p.step_in_epoch = 0
             p.done = p.done or p.epoch >= cfg.train.epochs
@@ -389,7 +389,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
-        D.average_gradients(self.params, self.dist)
+        distributed.average_gradients(self.params, self.dist)
         if cfg.train.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.params, cfg.train.grad_clip)
         self.scaler.step(self.optimizer)
@@ -456,7 +456,7 @@ def train_run(
             )
             # The patient-grouped split of every reading, so a table can be traced to its test set.
             write_splits(pd.concat([d.index for d in trainer.datasets.values()]), out)
-        D.barrier(trainer.dist)
+        distributed.barrier(trainer.dist)
         timing = trainer.fit()
         if trainer.dist.is_main:
             p = trainer.progress
@@ -477,6 +477,6 @@ def train_run(
             }
             RunDir(out).update_metrics("train", summary)
     finally:
-        D.barrier(trainer.dist)
-        D.shutdown(trainer.dist)
+        distributed.barrier(trainer.dist)
+        distributed.shutdown(trainer.dist)
     return out
