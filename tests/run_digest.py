@@ -74,7 +74,7 @@ def run_digest(run: Path) -> dict[str, str]:
 
 def tiny_run(workdir: Path) -> Path:
     sys.path.insert(0, str(TESTS))
-    from test_train import train_tiny, write_tiny_tree
+    from tiny_runs import train_tiny, write_tiny_tree
 
     tree = write_tiny_tree(workdir / "tree")
     return train_tiny(tree, workdir / "run")

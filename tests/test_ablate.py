@@ -12,7 +12,7 @@ from gazecxr.cli import main
 from gazecxr.schema import ConfigError
 from gazecxr.train import ablate
 from gazecxr.train.ablate import load_spec, run_ablation
-from test_train import TINY, write_tiny_tree
+from tiny_runs import TINY, write_tiny_tree
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = [*TINY, "train.epochs=1", "eval.gradcam=false"]

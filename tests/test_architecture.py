@@ -241,3 +241,22 @@ def test_redesign_changed_no_behaviour_tiny_run_bit_identical(tmp_path: Path) ->
     mine = [m["digest"] for m in json.loads(GOLDEN.read_text())["machines"] if m["kind"] == machine_kind()]
     if mine:
         assert digest == mine[0]
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared fixtures live in conftest.py, shared helpers in helper modules (tiny_runs,
+    data_fixtures, viewer_stub, ...): a test module imported by another runs its tests twice and
+    hides what depends on what (issue 25)."""
+    tests = Path(__file__).resolve().parent
+    offenders = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offenders += [f"{path.name} imports {n}" for n in names if n.split(".")[0].startswith("test_")]
+    assert not offenders, offenders

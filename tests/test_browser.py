@@ -22,8 +22,6 @@ from typing import Any
 
 import pytest
 
-from test_demo import tiny_demo_once
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -58,13 +56,13 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def demo(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The session's tiny demo, or the finished demo folder named by $GAZECXR_BROWSER_DEMO
     (to take the screenshots of a real `make demo` output)."""
     folder = os.environ.get("GAZECXR_BROWSER_DEMO")
     if folder:
         return json.loads((Path(folder) / "summary.json").read_text(encoding="utf-8"))
-    return tiny_demo_once(tmp_path_factory)
+    return request.getfixturevalue("tiny_demo")
 
 
 @contextmanager

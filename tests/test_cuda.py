@@ -1,7 +1,7 @@
 """The CUDA path: mixed-precision training, checkpoints that load on CPU, CPU/GPU agreement.
 
 Skipped where no CUDA device is visible (CI); run on a GPU machine with
-``pytest tests/test_cuda.py``. Uses the tiny tree and configuration of ``tests/test_train.py``.
+``pytest tests/test_cuda.py``. Uses the tiny tree and configuration of ``tests/tiny_runs.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from gazecxr.train.evaluate import evaluate_run
 from gazecxr.train.predict import Predictor
-from test_train import train_tiny, write_tiny_tree
+from tiny_runs import train_tiny, write_tiny_tree
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

@@ -30,7 +30,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from gazecxr.train import distributed
-from test_train import TINY, write_tiny_tree
+from tiny_runs import TINY, write_tiny_tree
 
 REPO = Path(__file__).resolve().parents[1]
 WEIGHT_TOLERANCE = 2e-3  # 2 x lr: AdamW's sign-like first steps on near-zero gradients (docstring)

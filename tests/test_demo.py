@@ -1,55 +1,20 @@
 """End-to-end smoke test of ``gazecxr demo`` (hidden ``--tiny`` profile: seconds, numbers meaningless).
 
 The demo runs as a real ``gazecxr`` process (as ``make demo`` does), once per test session: the
-browser tests reuse its cohort, runs and index.html through :func:`tiny_demo_once`.
+browser tests reuse its cohort, runs and index.html through the ``tiny_demo`` fixture (conftest.py).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from cli_process import gazecxr, run_tiny_demo
 from gazecxr.cli import main
-
-_CACHE: dict[str, Any] = {}
-
-
-def gazecxr(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run the ``gazecxr`` command line in a fresh process (its own torch, OpenMP settings)."""
-    return subprocess.run(
-        [sys.executable, "-m", "gazecxr.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def _run_demo(out: Path) -> dict[str, Any]:
-    proc = gazecxr("-q", "demo", "--tiny", "--out", str(out))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Study report:" in proc.stdout and "macro AUROC" in proc.stdout
-    assert "Traceback" not in proc.stderr
-    return json.loads((out / "summary.json").read_text(encoding="utf-8"))
-
-
-def tiny_demo_once(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """summary.json of the session's tiny demo (with ``out`` added); runs the demo on first use."""
-    if not _CACHE:
-        out = tmp_path_factory.mktemp("demo")
-        _CACHE.update(_run_demo(out), out=str(out))
-    return _CACHE
-
-
-@pytest.fixture(scope="session")
-def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return tiny_demo_once(tmp_path_factory)
 
 
 @pytest.mark.slow
@@ -94,7 +59,7 @@ def test_index_html_is_self_contained(tiny_demo: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 def test_rerun_reuses_cohort_runs_and_evaluations(tiny_demo: dict[str, Any]) -> None:
-    again = _run_demo(Path(tiny_demo["out"]))
+    again = run_tiny_demo(Path(tiny_demo["out"]))
     assert again["cohort"]["reused"] is True
     assert again["variants"] == tiny_demo["variants"]
     # Finished runs and their evaluations are read back, not recomputed.

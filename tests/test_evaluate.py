@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from gazecxr.cli import main
 from gazecxr.train.evaluate import load_predictions
 from gazecxr.train.inference import score_map, upsample_maps
-from test_train import train_tiny, write_tiny_tree
+from tiny_runs import train_tiny, write_tiny_tree
 
 SALIENCY = {"cc", "kld", "nss", "sim", "auc_judd", "spearman"}
 
@@ -112,7 +112,7 @@ def test_a_run_works_from_anywhere_and_says_where_its_data_went(tmp_path: Path, 
 
     import yaml
 
-    from test_train import REPO, TINY
+    from tiny_runs import REPO, TINY
 
     write_tiny_tree(tmp_path / "work" / "tree")
     monkeypatch.chdir(tmp_path / "work")
@@ -174,7 +174,7 @@ def test_a_standalone_release_that_moved_is_found_again_with_data(tmp_path: Path
 
     from gazecxr.synth.config import SynthConfig
     from gazecxr.synth.writer import write_cohort
-    from test_train import REPO, TINY
+    from tiny_runs import REPO, TINY
 
     write_cohort(
         tmp_path / "dl", SynthConfig(studies=60, seed=3, image_size=128), layout="reflacx", workers=1

@@ -16,7 +16,7 @@ import pytest
 import tomllib
 
 from gazecxr.extras import EXTRA_OF_MODULE
-from test_train import train_tiny, write_tiny_tree
+from tiny_runs import train_tiny, write_tiny_tree
 
 REPO = Path(__file__).resolve().parents[1]
 HIDE = """

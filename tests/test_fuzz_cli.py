@@ -16,7 +16,6 @@ import pytest
 from click.testing import CliRunner
 
 from gazecxr.cli import main
-from test_predict import run  # noqa: F401 - the untrained run fixture
 
 
 @pytest.fixture(scope="module")

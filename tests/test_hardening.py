@@ -16,7 +16,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -26,15 +25,7 @@ from gazecxr.cli import main
 from gazecxr.data.images import ImageReadError, load_image, load_resized
 from hostile import write_bomb_png
 from hostile_pickle import Hostile
-from test_predict import run  # noqa: F401 - the untrained run fixture
-
-
-def png(path: Path, value: float, size: tuple[int, int] = (90, 70)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(int(value * 1000))
-    arr = np.clip(value * 255 + rng.normal(0, 30, size), 0, 255).astype(np.uint8)
-    Image.fromarray(arr).save(path)
-    return path
+from image_files import png
 
 
 def one_line_exit_2(result) -> str:  # noqa: ANN001 - click Result
@@ -126,7 +117,7 @@ def test_viewer_refuses_a_bomb_upload(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
     from gazecxr.viewer.app import create_app
-    from test_viewer import LOCAL, MeanAnalyzer
+    from viewer_stub import LOCAL, MeanAnalyzer
 
     client = TestClient(create_app(MeanAnalyzer(), max_upload_mb=1), base_url=LOCAL)
     data = write_bomb_png(tmp_path / "bomb.png").read_bytes()
@@ -147,7 +138,7 @@ def test_same_file_same_answer_through_predict_report_and_viewer(
 
     from gazecxr.viewer.analyzer import RunAnalyzer
     from gazecxr.viewer.app import create_app
-    from test_viewer import LOCAL
+    from viewer_stub import LOCAL
 
     real = shared_data / "real_cxr"
     files = [

@@ -17,9 +17,8 @@ from click.testing import CliRunner
 from gazecxr.cli import main
 from gazecxr.data import outputs
 from gazecxr.data.index import build_index
-from test_hardening import png
-from test_predict import run  # noqa: F401 - the untrained run fixture
-from test_train import train_tiny, write_tiny_tree
+from image_files import png
+from tiny_runs import train_tiny, write_tiny_tree
 
 
 def test_non_finite_fixation_times_are_dropped_counted_and_training_runs(tmp_path: Path) -> None:

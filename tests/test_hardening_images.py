@@ -16,8 +16,7 @@ from click.testing import CliRunner
 
 from gazecxr.cli import main
 from hostile import write_odd_images
-from test_hardening import png
-from test_predict import run  # noqa: F401 - the untrained run fixture
+from image_files import png
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +65,7 @@ def test_the_viewer_answers_4xx_with_headers_for_every_odd_upload(odd: dict) -> 
 
     from gazecxr.viewer.app import create_app
     from gazecxr.viewer.security import HEADERS
-    from test_viewer import LOCAL, MeanAnalyzer
+    from viewer_stub import LOCAL, MeanAnalyzer
 
     client = TestClient(create_app(MeanAnalyzer()), base_url=LOCAL)
     for name, path in odd.items():

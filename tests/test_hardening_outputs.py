@@ -17,9 +17,8 @@ from click.testing import CliRunner
 
 from gazecxr.cli import main
 from gazecxr.runinfo import write_bytes_atomic
-from test_hardening import png
-from test_predict import run  # noqa: F401 - the untrained run fixture
-from test_train import TINY, write_tiny_tree
+from image_files import png
+from tiny_runs import TINY, write_tiny_tree
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,38 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from PIL import Image
 
 from gazecxr.cli import main
-from gazecxr.config import load_config, save_config
 from gazecxr.data.images import load_resized
-from gazecxr.data.labels import LABEL_SETS
-from gazecxr.models import build_model
-from gazecxr.train.checkpoint import save_checkpoint, unique_state
 from gazecxr.train.predict import Predictor
-from gazecxr.train.rundir import BEST
-
-REPO = Path(__file__).resolve().parents[1]
-LABELS = list(LABEL_SETS["synthetic8"])
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run directory holding an untrained model (prediction does not need a trained one)."""
-    out = tmp_path_factory.mktemp("predict_run")
-    cfg = load_config(
-        REPO / "configs" / "synthetic.yaml",
-        ["data.image_size=64", "model.pretrained=false", "model.head_dim=32", "model.text_buckets=64"],
-    )
-    torch.manual_seed(0)
-    model = build_model(cfg.model, len(LABELS), cfg.data.image_size)
-    save_config(cfg, out / "config.yaml")
-    save_checkpoint(out, BEST, unique_state(model), None, tag="0")
-    thresholds = {n: 0.3 + 0.05 * i for i, n in enumerate(LABELS)}
-    (out / "thresholds.json").write_text(json.dumps({"labels": LABELS, "thresholds": thresholds}))
-    return out
+from tiny_runs import LABELS
 
 
 @pytest.fixture(scope="module")

@@ -6,40 +6,18 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from gazecxr.cli import main
-from gazecxr.config import load_config, save_config
-from gazecxr.data.labels import LABEL_SETS
-from gazecxr.models import build_model
 from gazecxr.report.synthetic_eval import score_report
 from gazecxr.report.writers import StatedFinding
-from gazecxr.train.checkpoint import save_checkpoint, unique_state
-from gazecxr.train.rundir import BEST
-
-REPO = Path(__file__).resolve().parents[1]
-LABELS = list(LABEL_SETS["synthetic8"])
+from tiny_runs import LABELS, REPO, write_untrained_run
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run directory holding an untrained model: the report path does not need a trained one."""
-    out = tmp_path_factory.mktemp("report_run")
-    cfg = load_config(
-        REPO / "configs" / "synthetic.yaml",
-        ["data.image_size=64", "model.pretrained=false", "model.head_dim=32", "model.text_buckets=64"],
-    )
-    torch.manual_seed(0)
-    save_config(cfg, out / "config.yaml")
-    save_checkpoint(
-        out, BEST, unique_state(build_model(cfg.model, len(LABELS), cfg.data.image_size)), None, tag="0"
-    )
-    # Low thresholds so that the untrained model's ~0.5 probabilities are stated.
-    (out / "thresholds.json").write_text(
-        json.dumps({"labels": LABELS, "thresholds": {n: 0.2 for n in LABELS}})
-    )
-    return out
+    """An untrained run with low thresholds, so that its ~0.5 probabilities are stated."""
+    return write_untrained_run(tmp_path_factory.mktemp("report_run"), dict.fromkeys(LABELS, 0.2))
 
 
 def test_label_command_outputs_json_with_negation():

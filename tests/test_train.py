@@ -28,39 +28,7 @@ from gazecxr.schema import ConfigError
 from gazecxr.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gazecxr.train.runtime import lr_factor
 from gazecxr.train.trainer import train_run
-
-REPO = Path(__file__).resolve().parents[1]
-
-# A demo-config run shrunk to seconds: 64 px, 2 epochs, batch 4, no ImageNet weights.
-TINY = [
-    "data.image_size=64",
-    "data.split.mode=patient",
-    "data.cache_images=false",
-    "model.pretrained=false",
-    "model.head_dim=32",
-    "model.embed_dim=16",
-    "model.text_buckets=256",
-    "train.epochs=2",
-    "train.batch_size=4",
-    "train.log_every=2",
-    "train.num_threads=1",
-    "eval.bootstrap=20",
-    "loss.curriculum.warmup_epochs=0",
-    "loss.curriculum.ramp_epochs=1",
-]
-
-
-def write_tiny_tree(root: Path, n_patients: int = 24) -> Path:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from data_fixtures import write_mimic_eye
-
-    write_mimic_eye(root, n_patients=n_patients, height=96, width=80, seed=0)
-    return root
-
-
-def train_tiny(tree: Path, out: Path, *extra: str) -> Path:
-    cfg = load_config(REPO / "configs" / "synthetic.yaml", [*TINY, *extra])
-    return train_run(cfg, tree, out)
+from tiny_runs import REPO, TINY, write_tiny_tree
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +203,7 @@ KILL_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
     sys.path.insert(0, {tests!r})
-    from test_train import train_tiny_resumable
+    from tiny_runs import train_tiny_resumable
     kill_at = int(sys.argv[3])
     def hook(step):
         if step == kill_at:
@@ -243,13 +211,6 @@ KILL_SCRIPT = textwrap.dedent(
     train_tiny_resumable(sys.argv[1], sys.argv[2], hook if kill_at else None)
     """
 )
-# Augmentation on: the resumed run must also redraw the same random affine per sample.
-RESUME_EXTRA = ["data.augment=true", "train.checkpoint_every=2", "train.epochs=2", "train.batch_size=2"]
-
-
-def train_tiny_resumable(tree: str, out: str, hook) -> None:  # noqa: ANN001 - called by KILL_SCRIPT
-    cfg = load_config(REPO / "configs" / "synthetic.yaml", [*TINY, *RESUME_EXTRA])
-    train_run(cfg, tree, out, resume=True, on_step=hook)
 
 
 def _run_script(tree: Path, out: Path, kill_at: int) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from gazecxr.viewer.app import create_app  # noqa: E402
 from gazecxr.viewer.cohort import CohortStudy, StudyList  # noqa: E402
 from gazecxr.viewer.security import HEADERS  # noqa: E402
-from test_viewer import LOCAL, MeanAnalyzer, png_of  # noqa: E402
+from viewer_stub import LOCAL, MeanAnalyzer, png_of  # noqa: E402
 
 
 @pytest.fixture()
