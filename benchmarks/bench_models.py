@@ -43,6 +43,7 @@ from _common import (  # benchmarks/ is on sys.path
 from gazecxr.losses import Objective
 from gazecxr.losses.config import LossConfig
 from gazecxr.models import build_model
+from gazecxr.models.base import embed_pairs
 from gazecxr.models.config import ModelConfig
 
 OUT = Path(__file__).resolve().parent / "results" / "models.json"
@@ -74,8 +75,9 @@ class Stepper:
         b = self.batch
         # Classification only is image-only; with gaze terms a ViT's gaze token also gets fixations.
         fix = (b["fixations"], b["fixations_len"]) if self.kind != "baseline" else (None, None)
-        out = self.model(b["image"], *fix)
-        loss, _ = self.objective(out, self.batch, self.model, epoch=10.0)
+        obj = self.objective
+        out = embed_pairs(self.model, self.model(b["image"], *fix), b, obj.needs_texts, obj.needs_fixations)
+        loss, _ = obj(out, self.batch, epoch=10.0)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

@@ -47,6 +47,7 @@ from _common import (  # benchmarks/ is on sys.path
 from gazecxr.losses import Objective
 from gazecxr.losses.config import LossConfig
 from gazecxr.models import build_model
+from gazecxr.models.base import embed_pairs
 from gazecxr.models.config import ModelConfig
 
 OUT = Path(__file__).resolve().parent / "results" / "train_speed.json"
@@ -93,8 +94,14 @@ class Step:
     def __call__(self, seed: int) -> tuple[float, float]:
         torch.manual_seed(seed)
         t = time.perf_counter()
-        out = self.model(self.batch["image"])
-        loss, _ = self.obj(out, self.batch, self.model, epoch=10.0)
+        out = embed_pairs(
+            self.model,
+            self.model(self.batch["image"]),
+            self.batch,
+            self.obj.needs_texts,
+            self.obj.needs_fixations,
+        )
+        loss, _ = self.obj(out, self.batch, epoch=10.0)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

@@ -162,9 +162,9 @@ def _step_gradients(tree: str, rank: int, world: int) -> dict[str, torch.Tensor]
     torch.manual_seed(0)
     model = build_model(cfg.model, len(train.label_names), cfg.data.image_size)
     objective = Objective(cfg.loss, len(train.label_names))
-    out = model(batch["image"], fixations=batch["fixations"], fixations_len=batch["fixations_len"])
+    out = model.forward_batch(batch, texts=objective.needs_texts, fixations=objective.needs_fixations)
     info = distributed.DistInfo(rank=rank, world_size=world)
-    loss, _ = objective(out, batch, model, epoch=1.0, count=distributed.mean_count(info))
+    loss, _ = objective(out, batch, epoch=1.0, count=distributed.mean_count(info))
     loss.backward()
     params = [p for p in model.parameters() if p.requires_grad]
     distributed.average_gradients(params, info)

@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gazecxr.data.shuffle import derangement, shuffle_gaze
 from gazecxr.losses import (
     GazeLoss,
     LearnableTemperature,
     Objective,
     curriculum_weight,
-    derangement,
     ellipse_masks,
     ellipse_prior,
     gaze_cc,
@@ -26,11 +26,11 @@ from gazecxr.losses import (
     label_weighted_attention,
     masked_bce_loss,
     resample_to_grid,
-    shuffle_gaze,
     trust_weights,
     usable_gaze,
 )
 from gazecxr.losses.config import CurriculumConfig, GazeLossConfig, LossConfig, TrustConfig
+from gazecxr.models.base import embed_pairs
 from gazecxr.models.output import ModelOutput
 
 
@@ -244,6 +244,11 @@ class _Encoders(nn.Module):
         return self.fix(fixations.mean(1))
 
 
+def _loss(obj: Objective, out: ModelOutput, batch: dict, enc: _Encoders, epoch: float):  # noqa: ANN202
+    """The objective on ``out`` with the pair embeddings ``enc`` computes (as ``forward_batch`` does)."""
+    return obj(embed_pairs(enc, out, batch, obj.needs_texts, obj.needs_fixations), batch, epoch)
+
+
 def _output(b: int = 4, grid: int = 4, c: int = 3) -> ModelOutput:
     torch.manual_seed(1)
     att = torch.softmax(torch.randn(b, grid * grid, requires_grad=True), 1).view(b, grid, grid)
@@ -256,7 +261,7 @@ def test_objective_total_is_the_documented_sum() -> None:
     cfg = LossConfig()
     obj = Objective(cfg, num_labels=3)
     batch, out, enc = _batch(), _output(), _Encoders()
-    total, terms = obj(out, batch, enc, epoch=2.0)
+    total, terms = _loss(obj, out, batch, enc, 2.0)
     lam = curriculum_weight(cfg.curriculum, 2.0)
     assert terms["lambda_gaze"] == lam == 0.5
     g = resample_to_grid(batch["gaze_heatmap"], (4, 4))
@@ -284,10 +289,10 @@ def test_objective_ignores_samples_without_gaze_and_empty_texts() -> None:
     batch["gaze_valid"][1] = False
     batch["trust"][1] = 0.0
     batch["text"][2] = "  "
-    total, terms = obj(_output(), batch, enc, epoch=5.0)
+    total, terms = _loss(obj, _output(), batch, enc, 5.0)
     batch2 = dict(batch, gaze_heatmap=batch["gaze_heatmap"].clone())
     batch2["gaze_heatmap"][1] = torch.rand(8, 8)  # the invalid sample's map must not matter
-    total2, _ = obj(_output(), batch2, enc, epoch=5.0)
+    total2, _ = _loss(obj, _output(), batch2, enc, 5.0)
     assert total.item() == pytest.approx(total2.item())
     assert terms["gaze_usable"] == 3
     assert enc.text_calls[0] == ["finding 0", "finding 1", "finding 3"]
@@ -299,7 +304,7 @@ def test_objective_without_any_gaze_is_classification_only() -> None:
     batch = _batch()
     batch["gaze_valid"][:] = False
     out = _output()
-    total, terms = obj(out, batch, _Encoders(), epoch=5.0)
+    total, terms = _loss(obj, out, batch, _Encoders(), 5.0)
     assert math.isnan(terms["gaze"]) and terms["gaze_usable"] == 0
     assert total.item() == pytest.approx(
         masked_bce_loss(out.logits, batch["labels"], batch["label_mask"]).item()
@@ -310,7 +315,7 @@ def test_objective_without_any_gaze_is_classification_only() -> None:
 def test_objective_warmup_has_no_gaze_gradient() -> None:
     cfg = LossConfig.model_validate({"contrastive": {"image_text": 0, "image_gaze": 0}})
     out = _output()
-    total, terms = Objective(cfg, 3)(out, _batch(), _Encoders(), epoch=0.5)
+    total, terms = _loss(Objective(cfg, 3), out, _batch(), _Encoders(), 0.5)
     assert terms["lambda_gaze"] == 0 and terms["gaze"] > 0  # still logged
     (grad,) = torch.autograd.grad(total, out.attention, allow_unused=True)
     assert grad is None or grad.abs().sum() == 0
@@ -322,11 +327,11 @@ def test_objective_shuffle_control_changes_gaze_term() -> None:
         {"contrastive": {"image_text": 0, "image_gaze": 0}, "gaze": {"shuffle": True}}
     )
     batch, out = _batch(), _output()
-    _, t0 = Objective(base, 3)(out, batch, _Encoders(), epoch=5.0)
+    _, t0 = _loss(Objective(base, 3), out, batch, _Encoders(), 5.0)
     torch.manual_seed(0)
-    prepared = Objective(shuffled, 3).prepare(batch)
+    prepared = shuffle_gaze(batch)  # what the trainer applies once per batch with loss.gaze.shuffle
     assert (prepared["gaze_source"] != torch.arange(4)).all()
-    _, t1 = Objective(shuffled, 3)(out, prepared, _Encoders(), epoch=5.0)
+    _, t1 = _loss(Objective(shuffled, 3), out, prepared, _Encoders(), 5.0)
     assert t0["gaze"] != pytest.approx(t1["gaze"])
 
 
@@ -342,7 +347,7 @@ def test_ellipse_prior() -> None:
     batch = _batch()
     batch["ellipses"][0] = [{"box": (0.0, 0.0, 0.5, 0.5), "labels": ["x"]}]
     out = _output()
-    total, terms = Objective(cfg, 3)(out, batch, _Encoders(), epoch=0)
+    total, terms = _loss(Objective(cfg, 3), out, batch, _Encoders(), 0)
     expected = masked_bce_loss(out.logits, batch["labels"]) - torch.log(out.attention[0, :2, :2].sum() + 1e-6)
     assert total.item() == pytest.approx(expected.item(), rel=1e-5)
 
@@ -367,7 +372,7 @@ def test_objective_supervises_the_maps_of_the_labels_present() -> None:
     batch["labels"] = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]])
     maps = torch.softmax(torch.randn(4, 3, 16), -1).view(4, 3, 4, 4).requires_grad_()
     out.class_attention = maps
-    total, terms = Objective(cfg, 3)(out, batch, _Encoders(), epoch=5.0)
+    total, terms = _loss(Objective(cfg, 3), out, batch, _Encoders(), 5.0)
     (grad,) = torch.autograd.grad(total, maps)
     present = batch["labels"].bool()
     assert grad[present].abs().sum() > 0 and grad[~present].abs().sum() == 0
@@ -391,7 +396,7 @@ def test_dictation_target_pairs_each_present_dictated_label_with_its_own_map() -
     batch["gaze_label_valid"] = torch.tensor([[1, 1, 0], [1, 0, 0], [0, 0, 1], [1, 1, 1]]).bool()
     maps = torch.softmax(torch.randn(4, 3, 16), -1).view(4, 3, 4, 4).requires_grad_()
     out.class_attention = maps
-    total, terms = obj(out, batch, _Encoders(), epoch=5.0)
+    total, terms = _loss(obj, out, batch, _Encoders(), 5.0)
     assert terms["gaze_dictated"] == 3  # (0, 0), (0, 1), (2, 2)
     g = resample_to_grid(batch["gaze_label_heatmaps"].flatten(0, 1), (4, 4)).view(4, 3, 4, 4)
     reading = resample_to_grid(batch["gaze_heatmap"], (4, 4))
@@ -412,4 +417,4 @@ def test_dictation_target_pairs_each_present_dictated_label_with_its_own_map() -
     assert grad[0, 2].abs().sum() == 0 and grad[2, :2].abs().sum() == 0
     with pytest.raises(ValueError, match="dictation_maps"):
         del batch["gaze_label_heatmaps"]
-        obj(out, batch, _Encoders(), epoch=5.0)
+        _loss(obj, out, batch, _Encoders(), 5.0)

@@ -24,8 +24,6 @@ __getattr__, __dir__, __all__ = lazy_members(
         "trust_weights": "gazecxr.losses.gaze",
         "usable_gaze": "gazecxr.losses.gaze",
         "Objective": "gazecxr.losses.objective",
-        "derangement": "gazecxr.losses.objective",
-        "shuffle_gaze": "gazecxr.losses.objective",
         "ellipse_masks": "gazecxr.losses.prior",
         "ellipse_prior": "gazecxr.losses.prior",
     },

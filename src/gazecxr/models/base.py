@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -74,6 +76,14 @@ class GazeCXRNet(nn.Module):
             raise RuntimeError("model.gaze_encoder=none: set it to bigru, or loss.contrastive.image_gaze=0")
         return self.gaze_encoder(fixations, lengths)
 
+    def forward_batch(
+        self, batch: dict[str, Any], texts: bool = False, fixations: bool = False
+    ) -> ModelOutput:
+        """The training forward of a collated batch: :meth:`forward` of ``batch["image"]`` (with its
+        fixations when the batch has them: a ViT's gaze token), then :func:`embed_pairs`."""
+        out = self(batch["image"], fixations=batch.get("fixations"), fixations_len=batch.get("fixations_len"))
+        return embed_pairs(self, out, batch, texts, fixations)
+
     def load_backbone_weights(self, path: str) -> None:
         """Load a local weights file into :attr:`backbone` (strict; clear error on mismatch)."""
         load_into(self.backbone, path, self.weights_ignore, what=f"{self.cfg.backbone} backbone")
@@ -85,3 +95,36 @@ class GazeCXRNet(nn.Module):
         fixations_len: torch.Tensor | None = None,
     ) -> ModelOutput:
         raise NotImplementedError
+
+
+def embed_pairs(
+    encoders: Any, out: ModelOutput, batch: dict[str, Any], texts: bool, fixations: bool
+) -> ModelOutput:
+    """``out`` with the pair embeddings the contrastive terms compare with ``out.embedding``.
+
+    Args:
+        encoders: has ``encode_text(list[str])`` and ``encode_fixations(fixations, lengths)`` (a
+            :class:`GazeCXRNet`).
+        batch: as present ``text`` (B strings), ``fixations (B, T, 4)``, ``fixations_len (B,)``,
+            ``gaze_valid (B,)``.
+        texts: embed the non-blank texts (``text_embedding (K, D)``, ``text_rows (K,)``; the
+            embedding only when K >= 2: InfoNCE needs negatives).
+        fixations: embed the fixation sequences of the readings with valid gaze and at least one
+            fixation (``gaze_embedding``, ``gaze_rows``; likewise from 2 readings).
+    """
+    dev = out.embedding.device
+    if texts:
+        strings = batch.get("text") or [""] * out.embedding.shape[0]
+        rows = [i for i, s in enumerate(strings) if s and s.strip()]
+        out.text_rows = torch.tensor(rows, dtype=torch.long, device=dev)
+        out.text_embedding = encoders.encode_text([strings[i] for i in rows]) if len(rows) >= 2 else None
+    lengths = batch.get("fixations_len")
+    if fixations and lengths is not None:
+        keep = (batch["gaze_valid"].to(dev).bool() & (lengths.to(dev) > 0)).nonzero().flatten()
+        out.gaze_rows = keep
+        out.gaze_embedding = (
+            encoders.encode_fixations(batch["fixations"].to(dev)[keep], lengths.to(dev)[keep])
+            if keep.numel() >= 2
+            else None
+        )
+    return out

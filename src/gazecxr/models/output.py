@@ -22,9 +22,18 @@ class ModelOutput:
             ``attention`` is their mixture weighted by the predicted probabilities, and the gaze
             loss supervises their mixture weighted by the labels present
             (:func:`gazecxr.losses.gaze.label_weighted_attention`). ``None`` for a shared map.
+        text_embedding, text_rows: ``(K, D)`` embeddings of the non-blank report / transcript texts
+            and ``(K,)`` the rows of the batch they belong to (training with an image-text term;
+            :meth:`gazecxr.models.base.GazeCXRNet.forward_batch`); None otherwise.
+        gaze_embedding, gaze_rows: ``(G, D)`` embeddings of the fixation sequences of the readings
+            with valid gaze and at least one fixation, and their ``(G,)`` rows; None otherwise.
     """
 
     logits: torch.Tensor
     attention: torch.Tensor
     embedding: torch.Tensor
     class_attention: torch.Tensor | None = None
+    text_embedding: torch.Tensor | None = None
+    text_rows: torch.Tensor | None = None
+    gaze_embedding: torch.Tensor | None = None
+    gaze_rows: torch.Tensor | None = None

@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from gazecxr.data.shuffle import shuffle_gaze
 from gazecxr.data.splits import write_splits
 from gazecxr.experiment import ExperimentConfig
 from gazecxr.log import LOGGER_NAME, progress_disabled
@@ -371,16 +372,15 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.train.lr * factor
         epoch_float = p.epoch + p.step_in_epoch / self.steps_per_epoch
-        batch = self.objective.prepare(
-            batch
-        )  # shuffled-gaze control acts before the forward (ViT gaze token)
+        if cfg.loss.gaze.shuffle:  # the control, once per batch, before the forward (ViT gaze token)
+            batch = shuffle_gaze(batch)
         with torch.autocast(
             self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
         ):
-            out = self.model(
-                batch["image"], fixations=batch.get("fixations"), fixations_len=batch.get("fixations_len")
+            out = self.model.forward_batch(
+                batch, texts=self.objective.needs_texts, fixations=self.objective.needs_fixations
             )
-            loss, terms = self.objective(out, batch, self.model, epoch_float, count=self.global_count)
+            loss, terms = self.objective(out, batch, epoch_float, count=self.global_count)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"loss is {loss.item()} at global step {p.global_step} "
