@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from gazecxr.cli import main
 from gazecxr.schema import ConfigError
 from gazecxr.train import ablate
-from gazecxr.train.ablate import load_spec, run_ablation
+from gazecxr.train.ablate import Sweep, load_spec, run_ablation
 from tiny_runs import TINY, write_tiny_tree
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def test_shipped_ablation_file_has_every_variant_of_the_issue() -> None:
 
 def test_unknown_variant_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown variant"):
-        run_ablation(REPO / "configs" / "ablation.yaml", tmp_path, tmp_path / "out", 1, ["fulll"])
+        Sweep.of(REPO / "configs" / "ablation.yaml", tmp_path, tmp_path / "out", seeds=1, variants=["fulll"])
 
 
 @pytest.mark.slow
@@ -83,9 +83,15 @@ def test_ablation_table_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         raise AssertionError("a finished run was trained again")
 
     monkeypatch.setattr("gazecxr.train.trainer.train_run", no_training)
-    assert ablate.run_ablation(
-        REPO / "configs" / "ablation.yaml", tree, out, 2, ["baseline", "full_shuffled"], FAST
+    sweep = ablate.Sweep.of(
+        REPO / "configs" / "ablation.yaml",
+        tree,
+        out,
+        seeds=2,
+        variants=["baseline", "full_shuffled"],
+        overrides=FAST,
     )
+    assert ablate.run_ablation(sweep)
 
     # --jobs: the same runs in spawned processes give the same numbers (every run is seeded).
     parallel = tmp_path / "parallel"
@@ -161,7 +167,10 @@ def test_cluster_plan_is_one_resumable_command_per_run(tmp_path: Path) -> None:
     assert finished.stat().st_mtime_ns == stamp  # a finished run is reused, not redone
     bad = CliRunner().invoke(main, ["-q", *base, "--only", "full:7", *FAST])
     assert bad.exit_code != 0 and "outside 0..1" in bad.output
-    table = run_ablation(REPO / "configs" / "ablation.yaml", tree, out, 1, ["baseline", "full"], FAST)
+    sweep = Sweep.of(
+        REPO / "configs" / "ablation.yaml", tree, out, seeds=1, variants=["baseline", "full"], overrides=FAST
+    )
+    table = run_ablation(sweep)
     assert "auroc" in table["variants"]["full"]["paired_vs_baseline"]
 
 

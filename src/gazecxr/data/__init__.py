@@ -11,6 +11,7 @@ __getattr__, __dir__, __all__ = lazy_members(
     __name__,
     {
         "build_datasets": "gazecxr.data.dataset",
+        "split_readings": "gazecxr.data.dataset",
         "collate": "gazecxr.data.dataset",
         "GazeCXRDataset": "gazecxr.data.dataset",
         "build_index": "gazecxr.data.index",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +74,27 @@ class SharedImageCache:
     def nbytes(n_images: int, size: int) -> int:
         return n_images * size * size * 2
 
+    def read(self, path: str, load: Callable[[str], torch.Tensor]) -> torch.Tensor:
+        """The image of ``path``: from its slot when filled, else ``load(path)`` kept in the slot.
+
+        The first read returns the same float16-rounded values as every later cached read, so a
+        sample does not depend on whether it was cached (needed for exact resume). A file that
+        failed once fails again without another decode (``ImageReadError``)."""
+        slot = self.slot[path]
+        state = int(self.state[slot])
+        if state == FILLED:
+            return self.data[slot].float()
+        if state == FAILED:
+            raise ImageReadError(path, "previously failed to decode")
+        try:
+            image = load(path)
+        except ImageReadError:
+            self.state[slot] = FAILED
+            raise
+        self.data[slot] = image.to(torch.float16)
+        self.state[slot] = FILLED
+        return self.data[slot].float()
+
 
 class GazeCXRDataset(Dataset):
     """Readings of one split.
@@ -131,27 +154,10 @@ class GazeCXRDataset(Dataset):
 
     def _image(self, i: int) -> torch.Tensor:
         path = str(self._rows[i]["image_path"])
-        if self.cache is not None:
-            slot = self.cache.slot[path]
-            state = int(self.cache.state[slot])
-            if state == FILLED:
-                return self.cache.data[slot].float()
-            if state == FAILED:
-                raise ImageReadError(path, "previously failed to decode")
-        try:
-            arr = torch.from_numpy(load_resized(path, self.size, self.cfg.max_image_pixels))
-        except ImageReadError:
-            if self.cache is not None:
-                self.cache.state[self.cache.slot[path]] = FAILED
-            raise
-        if self.cache is not None:
-            # The first read returns the same float16-rounded values as every later cached read,
-            # so a sample does not depend on whether it was cached (needed for exact resume).
-            slot = self.cache.slot[path]
-            self.cache.data[slot] = arr.to(torch.float16)
-            self.cache.state[slot] = FILLED
-            return self.cache.data[slot].float()
-        return arr
+        return self.cache.read(path, self._load) if self.cache is not None else self._load(path)
+
+    def _load(self, path: str) -> torch.Tensor:
+        return torch.from_numpy(load_resized(path, self.size, self.cfg.max_image_pixels))
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         _limit_worker_threads()
@@ -184,35 +190,15 @@ class GazeCXRDataset(Dataset):
         return [str(self._rows[i]["reading_id"]) for i in np.flatnonzero(self.unreadable.numpy())]
 
     def _sample(self, i: int, image: torch.Tensor) -> dict[str, Any]:
+        """The sample dict of reading ``i``: its gaze maps, its boxes in [0, 1], both moved with the
+        image by one random affine on the training split, and its fixation sequence."""
         r = self._rows[i]
         h, w = int(r["height"]), int(r["width"])
         extra = self.source.extras[int(r["row"])]
         fix = self.fixations[i]
-        recipe = self.recipes[r["source"]]
-        heat = torch.from_numpy(fx.reading_heatmap(fix, (h, w), (self.size, self.size), recipe))
-        label_maps = label_valid = None
-        if self.dictation is not None:
-            maps, ok = dictation_heatmaps(
-                fix, self.dictation[i], self.label_names, (h, w), (self.size, self.size), recipe
-            )
-            label_maps, label_valid = torch.from_numpy(maps), torch.from_numpy(ok)
+        heat, label_maps, label_valid = self._gaze_maps(i, fix, (h, w))
         fix = fix[: self.gaze_cfg.max_fixations]
-        xy = np.stack([fix[:, fx.X] / w, fix[:, fx.Y] / h], axis=1).astype(np.float64)
-        scale = np.array([w, h, w, h], dtype=np.float64)
-        anatomy = {
-            k: tuple(float(v) for v in np.asarray(b) / scale) for k, b in extra["anatomy_boxes"].items()
-        }
-        ellipses = [
-            {
-                "box": tuple(float(v) for v in np.asarray(e["box"]) / scale),
-                "labels": list(e["labels"]),
-                "certainty": e["certainty"],
-            }
-            for e in extra["ellipses"]
-        ]
-        chest = (
-            tuple(float(v) for v in np.asarray(extra["chest_box"]) / scale) if extra["chest_box"] else None
-        )
+        geometry = _Geometry.of(fix, extra, (h, w))
         if self.augment:
             forward = random_affine(self.cfg.augmentation)
             extra_maps = [] if label_maps is None else list(label_maps)
@@ -221,20 +207,9 @@ class GazeCXRDataset(Dataset):
             if label_maps is not None:
                 label_maps = _renormalised(moved[2:])
                 label_valid = label_valid & (label_maps.flatten(1).sum(1) > 0)
-            xy = apply_affine_points(forward, xy)
-            anatomy = {k: move_box(forward, b) for k, b in anatomy.items()}
-            ellipses = [{**e, "box": move_box(forward, e["box"])} for e in ellipses]
-            chest = move_box(forward, chest) if chest else None
+            geometry = geometry.moved(forward)
             image = jitter_intensity(image, self.cfg.augmentation)
         valid = bool(heat.sum() > 0)
-        t0 = float(fix[:, fx.T_START].min()) if len(fix) else 0.0
-        span = float(fix[:, fx.T_END].max()) - t0 if len(fix) else 0.0
-        seq = np.zeros((len(fix), 4), dtype=np.float32)
-        if len(fix):
-            seq[:, :2] = np.clip(xy, 0.0, 1.0)
-            seq[:, 2] = np.clip(fix[:, fx.T_END] - fix[:, fx.T_START], 0.0, None)
-            seq[:, 3] = (fix[:, fx.T_START] - t0) / span if span > 0 else 0.0
-        text = extra["text"] or report_text(extra["report"])
         return {
             "image": image[None].contiguous(),
             "labels": torch.from_numpy(self.labels[i]),
@@ -246,26 +221,80 @@ class GazeCXRDataset(Dataset):
                 if label_maps is None
                 else {"gaze_label_heatmaps": label_maps.contiguous(), "gaze_label_valid": label_valid}
             ),
-            "fixations": torch.from_numpy(seq),
+            "fixations": torch.from_numpy(fixation_sequence(fix, geometry.xy)),
             "trust": torch.tensor(float(r["trust"]) if valid else 0.0, dtype=torch.float32),
-            "text": text,
-            "anatomy_boxes": anatomy,
-            "ellipses": ellipses,
-            "chest_box": chest,
-            "meta": {
-                k: str(r[k])
-                for k in (
-                    "reading_id",
-                    "dicom_id",
-                    "subject_id",
-                    "study_id",
-                    "source",
-                    "image_path",
-                    "split",
-                    "view",
-                )
-            },
+            "text": extra["text"] or report_text(extra["report"]),
+            "anatomy_boxes": geometry.anatomy,
+            "ellipses": geometry.ellipses,
+            "chest_box": geometry.chest,
+            "meta": {k: str(r[k]) for k in META},
         }
+
+    def _gaze_maps(
+        self, i: int, fix: np.ndarray, image_size: tuple[int, int]
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Reading ``i``'s heatmap ``(S, S)`` and, with dictation maps, its per-label maps ``(C, S,
+        S)`` and their validity ``(C,)`` (None otherwise), by its source's recipe."""
+        recipe = self.recipes[self._rows[i]["source"]]
+        size = (self.size, self.size)
+        heat = torch.from_numpy(fx.reading_heatmap(fix, image_size, size, recipe))
+        if self.dictation is None:
+            return heat, None, None
+        maps, ok = dictation_heatmaps(fix, self.dictation[i], self.label_names, image_size, size, recipe)
+        return heat, torch.from_numpy(maps), torch.from_numpy(ok)
+
+
+META = ("reading_id", "dicom_id", "subject_id", "study_id", "source", "image_path", "split", "view")
+
+
+@dataclass
+class _Geometry:
+    """What moves with the image: fixation points ``(N, 2)`` and boxes, all in [0, 1] of the image."""
+
+    xy: np.ndarray
+    anatomy: dict[str, Box]
+    ellipses: list[dict[str, Any]]
+    chest: Box | None
+
+    @classmethod
+    def of(cls, fix: np.ndarray, extra: dict[str, Any], image_size: tuple[int, int]) -> _Geometry:
+        h, w = image_size
+        scale = np.array([w, h, w, h], dtype=np.float64)
+
+        def box(b: Any) -> Box:
+            return tuple(float(v) for v in np.asarray(b) / scale)  # type: ignore[return-value]
+
+        return cls(
+            np.stack([fix[:, fx.X] / w, fix[:, fx.Y] / h], axis=1).astype(np.float64),
+            {k: box(b) for k, b in extra["anatomy_boxes"].items()},
+            [
+                {"box": box(e["box"]), "labels": list(e["labels"]), "certainty": e["certainty"]}
+                for e in extra["ellipses"]
+            ],
+            box(extra["chest_box"]) if extra["chest_box"] else None,
+        )
+
+    def moved(self, forward: np.ndarray) -> _Geometry:
+        """The same geometry under the affine ``forward`` (the one that moved the image)."""
+        return _Geometry(
+            apply_affine_points(forward, self.xy),
+            {k: move_box(forward, b) for k, b in self.anatomy.items()},
+            [{**e, "box": move_box(forward, e["box"])} for e in self.ellipses],
+            move_box(forward, self.chest) if self.chest else None,
+        )
+
+
+def fixation_sequence(fix: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """The fixation encoder's input ``(N, 4)`` float32: x, y in [0, 1] (``xy``, clipped), duration
+    (s) and start time as a share of the reading's span."""
+    seq = np.zeros((len(fix), 4), dtype=np.float32)
+    if len(fix):
+        t0 = float(fix[:, fx.T_START].min())
+        span = float(fix[:, fx.T_END].max()) - t0
+        seq[:, :2] = np.clip(xy, 0.0, 1.0)
+        seq[:, 2] = np.clip(fix[:, fx.T_END] - fix[:, fx.T_START], 0.0, None)
+        seq[:, 3] = (fix[:, fx.T_START] - t0) / span if span > 0 else 0.0
+    return seq
 
 
 STACKED = ("image", "labels", "label_mask", "gaze_heatmap", "gaze_valid", "trust")
@@ -327,14 +356,13 @@ def _want_cache(cfg: DataConfig, n_images: int) -> bool:
     return need <= cfg.cache_images_max_gb * 2**30
 
 
-def build_datasets(cfg: ExperimentConfig, root: str | Path | None = None) -> dict[str, GazeCXRDataset]:
-    """Datasets "train" / "validate" / "test" of an experiment config.
-
-    Reads (or reuses the cached) index of ``root`` (default ``cfg.data.root``), keeps the
-    configured sources, drops readings with no known label of the label set (counted), assigns
-    patient-grouped splits (``cfg.data.split``) and shares one image cache among the three
-    datasets when ``cfg.data.cache_images`` allows. Only "train" is augmented.
-    """
+def split_readings(
+    cfg: ExperimentConfig, root: str | Path | None = None
+) -> tuple[DatasetIndex, pd.DataFrame]:
+    """The index of ``root`` (default ``cfg.data.root``; read or reused from its cache) and its
+    readings of the configured sources with at least one known label of the label set (the others
+    counted and left out), with their patient-grouped ``split`` column (``cfg.data.split``; ""
+    for none). What :func:`build_datasets` builds on, and enough to count readings per split."""
     data_cfg: DataConfig = cfg.data
     root = root or data_cfg.root
     if not root:
@@ -356,6 +384,14 @@ def build_datasets(cfg: ExperimentConfig, root: str | Path | None = None) -> dic
             f"(sources {data_cfg.sources}); run `gazecxr data check {index.root}`"
         )
     df["split"] = assign_splits(df, label_cols, data_cfg.split)
+    return index, df
+
+
+def build_datasets(cfg: ExperimentConfig, root: str | Path | None = None) -> dict[str, GazeCXRDataset]:
+    """Datasets "train" / "validate" / "test" of an experiment config (:func:`split_readings`),
+    sharing one image cache when ``cfg.data.cache_images`` allows. Only "train" is augmented."""
+    data_cfg: DataConfig = cfg.data
+    index, df = split_readings(cfg, root)
     paths = df.loc[df["split"] != "", "image_path"].tolist()
     n_images = len(set(paths))
     cache = (

@@ -148,6 +148,17 @@ def parallelism(device: str, runs: int) -> Placement:
     return Placement(jobs, threads, f"CPU, {jobs} run(s) at a time, {threads} thread(s) each")
 
 
+@dataclass
+class Cohort:
+    """The demo's cohort as its steps need it."""
+
+    root: Path
+    facts: dict[str, Any]  # the generator's cohort.json facts
+    reused: bool
+    readings_per_split: dict[str, int]
+    labels: list[str]
+
+
 def run_demo(
     out: Path,
     profile: DemoProfile,
@@ -155,69 +166,132 @@ def run_demo(
     seed: int = 0,
     progress: StageProgress | None = None,
 ) -> DemoResult:
-    """Run the whole demo into ``out`` and return where its results are.
+    """Run the whole demo into ``out`` and return where its results are: the cohort, the runs
+    and their table, the reports of some test studies, the page and summary.json.
 
     ``seed`` is the cohort's; every variant is trained with seeds ``0 .. profile.seeds - 1``.
     """
-    from gazecxr.data import build_datasets
-    from gazecxr.train.ablate import run_ablation
-
     progress = progress or StageProgress()
     timings = Timings()
     out = out.resolve()  # run.json and summary.json then name folders that work from any directory
     out.mkdir(parents=True, exist_ok=True)
     total_start = time.perf_counter()
-    ablation_file = check_profile(profile)
-
-    base_cfg = load_config(config_path)
-    progress.stage("writing the synthetic cohort")
-    with timings.stage("cohort"):
-        root, cohort_facts, reused = ensure_cohort(out / f"cohort-{profile.name}", profile, seed)
-        runs_dir = out / "runs" / profile.name
-        if not reused and runs_dir.exists():
-            log.warning("new cohort: removing the runs trained on the previous one")
-            shutil.rmtree(runs_dir)
-    splits = build_datasets(base_cfg, root=root)
-    counts = {split: len(ds) for split, ds in splits.items()}
-    n_runs = len(profile.variants) * profile.seeds
-    progress.start(n_runs * RUN_UNITS + profile.report_studies)
-    placement = parallelism(base_cfg.train.device, n_runs)
-    progress.stage(
-        f"training {n_runs} runs ({len(profile.variants)} variants x {profile.seeds} seeds, {placement.jobs} at a time)"
+    ablation_file = check_profile(profile)  # before anything is written
+    runs_dir = out / "runs" / profile.name
+    cfg = load_config(config_path)
+    cohort = _cohort_step(out, profile, seed, cfg, runs_dir, timings, progress)
+    placement = parallelism(cfg.train.device, len(profile.variants) * profile.seeds)
+    table = _training_step(
+        profile, ablation_file, config_path, cohort, runs_dir, placement, timings, progress
     )
-    with timings.stage("train_and_evaluate"):
-        table = run_ablation(
-            ablation_file,
-            root,
-            runs_dir,
-            profile.seeds,
-            list(profile.variants),
-            [f"train.num_threads={placement.threads}"],
-            jobs=placement.jobs,
-            experiment=config_path,
-            on_run_done=lambda _v, _s: progress.advance(RUN_UNITS),
-        )
-    assert table is not None  # no plan, no single run
     variants = {name: variant_summary(table["variants"][name]) for name in profile.variants}
     lines = verdict(
-        variants, profile.headline, profile.baseline, profile.control, profile.seeds, counts["test"]
+        variants,
+        profile.headline,
+        profile.baseline,
+        profile.control,
+        profile.seeds,
+        cohort.readings_per_split["test"],
     )
     if profile.caveat:
         lines.append(profile.caveat)
-
-    progress.stage("writing reports for test studies")
     seed0 = {name: Path(v["runs"][0]) for name, v in variants.items()}
+    progress.stage("writing reports for test studies")
     with timings.stage("reports"):
         rows = study_rows(
             seed0,
             profile.headline,
             profile.baseline,
-            root,
+            cohort.root,
             profile.report_studies,
             lambda: progress.advance(1),
         )
-    labels = list(splits["train"].label_names)
-    summary = {
+    summary = _summary(
+        profile, seed, config_path, cohort, table, variants, lines, runs_dir, placement, timings, out
+    )
+    page = _page(profile, seed, config_path, cohort, variants, seed0, rows, lines, runs_dir, summary, timings)
+    with timings.stage("html"):
+        index = write(page, out / "index.html")
+    timings.seconds["total"] = round(time.perf_counter() - total_start, 2)
+    summary["machine"]["load_average_1_5_15min_at_end"] = _load_average()
+    write_json_atomic(out / "summary.json", summary)  # timings_s is the live dict: html and total included
+    return DemoResult(out=out, summary=summary, index_html=index, verdict=lines)
+
+
+def _cohort_step(
+    out: Path,
+    profile: DemoProfile,
+    seed: int,
+    cfg: Any,
+    runs_dir: Path,
+    timings: Timings,
+    progress: StageProgress,
+) -> Cohort:
+    """Write (or reuse) the cohort; a new cohort removes the runs of the previous one. Counts the
+    readings per split from the index (no dataset, no image cache is built for that)."""
+    from gazecxr.data import split_readings
+    from gazecxr.data.labels import get_label_set
+
+    progress.stage("writing the synthetic cohort")
+    with timings.stage("cohort"):
+        root, facts, reused = ensure_cohort(out / f"cohort-{profile.name}", profile, seed)
+        if not reused and runs_dir.exists():
+            log.warning("new cohort: removing the runs trained on the previous one")
+            shutil.rmtree(runs_dir)
+    _, readings = split_readings(cfg, root=root)
+    counts = {split: int((readings["split"] == split).sum()) for split in ("train", "validate", "test")}
+    return Cohort(root, facts, reused, counts, list(get_label_set(cfg.data.label_set)))
+
+
+def _training_step(
+    profile: DemoProfile,
+    ablation_file: Path,
+    config_path: Path,
+    cohort: Cohort,
+    runs_dir: Path,
+    placement: Placement,
+    timings: Timings,
+    progress: StageProgress,
+) -> dict[str, Any]:
+    """Train and evaluate (or reuse) every variant x seed: the ablation machinery, the profile's
+    variants applied to its experiment config; the table."""
+    from gazecxr.train.ablate import Sweep, run_ablation
+
+    n_runs = len(profile.variants) * profile.seeds
+    progress.start(n_runs * RUN_UNITS + profile.report_studies)
+    progress.stage(
+        f"training {n_runs} runs ({len(profile.variants)} variants x {profile.seeds} seeds, {placement.jobs} at a time)"
+    )
+    with timings.stage("train_and_evaluate"):
+        sweep = Sweep.of(
+            ablation_file,
+            cohort.root,
+            runs_dir,
+            seeds=profile.seeds,
+            variants=profile.variants,
+            overrides=[f"train.num_threads={placement.threads}"],
+            experiment=config_path,
+        )
+        return run_ablation(
+            sweep, jobs=placement.jobs, on_run_done=lambda _v, _s: progress.advance(RUN_UNITS)
+        )
+
+
+def _summary(
+    profile: DemoProfile,
+    seed: int,
+    config_path: Path,
+    cohort: Cohort,
+    table: dict[str, Any],
+    variants: dict[str, Any],
+    lines: list[str],
+    runs_dir: Path,
+    placement: Placement,
+    timings: Timings,
+    out: Path,
+) -> dict[str, Any]:
+    """summary.json: what scripts read (the verdict, per variant the seed means and paired CIs)."""
+    return {
         "synthetic": True,
         "note": "Synthetic cohort: these numbers demonstrate the mechanism only, not clinical performance.",
         "profile": profile.name,
@@ -230,11 +304,11 @@ def run_demo(
         "paired_method": table["paired_method"],
         "ci_level": table["ci_level"],
         "cohort": {
-            "root": str(root),
-            "reused": reused,
-            "readings_per_split": counts,
-            "labels": labels,
-            **_cohort_facts(cohort_facts),
+            "root": str(cohort.root),
+            "reused": cohort.reused,
+            "readings_per_split": cohort.readings_per_split,
+            "labels": cohort.labels,
+            **_cohort_facts(cohort.facts),
         },
         "variants": variants,
         "verdict": lines,
@@ -248,14 +322,31 @@ def run_demo(
         },
         "index_html": str(out / "index.html"),
     }
+
+
+def _page(
+    profile: DemoProfile,
+    seed: int,
+    config_path: Path,
+    cohort: Cohort,
+    variants: dict[str, Any],
+    seed0: dict[str, Path],
+    rows: list[Any],
+    lines: list[str],
+    runs_dir: Path,
+    summary: dict[str, Any],
+    timings: Timings,
+) -> StudyReport:
+    """The study report page (index.html)."""
+    counts = cohort.readings_per_split
     facts = {
         "profile": f"{profile.name}: {', '.join(profile.variants)}; {profile.seeds} seed(s) each",
-        "cohort": f"{cohort_facts.get('studies', profile.studies)} synthetic studies, seed {seed}"
-        + (" (reused)" if reused else ""),
+        "cohort": f"{cohort.facts.get('studies', profile.studies)} synthetic studies, seed {seed}"
+        + (" (reused)" if cohort.reused else ""),
         "readings (train / validate / test)": " / ".join(
             str(counts.get(k, 0)) for k in ("train", "validate", "test")
         ),
-        "confounder": _confounder_text(cohort_facts),
+        "confounder": _confounder_text(cohort.facts),
         "experiment config": str(config_path),
         "runs and the ablation table": str(runs_dir),
         "trained on": summary["machine"]["device"],
@@ -264,9 +355,9 @@ def run_demo(
         ),
     }
     pages = [VariantPage(name=name, summary=v, roc=roc_curves(seed0[name])) for name, v in variants.items()]
-    report = StudyReport(
+    return StudyReport(
         title="GazeCXR demo: gaze-supervised chest X-ray classification (synthetic cohort)",
-        labels=labels,
+        labels=cohort.labels,
         variants=pages,
         headline=profile.headline,
         baseline=profile.baseline,
@@ -275,12 +366,6 @@ def run_demo(
         verdict=lines,
         synthetic=True,
     )
-    with timings.stage("html"):
-        index = write(report, out / "index.html")
-    timings.seconds["total"] = round(time.perf_counter() - total_start, 2)
-    summary["machine"]["load_average_1_5_15min_at_end"] = _load_average()
-    write_json_atomic(out / "summary.json", summary)  # timings_s is the live dict: html and total included
-    return DemoResult(out=out, summary=summary, index_html=index, verdict=lines)
 
 
 def _cohort_facts(facts: dict[str, Any]) -> dict[str, Any]:

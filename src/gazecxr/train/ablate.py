@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -294,89 +295,170 @@ def markdown(table: dict[str, Any], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_ablation(
-    ablation_file: str | Path,
-    data_root: str | Path,
-    out: str | Path,
-    seeds: int,
-    variants: Sequence[str] | None = None,
-    overrides: Sequence[str] = (),
-    jobs: int = 1,
-    only: str | None = None,
-    plan: str | Path | None = None,
-    experiment: str | Path | None = None,
-    on_run_done: Callable[[str, int], None] | None = None,
-) -> dict[str, Any] | None:
-    """Run (or reuse) every requested variant x seed and write ``ablation.json`` + ``ablation.md``.
+@dataclass(frozen=True)
+class Sweep:
+    """A validated ablation request: which variants of which experiment, how many seeds, where.
 
-    Args:
+    Made by :meth:`Sweep.of` (every run's config is checked then, not only when its run or
+    cluster task starts); run by :func:`run_ablation`, planned by :func:`plan_ablation`, one run of
+    it by :func:`run_only`.
+    """
+
+    ablation_file: Path
+    spec: AblationSpec
+    spec_experiment: Path  # the ablation file's own experiment config
+    experiment: Path  # the experiment the variants modify (the file's own, or the demo's)
+    data_root: Path
+    out: Path
+    seeds: int
+    variants: tuple[str, ...]
+    overrides: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        ablation_file: str | Path,
+        data_root: str | Path,
+        out: str | Path,
+        *,
+        seeds: int,
+        variants: Sequence[str] | None = None,
+        overrides: Sequence[str] = (),
+        experiment: str | Path | None = None,
+    ) -> Sweep:
+        """Args:
         ablation_file: YAML with ``experiment``, ``baseline`` and ``variants``.
         variants: subset to run (default: all); the baseline is always included in the table
             when its runs exist, so that differences can be computed.
         overrides: ``key=value`` applied to every variant after its own overrides.
-        jobs: runs trained concurrently, each in a spawned process (1: in this process). Every
-            run is seeded and independent, so the results do not depend on ``jobs``.
-        only: ``VARIANT:SEED``: run just that one (a cluster task); no table is written.
-        plan: write the runs as one command each for a cluster scheduler into this folder
-            (:mod:`gazecxr.train.sweep`) instead of running them; returns None.
         experiment: experiment config the variants modify instead of the file's own
             ``experiment`` (the demo applies the ablation's variants to its demo config).
+
+        Raises:
+            ConfigError: an unknown variant, ``seeds < 1``, or a run's config that does not load.
+        """
+        spec, spec_experiment = load_spec(ablation_file)
+        chosen = tuple(variants) if variants else tuple(spec.variants)
+        unknown = [v for v in chosen if v not in spec.variants]
+        if unknown:
+            raise ConfigError(
+                f"{ablation_file}: unknown variant(s) {unknown}; known: {', '.join(spec.variants)}"
+            )
+        if seeds < 1:
+            raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+        resolved = find_config(experiment).resolve() if experiment is not None else spec_experiment
+        for v in chosen:
+            load_config(resolved, [*spec.variants[v], *overrides])
+        return cls(
+            Path(ablation_file),
+            spec,
+            spec_experiment,
+            resolved,
+            Path(data_root),
+            Path(out),
+            seeds,
+            chosen,
+            tuple(overrides),
+        )
+
+    @property
+    def tasks(self) -> list[tuple[str, int]]:
+        """(variant, seed) in seed-major order: an interrupted ablation has complete variant
+        comparisons for the first seeds."""
+        return [(v, s) for s in range(self.seeds) for v in self.variants]
+
+    def run(self, variant: str, seed: int) -> Path:
+        """Train and evaluate (or reuse) one run; its directory."""
+        overrides = [*self.spec.variants[variant], *self.overrides]
+        return run_one(self.experiment, overrides, self.data_root, run_dir(self.out, variant, seed), seed)
+
+
+def run_ablation(
+    sweep: Sweep, jobs: int = 1, on_run_done: Callable[[str, int], None] | None = None
+) -> dict[str, Any]:
+    """Run (or reuse) every run of ``sweep`` and write ``ablation.json`` + ``ablation.md``; the table.
+
+    Args:
+        jobs: runs trained concurrently, each in a spawned process (1: in this process). Every
+            run is seeded and independent, so the results do not depend on ``jobs``.
         on_run_done: called with (variant, seed) after each run is finished (progress display).
     """
-    spec, spec_experiment = load_spec(ablation_file)
-    if experiment is not None and plan is not None:
-        raise ConfigError("a cluster plan runs the ablation file's own experiment config")
-    experiment = find_config(experiment).resolve() if experiment is not None else spec_experiment
     done = on_run_done or (lambda _v, _s: None)
-    chosen = list(variants) if variants else list(spec.variants)
-    unknown = [v for v in chosen if v not in spec.variants]
-    if unknown:
-        raise ConfigError(f"{ablation_file}: unknown variant(s) {unknown}; known: {', '.join(spec.variants)}")
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
-    for v in chosen:  # every run's config is valid now, not only when its (cluster) task starts
-        load_config(experiment, [*spec.variants[v], *overrides])
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    # Seed-major order: an interrupted ablation has complete variant comparisons for the first seeds.
-    tasks = [(v, s) for s in range(seeds) for v in chosen]
-    if plan is not None:
-        from gazecxr.train.sweep import write_plan
-
-        resolved = to_dict(load_config(spec_experiment))
-        spec_dict = {"baseline": spec.baseline, "variants": spec.variants}
-        write_plan(Path(plan), spec_dict, resolved, Path(data_root), out, seeds, tasks, chosen, overrides)
-        return None
-    if only is not None:
-        from gazecxr.train.sweep import parse_only
-
-        v, s = parse_only(only, list(spec.variants), seeds)
-        run_one(experiment, [*spec.variants[v], *overrides], data_root, run_dir(out, v, s), s)
-        return None
+    sweep.out.mkdir(parents=True, exist_ok=True)
     if jobs <= 1:
-        for v, s in tasks:
+        for v, s in sweep.tasks:
             log.info("ablation: variant %s, seed %d", v, s)
-            run_one(experiment, [*spec.variants[v], *overrides], data_root, run_dir(out, v, s), s)
+            sweep.run(v, s)
             done(v, s)
     else:
-        _run_parallel(tasks, spec, experiment, overrides, data_root, out, jobs, done)
+        _run_parallel(
+            sweep.tasks, sweep.spec, sweep.experiment, sweep.overrides, sweep.data_root, sweep.out, jobs, done
+        )
+    return collect_table(sweep)
+
+
+def collect_table(sweep: Sweep) -> dict[str, Any]:
+    """The table of the finished runs of ``sweep`` (and of any other variant whose every seed is
+    finished), written to ``ablation.json`` and ``ablation.md``."""
+    out = sweep.out
     tabulated = [
         v
-        for v in spec.variants
-        if v in chosen or all((run_dir(out, v, s) / "predictions_test.npz").is_file() for s in range(seeds))
+        for v in sweep.spec.variants
+        if v in sweep.variants
+        or all((run_dir(out, v, s) / "predictions_test.npz").is_file() for s in range(sweep.seeds))
     ]
-    cfg = load_config(experiment, list(overrides))
-    table = summarise(out, spec, tabulated, seeds, cfg.eval.bootstrap, cfg.eval.ci)
+    cfg = load_config(sweep.experiment, list(sweep.overrides))
+    table = summarise(out, sweep.spec, tabulated, sweep.seeds, cfg.eval.bootstrap, cfg.eval.ci)
     table.update(
         {
-            "ablation_file": str(Path(ablation_file).resolve()),
-            "experiment": str(experiment),
-            "data_root": str(data_root),
-            "overrides": list(overrides),
+            "ablation_file": str(sweep.ablation_file.resolve()),
+            "experiment": str(sweep.experiment),
+            "data_root": str(sweep.data_root),
+            "overrides": list(sweep.overrides),
         }
     )
     write_json_atomic(out / "ablation.json", table)
     (out / "ablation.md").write_text(
-        markdown(table, f"Ablation: {Path(ablation_file).name} on {data_root}"), encoding="utf-8"
+        markdown(table, f"Ablation: {sweep.ablation_file.name} on {sweep.data_root}"), encoding="utf-8"
     )
     return table
+
+
+def plan_ablation(sweep: Sweep, plan: str | Path) -> Path:
+    """Write the runs of ``sweep`` as one task each for a cluster scheduler into ``plan``
+    (:mod:`gazecxr.train.sweep`) instead of running them; returns ``plan/tasks.jsonl``.
+
+    Raises:
+        ConfigError: the sweep modifies another experiment than the ablation file's own.
+    """
+    from gazecxr.train.sweep import write_plan
+
+    if sweep.experiment != sweep.spec_experiment:
+        raise ConfigError("a cluster plan runs the ablation file's own experiment config")
+    sweep.out.mkdir(parents=True, exist_ok=True)
+    resolved = to_dict(load_config(sweep.spec_experiment))
+    spec_dict = {"baseline": sweep.spec.baseline, "variants": sweep.spec.variants}
+    write_plan(
+        Path(plan),
+        spec_dict,
+        resolved,
+        sweep.data_root,
+        sweep.out,
+        sweep.seeds,
+        sweep.tasks,
+        list(sweep.variants),
+        sweep.overrides,
+    )
+    return Path(plan) / "tasks.jsonl"
+
+
+def run_only(sweep: Sweep, only: str) -> Path:
+    """Run the one run ``only`` (``VARIANT:SEED``, a cluster task) of ``sweep``; its directory.
+
+    Raises:
+        ConfigError: ``only`` names no variant of the file or a seed outside ``0..seeds-1``.
+    """
+    from gazecxr.train.sweep import parse_only
+
+    v, s = parse_only(only, list(sweep.spec.variants), sweep.seeds)
+    return sweep.run(v, s)

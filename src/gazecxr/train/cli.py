@@ -169,16 +169,20 @@ def ablate(
     OVERRIDES (key=value) apply to every variant. On a cluster: --plan DIR writes one command per
     run (each an --only task) and a SLURM array script; rerunning without --plan collects.
     """
-    from gazecxr.train.ablate import run_ablation
+    from gazecxr.train.ablate import Sweep, plan_ablation, run_ablation, run_only
 
     chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
-    run_ablation(ablation_file, data_root, out, seeds, chosen, overrides, jobs=jobs, only=only, plan=plan)
+    sweep = Sweep.of(ablation_file, data_root, out, seeds=seeds, variants=chosen, overrides=overrides)
     if plan is not None:
+        tasks = plan_ablation(sweep, plan)
         click.echo(
-            f"wrote {plan / 'tasks.jsonl'} (run task K: python -m gazecxr.train.sweep {plan / 'tasks.jsonl'} K), "
+            f"wrote {tasks} (run task K: python -m gazecxr.train.sweep {tasks} K), "
             f"{plan / 'slurm.sbatch'}, {plan / 'collect.sh'}, the configs and commands.txt"
         )
-    elif only is None:
+    elif only is not None:
+        run_only(sweep, only)
+    else:
+        run_ablation(sweep, jobs=jobs)
         click.echo((out / "ablation.md").read_text(encoding="utf-8"))
 
 

@@ -220,6 +220,8 @@ class Trainer:
 
     # -- loop --------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
+        """Train from the resume point to the last epoch or early stopping: each epoch
+        :meth:`train_epoch`, then :meth:`end_of_epoch` on the main process, then the last checkpoint."""
         cfg, p, rd = self.cfg, self.progress, RunDir(self.out)
         steps_log = CsvLog(rd.steps_log, "step") if self.dist.is_main else None
         epochs_log = CsvLog(rd.epochs_log, "epoch") if self.dist.is_main else None
@@ -234,53 +236,7 @@ class Trainer:
         while not p.done and p.epoch < cfg.train.epochs:
             epoch_loss = self.train_epoch(steps_log, tb)
             distributed.broadcast_module(self.model, self.dist)  # BN running statistics of rank 0 everywhere
-            stop = False
-            if self.dist.is_main:
-                val = infer(self.model, self.val_loader(), self.device, self.label_names, self.amp_dtype)
-                score, val_bce = macro_auroc(val), validation_bce(val)
-                improved = score > p.best_score
-                if improved:
-                    p.best_score, p.best_epoch, p.bad_epochs = score, p.epoch, 0
-                    save_checkpoint(
-                        self.out,
-                        BEST,
-                        module_weights(self.model, self.objective),
-                        None,
-                        tag=str(p.global_step),
-                    )
-                    write_thresholds(
-                        self.out,
-                        self.label_names,
-                        choose_thresholds(val, cfg.eval.threshold_metric),
-                        cfg.eval.threshold_metric,
-                        p.epoch,
-                        val,
-                    )
-                else:
-                    p.bad_epochs += 1
-                row = {
-                    "epoch": p.epoch + 1,
-                    "step": p.global_step,
-                    "train_loss": epoch_loss,
-                    "val_macro_auroc": score,
-                    "val_bce": val_bce,
-                    "best": int(improved),
-                    "lr": self.optimizer.param_groups[0]["lr"],
-                }
-                epochs_log.append(row)
-                tb.add_scalar("val/macro_auroc", score, p.global_step)
-                tb.add_scalar("val/bce", val_bce, p.global_step)
-                log.info(
-                    "epoch %d/%d: train loss %.4f, val macro AUROC %.4f%s",
-                    p.epoch + 1,
-                    cfg.train.epochs,
-                    epoch_loss,
-                    score,
-                    " (best)" if improved else "",
-                )
-                stop = p.bad_epochs >= cfg.train.patience
-                if stop:
-                    log.info("early stopping: no validation improvement for %d epochs", p.bad_epochs)
+            stop = self.end_of_epoch(epoch_loss, epochs_log, tb) if self.dist.is_main else False
             p.done = distributed.broadcast_flag(stop, self.dist)
             p.epoch += 1
             p.step_in_epoch = 0
@@ -290,6 +246,59 @@ class Trainer:
         if tb is not None:
             tb.close()
         return {"train_time_s": time.perf_counter() - start}  # this process (from the resume point on)
+
+    def end_of_epoch(self, epoch_loss: float, epochs_log: CsvLog, tb: Any) -> bool:
+        """The main process's work after an epoch: validate, keep the best checkpoint and its
+        thresholds, log the epoch (CSV, TensorBoard, log line); True when early stopping is due."""
+        cfg, p = self.cfg, self.progress
+        val = infer(self.model, self.val_loader(), self.device, self.label_names, self.amp_dtype)
+        score, val_bce = macro_auroc(val), validation_bce(val)
+        improved = score > p.best_score
+        if improved:
+            p.best_score, p.best_epoch, p.bad_epochs = score, p.epoch, 0
+            self.save_best(val)
+        else:
+            p.bad_epochs += 1
+        epochs_log.append(
+            {
+                "epoch": p.epoch + 1,
+                "step": p.global_step,
+                "train_loss": epoch_loss,
+                "val_macro_auroc": score,
+                "val_bce": val_bce,
+                "best": int(improved),
+                "lr": self.optimizer.param_groups[0]["lr"],
+            }
+        )
+        tb.add_scalar("val/macro_auroc", score, p.global_step)
+        tb.add_scalar("val/bce", val_bce, p.global_step)
+        log.info(
+            "epoch %d/%d: train loss %.4f, val macro AUROC %.4f%s",
+            p.epoch + 1,
+            cfg.train.epochs,
+            epoch_loss,
+            score,
+            " (best)" if improved else "",
+        )
+        if p.bad_epochs >= cfg.train.patience:
+            log.info("early stopping: no validation improvement for %d epochs", p.bad_epochs)
+            return True
+        return False
+
+    def save_best(self, val: Any) -> None:
+        """The best checkpoint (weights only) and the thresholds chosen on this validation."""
+        cfg, p = self.cfg, self.progress
+        save_checkpoint(
+            self.out, BEST, module_weights(self.model, self.objective), None, tag=str(p.global_step)
+        )
+        write_thresholds(
+            self.out,
+            self.label_names,
+            choose_thresholds(val, cfg.eval.threshold_metric),
+            cfg.eval.threshold_metric,
+            p.epoch,
+            val,
+        )
 
     def _loader_generator(self) -> torch.Generator:
         # A DataLoader draws its workers' base seed when an iterator is created; from the global
