@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -177,12 +177,27 @@ def find_config(path: str | Path) -> Path:
     )
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+@overload
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> ExperimentConfig: ...
+
+
+@overload
+def load_config(path: str | Path | None, overrides: Sequence[str], model: type[M]) -> M: ...
+
+
+@overload
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *, model: type[M]) -> M: ...
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: Sequence[str] = (),
     model: type[BaseModel] | None = None,
-) -> Any:
-    """Load, merge and validate a config.
+) -> BaseModel:
+    """Load, merge and validate a config: an :class:`ExperimentConfig`, or a ``model`` instance.
 
     Args:
         path: YAML file or the name of a shipped config (:func:`find_config`), or ``None`` for

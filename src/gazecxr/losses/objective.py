@@ -25,7 +25,7 @@ from gazecxr.models.output import ModelOutput
 NAN = float("nan")
 
 
-def _f(x: torch.Tensor) -> float:
+def _float(x: torch.Tensor) -> float:
     return float(x.detach())
 
 
@@ -157,17 +157,17 @@ class Objective(nn.Module):
         count = count or (lambda n: n)
         known = batch.get("label_mask", torch.ones_like(logits)).to(dev)
         cls = masked_bce_loss(logits, batch["labels"].to(dev), known, denominator=count(known.sum()))
-        terms: dict[str, float] = {"cls": _f(cls)}
+        terms: dict[str, float] = {"cls": _float(cls)}
         step = Step(out, batch, epoch, count, self.temperature() if self.temperature is not None else None)
         parts = []
         for name, term in TERMS.items():
             if name == "nce_text" and step.temperature is not None:  # logged where it was first
-                terms["temperature"] = _f(step.temperature)
+                terms["temperature"] = _float(step.temperature)
             loss, logged = term(self, step)
             terms.update(logged)
             parts.append(loss)
         total = cls + sum(p for p in parts if p is not None)
-        terms["loss"] = _f(total)
+        terms["loss"] = _float(total)
         return total, terms
 
 
@@ -202,9 +202,9 @@ def gaze_term(objective: Objective, step: Step) -> TermResult:
         loss = (w[usable] * per_sample[usable]).sum() / denominator.clamp_min(1.0)
     if dictated is not None:
         terms["gaze_dictated"] = dictated
-    terms["gaze"] = _f(loss)
-    terms["trust_mean"] = _f(w[usable].mean())
-    terms.update({f"gaze_{k}": _f(v[usable].mean()) for k, v in parts.items()})
+    terms["gaze"] = _float(loss)
+    terms["trust_mean"] = _float(w[usable].mean())
+    terms.update({f"gaze_{k}": _float(v[usable].mean()) for k, v in parts.items()})
     return (lam * loss if lam > 0 else None), terms
 
 
@@ -262,7 +262,7 @@ def image_text_term(objective: Objective, step: Step) -> TermResult:
     if out.text_embedding is None or out.text_rows is None:  # fewer than 2 texts (forward_batch)
         return None, {"nce_text": NAN}
     loss = info_nce(out.embedding.float()[out.text_rows], out.text_embedding.float(), step.temperature)
-    return weight * loss, {"nce_text": _f(loss)}
+    return weight * loss, {"nce_text": _float(loss)}
 
 
 @register_term("nce_gaze")
@@ -275,7 +275,7 @@ def image_gaze_term(objective: Objective, step: Step) -> TermResult:
     if out.gaze_embedding is None or out.gaze_rows is None:
         return None, {"nce_gaze": NAN}
     loss = info_nce(out.embedding.float()[out.gaze_rows], out.gaze_embedding.float(), step.temperature)
-    return weight * loss, {"nce_gaze": _f(loss)}
+    return weight * loss, {"nce_gaze": _float(loss)}
 
 
 @register_term("ellipse")
@@ -292,4 +292,4 @@ def ellipse_term(objective: Objective, step: Step) -> TermResult:
     if not bool(has.any()):
         return None, {"ellipse": NAN}
     loss = ellipse_prior(attention, masks)[has].sum() / denominator.clamp_min(1.0)
-    return weight * loss, {"ellipse": _f(loss)}
+    return weight * loss, {"ellipse": _float(loss)}
