@@ -159,6 +159,19 @@ class Cohort:
     labels: list[str]
 
 
+@dataclass
+class DemoRun:
+    """What every step of one demo invocation shares."""
+
+    out: Path
+    profile: DemoProfile
+    config_path: Path
+    seed: int  # the cohort's
+    runs_dir: Path
+    timings: Timings
+    progress: StageProgress
+
+
 def run_demo(
     out: Path,
     profile: DemoProfile,
@@ -171,19 +184,18 @@ def run_demo(
 
     ``seed`` is the cohort's; every variant is trained with seeds ``0 .. profile.seeds - 1``.
     """
-    progress = progress or StageProgress()
-    timings = Timings()
     out = out.resolve()  # run.json and summary.json then name folders that work from any directory
     out.mkdir(parents=True, exist_ok=True)
     total_start = time.perf_counter()
     ablation_file = check_profile(profile)  # before anything is written
-    runs_dir = out / "runs" / profile.name
-    cfg = load_config(config_path)
-    cohort = _cohort_step(out, profile, seed, cfg, runs_dir, timings, progress)
-    placement = parallelism(cfg.train.device, len(profile.variants) * profile.seeds)
-    table = _training_step(
-        profile, ablation_file, config_path, cohort, runs_dir, placement, timings, progress
+    run = DemoRun(
+        out, profile, config_path, seed, out / "runs" / profile.name, Timings(), progress or StageProgress()
     )
+    timings = run.timings
+    cfg = load_config(config_path)
+    cohort = _cohort_step(run, cfg)
+    placement = parallelism(cfg.train.device, len(profile.variants) * profile.seeds)
+    table = _training_step(run, ablation_file, cohort, placement)
     variants = {name: variant_summary(table["variants"][name]) for name in profile.variants}
     lines = verdict(
         variants,
@@ -196,7 +208,7 @@ def run_demo(
     if profile.caveat:
         lines.append(profile.caveat)
     seed0 = {name: Path(v["runs"][0]) for name, v in variants.items()}
-    progress.stage("writing reports for test studies")
+    run.progress.stage("writing reports for test studies")
     with timings.stage("reports"):
         rows = study_rows(
             seed0,
@@ -204,12 +216,10 @@ def run_demo(
             profile.baseline,
             cohort.root,
             profile.report_studies,
-            lambda: progress.advance(1),
+            lambda: run.progress.advance(1),
         )
-    summary = _summary(
-        profile, seed, config_path, cohort, table, variants, lines, runs_dir, placement, timings, out
-    )
-    page = _page(profile, seed, config_path, cohort, variants, seed0, rows, lines, runs_dir, summary, timings)
+    summary = _summary(run, cohort, table, variants, lines, placement)
+    page = _page(run, cohort, variants, seed0, rows, lines, summary)
     with timings.stage("html"):
         index = write(page, out / "index.html")
     timings.seconds["total"] = round(time.perf_counter() - total_start, 2)
@@ -218,79 +228,59 @@ def run_demo(
     return DemoResult(out=out, summary=summary, index_html=index, verdict=lines)
 
 
-def _cohort_step(
-    out: Path,
-    profile: DemoProfile,
-    seed: int,
-    cfg: Any,
-    runs_dir: Path,
-    timings: Timings,
-    progress: StageProgress,
-) -> Cohort:
+def _cohort_step(run: DemoRun, cfg: Any) -> Cohort:
     """Write (or reuse) the cohort; a new cohort removes the runs of the previous one. Counts the
     readings per split from the index (no dataset, no image cache is built for that)."""
     from gazecxr.data import split_readings
     from gazecxr.data.labels import get_label_set
 
-    progress.stage("writing the synthetic cohort")
-    with timings.stage("cohort"):
-        root, facts, reused = ensure_cohort(out / f"cohort-{profile.name}", profile, seed)
-        if not reused and runs_dir.exists():
+    run.progress.stage("writing the synthetic cohort")
+    with run.timings.stage("cohort"):
+        root, facts, reused = ensure_cohort(run.out / f"cohort-{run.profile.name}", run.profile, run.seed)
+        if not reused and run.runs_dir.exists():
             log.warning("new cohort: removing the runs trained on the previous one")
-            shutil.rmtree(runs_dir)
+            shutil.rmtree(run.runs_dir)
     _, readings = split_readings(cfg, root=root)
     counts = {split: int((readings["split"] == split).sum()) for split in ("train", "validate", "test")}
     return Cohort(root, facts, reused, counts, list(get_label_set(cfg.data.label_set)))
 
 
-def _training_step(
-    profile: DemoProfile,
-    ablation_file: Path,
-    config_path: Path,
-    cohort: Cohort,
-    runs_dir: Path,
-    placement: Placement,
-    timings: Timings,
-    progress: StageProgress,
-) -> dict[str, Any]:
+def _training_step(run: DemoRun, ablation_file: Path, cohort: Cohort, placement: Placement) -> dict[str, Any]:
     """Train and evaluate (or reuse) every variant x seed: the ablation machinery, the profile's
     variants applied to its experiment config; the table."""
     from gazecxr.train.ablate import Sweep, run_ablation
 
+    profile = run.profile
     n_runs = len(profile.variants) * profile.seeds
-    progress.start(n_runs * RUN_UNITS + profile.report_studies)
-    progress.stage(
+    run.progress.start(n_runs * RUN_UNITS + profile.report_studies)
+    run.progress.stage(
         f"training {n_runs} runs ({len(profile.variants)} variants x {profile.seeds} seeds, {placement.jobs} at a time)"
     )
-    with timings.stage("train_and_evaluate"):
+    with run.timings.stage("train_and_evaluate"):
         sweep = Sweep.of(
             ablation_file,
             cohort.root,
-            runs_dir,
+            run.runs_dir,
             seeds=profile.seeds,
             variants=profile.variants,
             overrides=[f"train.num_threads={placement.threads}"],
-            experiment=config_path,
+            experiment=run.config_path,
         )
         return run_ablation(
-            sweep, jobs=placement.jobs, on_run_done=lambda _v, _s: progress.advance(RUN_UNITS)
+            sweep, jobs=placement.jobs, on_run_done=lambda _v, _s: run.progress.advance(RUN_UNITS)
         )
 
 
 def _summary(
-    profile: DemoProfile,
-    seed: int,
-    config_path: Path,
+    run: DemoRun,
     cohort: Cohort,
     table: dict[str, Any],
     variants: dict[str, Any],
     lines: list[str],
-    runs_dir: Path,
     placement: Placement,
-    timings: Timings,
-    out: Path,
 ) -> dict[str, Any]:
     """summary.json: what scripts read (the verdict, per variant the seed means and paired CIs)."""
+    profile, seed, timings = run.profile, run.seed, run.timings
     return {
         "synthetic": True,
         "note": "Synthetic cohort: these numbers demonstrate the mechanism only, not clinical performance.",
@@ -300,7 +290,7 @@ def _summary(
         "control": profile.control,
         "seeds": profile.seeds,
         "cohort_seed": seed,
-        "config": str(config_path),
+        "config": str(run.config_path),
         "paired_method": table["paired_method"],
         "ci_level": table["ci_level"],
         "cohort": {
@@ -312,7 +302,7 @@ def _summary(
         },
         "variants": variants,
         "verdict": lines,
-        "ablation": str(runs_dir / "ablation.json"),
+        "ablation": str(run.runs_dir / "ablation.json"),
         "timings_s": timings.seconds,
         "machine": {
             "cpu_count": os.cpu_count(),
@@ -320,24 +310,21 @@ def _summary(
             # other work on the CPU inflates every timing: recorded so timings can be judged
             "load_average_1_5_15min_at_end": _load_average(),
         },
-        "index_html": str(out / "index.html"),
+        "index_html": str(run.out / "index.html"),
     }
 
 
 def _page(
-    profile: DemoProfile,
-    seed: int,
-    config_path: Path,
+    run: DemoRun,
     cohort: Cohort,
     variants: dict[str, Any],
     seed0: dict[str, Path],
     rows: list[Any],
     lines: list[str],
-    runs_dir: Path,
     summary: dict[str, Any],
-    timings: Timings,
 ) -> StudyReport:
     """The study report page (index.html)."""
+    profile, seed = run.profile, run.seed
     counts = cohort.readings_per_split
     facts = {
         "profile": f"{profile.name}: {', '.join(profile.variants)}; {profile.seeds} seed(s) each",
@@ -347,11 +334,11 @@ def _page(
             str(counts.get(k, 0)) for k in ("train", "validate", "test")
         ),
         "confounder": _confounder_text(cohort.facts),
-        "experiment config": str(config_path),
-        "runs and the ablation table": str(runs_dir),
+        "experiment config": str(run.config_path),
+        "runs and the ablation table": str(run.runs_dir),
         "trained on": summary["machine"]["device"],
         "wall-clock of this invocation before this page (reused stages take ~0 s)": ", ".join(
-            f"{k} {v:.0f} s" for k, v in timings.seconds.items()
+            f"{k} {v:.0f} s" for k, v in run.timings.seconds.items()
         ),
     }
     pages = [VariantPage(name=name, summary=v, roc=roc_curves(seed0[name])) for name, v in variants.items()]

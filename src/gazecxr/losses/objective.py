@@ -252,30 +252,35 @@ def gaze_per_sample(
     )
 
 
+def _pair_term(
+    name: str, weight: float, step: Step, pairs: torch.Tensor | None, rows: torch.Tensor | None
+) -> TermResult:
+    """``weight`` x InfoNCE of the image embeddings of ``rows`` against their ``pairs`` (the text or
+    fixation embeddings the model computed; None when fewer than 2: NaN logged, nothing added)."""
+    if weight <= 0:
+        return None, {}
+    if pairs is None or rows is None:
+        return None, {name: NAN}
+    loss = info_nce(step.out.embedding.float()[rows], pairs.float(), step.temperature)
+    return weight * loss, {name: _float(loss)}
+
+
 @register_term("nce_text")
 def image_text_term(objective: Objective, step: Step) -> TermResult:
     """Image-text InfoNCE over the samples with a non-blank text (None with fewer than 2)."""
-    weight = objective.cfg.contrastive.image_text
-    if weight <= 0:
-        return None, {}
     out = step.out
-    if out.text_embedding is None or out.text_rows is None:  # fewer than 2 texts (forward_batch)
-        return None, {"nce_text": NAN}
-    loss = info_nce(out.embedding.float()[out.text_rows], out.text_embedding.float(), step.temperature)
-    return weight * loss, {"nce_text": _float(loss)}
+    return _pair_term(
+        "nce_text", objective.cfg.contrastive.image_text, step, out.text_embedding, out.text_rows
+    )
 
 
 @register_term("nce_gaze")
 def image_gaze_term(objective: Objective, step: Step) -> TermResult:
     """Image-gaze InfoNCE over the samples with valid gaze and >= 1 fixation (None with fewer than 2)."""
-    weight = objective.cfg.contrastive.image_gaze
-    if weight <= 0:
-        return None, {}
     out = step.out
-    if out.gaze_embedding is None or out.gaze_rows is None:
-        return None, {"nce_gaze": NAN}
-    loss = info_nce(out.embedding.float()[out.gaze_rows], out.gaze_embedding.float(), step.temperature)
-    return weight * loss, {"nce_gaze": _float(loss)}
+    return _pair_term(
+        "nce_gaze", objective.cfg.contrastive.image_gaze, step, out.gaze_embedding, out.gaze_rows
+    )
 
 
 @register_term("ellipse")
