@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
+# uv when it can (pip's index settings passed on; the same versions), else pip: tools/install.py
+INSTALL := $(PY) tools/install.py
 DEMO_OUT ?= demo_out
 
 .PHONY: demo demo-quick test test-fast lint bench browser-deps clean help anatomy-default
@@ -20,12 +22,12 @@ $(PY):
 
 # Runtime install: package + evaluation, LLM and viewer extras.
 $(VENV)/.stamp-run: pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[eval,llm,viewer]'
+	$(INSTALL) '.[eval,llm,viewer]'
 	@touch $@
 
 # Developer install: adds pytest, ruff, playwright.
 $(VENV)/.stamp-dev: $(VENV)/.stamp-run
-	$(PIP) install -q -e '.[dev]'
+	$(INSTALL) '.[dev]'
 	@touch $@
 
 demo: $(VENV)/.stamp-run
@@ -50,8 +52,8 @@ test-fast: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q -m "not slow and not browser"
 
 lint: $(VENV)/.stamp-dev
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks tools
+	$(VENV)/bin/ruff format --check src tests benchmarks tools
 
 bench: $(VENV)/.stamp-run
 	$(PY) benchmarks/run_all.py
