@@ -48,7 +48,7 @@ def trunk_features(trunk: nn.Module, image: torch.Tensor) -> tuple[torch.Tensor,
     mean = torch.tensor(TRUNK.mean).view(1, 3, 1, 1)
     std = torch.tensor(TRUNK.std).view(1, 3, 1, 1)
     x = ((image.expand(-1, 3, -1, -1) - mean) / std).contiguous(memory_format=torch.channels_last)
-    return TRUNK.features(trunk, x)
+    return TRUNK.maps(trunk, x)
 
 
 class BoxMaskHead(nn.Module):

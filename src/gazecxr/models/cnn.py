@@ -11,7 +11,9 @@ from torch import nn
 
 from gazecxr.models.base import IMAGENET_MEAN, IMAGENET_STD, GazeCXRNet
 from gazecxr.models.config import ModelConfig
+from gazecxr.models.frozen import PrefixCache, freeze, state_digest
 from gazecxr.models.output import ModelOutput
+from gazecxr.schema import ConfigError
 
 
 class AttentionPoolHead(nn.Module):
@@ -126,17 +128,30 @@ def _static_same_padding(net: nn.Module) -> None:
             m.__class__ = nn.Conv2d  # the plain convolution's forward, with that padding
 
 
-def _efficientnet_lite0_features(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stride-16 map after block 11 (112 ch) and stride-32 map after the head conv (1280 ch)."""
+def _lite0_prefix(net: nn.Module, x: torch.Tensor, k: int) -> torch.Tensor:
+    """Stem and blocks ``0 .. k-1`` of EfficientNet-Lite0."""
     x = net._swish(net._bn0(net._conv_stem(x)))
+    rate = net._global_params.drop_connect_rate or 0.0
+    for idx in range(k):
+        x = net._blocks[idx](x, drop_connect_rate=rate * idx / len(net._blocks))
+    return x
+
+
+def _lite0_features(net: nn.Module, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blocks ``k ..`` from the prefix output ``x``: the stride-16 map after block 10 (112 ch) and
+    the stride-32 map after the head conv (1280 ch)."""
     rate = net._global_params.drop_connect_rate or 0.0
     n = len(net._blocks)
     f16 = x
-    for idx, block in enumerate(net._blocks):
-        x = block(x, drop_connect_rate=rate * idx / n)
+    for idx in range(k, n):
+        x = net._blocks[idx](x, drop_connect_rate=rate * idx / n)
         if idx == 10:
             f16 = x
     return f16, net._swish(net._bn1(net._conv_head(x)))
+
+
+def _lite0_prefix_modules(net: nn.Module, k: int) -> list[nn.Module]:
+    return [net._conv_stem, net._bn0, *net._blocks[:k]]
 
 
 def _densenet121() -> nn.Module:
@@ -147,66 +162,120 @@ def _densenet121() -> nn.Module:
     return net
 
 
-def _densenet121_features(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stride-16 map after dense block 3 and stride-32 map after norm5 (1024 ch each)."""
-    f = net.features
-    for name in (
-        "conv0",
-        "norm0",
-        "relu0",
-        "pool0",
-        "denseblock1",
-        "transition1",
-        "denseblock2",
-        "transition2",
-        "denseblock3",
-    ):
-        x = getattr(f, name)(x)
+# DenseNet-121 as a stem and four "blocks" (a dense block with the transition after it); the
+# stride-16 map is the output of dense block 3, before its transition.
+_DENSE_STEM = ("conv0", "norm0", "relu0", "pool0")
+_DENSE_BLOCKS = (
+    ("denseblock1", "transition1"),
+    ("denseblock2", "transition2"),
+    ("denseblock3",),
+    ("transition3", "denseblock4", "norm5"),
+)
+
+
+def _densenet121_prefix_modules(net: nn.Module, k: int) -> list[nn.Module]:
+    names = [*_DENSE_STEM, *(name for block in _DENSE_BLOCKS[:k] for name in block)]
+    return [getattr(net.features, name) for name in names]
+
+
+def _densenet121_prefix(net: nn.Module, x: torch.Tensor, k: int) -> torch.Tensor:
+    """Stem (conv0 .. pool0) and blocks ``0 .. k-1``."""
+    for module in _densenet121_prefix_modules(net, k):
+        x = module(x)
+    return x
+
+
+def _densenet121_features(net: nn.Module, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blocks ``k ..`` from the prefix output ``x``: the stride-16 map after dense block 3 and
+    the stride-32 map after norm5 (1024 ch each)."""
     f16 = x
-    for name in ("transition3", "denseblock4", "norm5"):
-        x = getattr(f, name)(x)
+    for idx in range(k, len(_DENSE_BLOCKS)):
+        for name in _DENSE_BLOCKS[idx]:
+            x = getattr(net.features, name)(x)
+        if idx == 2:
+            f16 = x
     return f16, F.relu(x)
 
 
 @dataclass(frozen=True)
 class CNNTrunk:
-    """A CNN feature extractor the attention head sits on.
+    """A CNN feature extractor the attention head sits on, as a stem, numbered blocks and the rest.
 
     Attributes:
         make: builds the trunk module (no classifier).
-        features: ``(trunk, x (B, 3, S, S)) -> (stride-16 map, stride-32 map)``.
+        prefix: ``(trunk, x (B, 3, S, S), k) -> map``: the stem and blocks ``0 .. k-1``.
+        features: ``(trunk, prefix map, k) -> (stride-16 map, stride-32 map)``: blocks ``k ..``.
+        prefix_modules: ``(trunk, k) -> modules`` of the stem and blocks ``0 .. k-1`` (those
+            ``model.freeze_blocks = k`` freezes).
+        max_frozen: the largest ``k`` that leaves the block making the stride-16 map trainable.
         channels16, channels32: channels of the two maps.
         mean, std: per-channel input normalisation the trunk's weights expect.
         weights_ignore: source-file keys dropped when loading weights (e.g. a classifier).
     """
 
     make: Callable[[], nn.Module]
-    features: Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    prefix: Callable[[nn.Module, torch.Tensor, int], torch.Tensor]
+    features: Callable[[nn.Module, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+    prefix_modules: Callable[[nn.Module, int], list[nn.Module]]
+    max_frozen: int
     channels16: int
     channels32: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     weights_ignore: tuple[str, ...]
 
+    def maps(self, net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The whole trunk: ``x (B, 3, S, S)`` -> (stride-16 map, stride-32 map)."""
+        return self.features(net, self.prefix(net, x, 0), 0)
+
 
 CNN_TRUNKS: dict[str, CNNTrunk] = {
     # EfficientNet-Lite (TF) preprocessing: (x*255 - 127) / 128, i.e. about 2x - 1.
     "efficientnet_lite0": CNNTrunk(
-        _efficientnet_lite0, _efficientnet_lite0_features, 112, 1280, (0.5,) * 3, (0.5,) * 3, ("_fc.",)
+        _efficientnet_lite0,
+        _lite0_prefix,
+        _lite0_features,
+        _lite0_prefix_modules,
+        10,
+        112,
+        1280,
+        (0.5,) * 3,
+        (0.5,) * 3,
+        ("_fc.",),
     ),
     "densenet121": CNNTrunk(
-        _densenet121, _densenet121_features, 1024, 1024, IMAGENET_MEAN, IMAGENET_STD, ("class_layers.",)
+        _densenet121,
+        _densenet121_prefix,
+        _densenet121_features,
+        _densenet121_prefix_modules,
+        2,
+        1024,
+        1024,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        ("class_layers.",),
     ),
 }
 
 
 class AttentionPoolCNN(GazeCXRNet):
-    """CNN trunk + :class:`AttentionPoolHead` (``efficientnet_lite0`` or ``densenet121``)."""
+    """CNN trunk + :class:`AttentionPoolHead` (``efficientnet_lite0`` or ``densenet121``).
+
+    With ``model.freeze_blocks = k > 0`` the stem and the first ``k`` blocks are frozen: no
+    gradient, always in eval mode (BatchNorm on the statistics it was loaded with, no
+    drop-connect), run under ``no_grad``. :attr:`prefix_cache` (set by the trainer, see
+    :mod:`gazecxr.models.frozen`) then serves their output for images seen before.
+    """
 
     def __init__(self, cfg: ModelConfig, num_labels: int, image_size: int) -> None:
         super().__init__(cfg, num_labels, image_size)
         trunk = CNN_TRUNKS[cfg.backbone]
-        self._features, self.weights_ignore = trunk.features, trunk.weights_ignore
+        if cfg.freeze_blocks > trunk.max_frozen:
+            raise ConfigError(
+                f"model.freeze_blocks={cfg.freeze_blocks}: {cfg.backbone} can freeze at most "
+                f"{trunk.max_frozen} blocks (its stride-16 map, which the attention pools, must stay trainable)"
+            )
+        self._trunk, self.weights_ignore = trunk, trunk.weights_ignore
         self.backbone = trunk.make()
         self.register_buffer("mean", torch.tensor(trunk.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(trunk.std).view(1, 3, 1, 1), persistent=False)
@@ -222,9 +291,15 @@ class AttentionPoolCNN(GazeCXRNet):
             per_class=cfg.attention == "per_class",
         )
         self.cam_layer = self.head.cam
+        self.freeze_blocks = cfg.freeze_blocks
+        self.frozen_modules = (
+            trunk.prefix_modules(self.backbone, cfg.freeze_blocks) if cfg.freeze_blocks else []
+        )
+        freeze(self.frozen_modules)
+        self.prefix_cache: PrefixCache | None = None
         with torch.no_grad():
-            f16, f32 = self._features(self.backbone.eval(), torch.zeros(1, 3, image_size, image_size))
-        self.backbone.train()
+            f16, f32 = trunk.maps(self.backbone.eval(), torch.zeros(1, 3, image_size, image_size))
+        self.train()
         self._grid = tuple((f16 if cfg.attention_stride == 16 else f32).shape[-2:])
         # Channels-last (NHWC) convolutions are what oneDNN and cuDNN run fastest, depthwise ones
         # above all: with the input converted too, a CPU training step of Lite0 at 128 px takes
@@ -239,6 +314,34 @@ class AttentionPoolCNN(GazeCXRNet):
     def attention_grid(self) -> tuple[int, int]:
         return self._grid  # type: ignore[return-value]
 
+    def train(self, mode: bool = True) -> AttentionPoolCNN:
+        super().train(mode)
+        for m in self.frozen_modules:  # frozen stages are a fixed function: always eval mode
+            m.eval()
+        return self
+
+    def frozen_digest(self) -> str:
+        """Digest of the frozen stages' weights and of everything else their output depends on."""
+        return state_digest(
+            self.frozen_modules,
+            self.cfg.backbone,
+            self.freeze_blocks,
+            self.image_size,
+            str(self._memory_format),
+            str(self.mean.device),
+        )
+
+    def _prefix(self, image: torch.Tensor) -> torch.Tensor:
+        """``image (B, 1, S, S)`` -> the output of the stem and the frozen blocks (just the stem,
+        trainable, when nothing is frozen)."""
+        x = ((image.expand(-1, 3, -1, -1) - self.mean) / self.std).contiguous(
+            memory_format=self._memory_format
+        )
+        if not self.freeze_blocks:
+            return self._trunk.prefix(self.backbone, x, 0)
+        with torch.no_grad():
+            return self._trunk.prefix(self.backbone, x, self.freeze_blocks)
+
     def forward(
         self,
         image: torch.Tensor,
@@ -247,8 +350,10 @@ class AttentionPoolCNN(GazeCXRNet):
     ) -> ModelOutput:
         """``image (B, 1, S, S)`` in [0, 1] -> :class:`ModelOutput`; fixations are not used by CNNs."""
         self._check_image(image)
-        x = ((image.expand(-1, 3, -1, -1) - self.mean) / self.std).contiguous(
-            memory_format=self._memory_format
-        )
-        logits, attention, embedding, per_label = self.head(*self._features(self.backbone, x))
+        if self.freeze_blocks and self.prefix_cache is not None:
+            h = self.prefix_cache(image, self._prefix).contiguous(memory_format=self._memory_format)
+        else:
+            h = self._prefix(image)
+        features = self._trunk.features(self.backbone, h, self.freeze_blocks)
+        logits, attention, embedding, per_label = self.head(*features)
         return ModelOutput(logits=logits, attention=attention, embedding=embedding, class_attention=per_label)

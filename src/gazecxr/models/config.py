@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gazecxr.schema import Section
 
@@ -40,9 +40,23 @@ class ModelConfig(Section):
     # against (benchmarks/bench_train_speed.py). Same results to float tolerance.
     memory_format: Literal["channels_last", "contiguous"] = "channels_last"
     bn_momentum: float = 0.1  # BatchNorm running-statistics momentum (PyTorch convention)
+    # CNNs: freeze the stem and the first N trunk blocks (ImageNet's generic edge and texture
+    # filters): no gradient, eval-mode BatchNorm, and with data.augment false their output is
+    # computed once per image and shared by every run of the process (gazecxr.models.frozen).
+    # EfficientNet-Lite0: 16 blocks, at most 10 (5 = through the stride-8 stage); DenseNet-121:
+    # 4 dense blocks, at most 2. Measured effect: docs/training.md ("Frozen early blocks").
+    freeze_blocks: int = Field(0, ge=0)
     vit: ViTConfig = ViTConfig()
     text_encoder: Literal["minilm", "trainable", "none"] = "minilm"
     text_buckets: int = 1 << 15  # hashed word/bigram vocabulary of the `trainable` text encoder
     gaze_encoder: Literal["bigru", "none"] = "bigru"
     gaze_hidden: int = 64  # hidden size per direction of the fixation bi-GRU
     gaze_stride: int = 4  # consecutive fixations merged (strided conv) per GRU step; 1 = one step each
+
+    @model_validator(mode="after")
+    def _freeze_needs_a_cnn(self) -> ModelConfig:
+        if self.freeze_blocks and self.backbone == "vit":
+            raise ValueError(
+                "model.freeze_blocks applies to the CNN backbones (efficientnet_lite0, densenet121), not vit"
+            )
+        return self

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from gazecxr.schema import Section
 
 
@@ -21,6 +23,8 @@ class TrainConfig(Section):
     log_every: int = 10  # optimiser steps between CSV/TensorBoard rows
     checkpoint_every: int = 0  # also checkpoint every N optimiser steps inside an epoch (0: epoch ends only)
     cache: bool = True  # keep decoded samples in memory (train split only when data.augment is false)
+    # with model.freeze_blocks and train.cache: memory bound of the frozen blocks' cached outputs
+    frozen_cache_gb: float = Field(4.0, ge=0)
     num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,3 +46,23 @@ class CsvLog:
             return
         with self.path.open("a", newline="", encoding="utf-8") as f:
             csv.DictWriter(f, fieldnames=self.fields, restval="").writerow(row)
+
+
+class TermWindow:
+    """Running means of the loss terms since the last logged step (a term absent from a batch,
+    NaN, is left out of its mean rather than counted as 0)."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, list[float]] = {}  # term -> [sum, count]
+
+    def add(self, terms: Mapping[str, float]) -> None:
+        for k, v in terms.items():
+            if math.isfinite(v):
+                acc = self._sums.setdefault(k, [0.0, 0])
+                acc[0], acc[1] = acc[0] + v, acc[1] + 1
+
+    def pop_means(self) -> dict[str, float]:
+        """The means so far; the window starts again empty."""
+        means = {k: s / n for k, (s, n) in self._sums.items()}
+        self._sums = {}
+        return means

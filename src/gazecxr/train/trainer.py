@@ -30,6 +30,7 @@ from gazecxr.data.shuffle import shuffle_gaze
 from gazecxr.data.splits import write_splits
 from gazecxr.experiment import ExperimentConfig
 from gazecxr.log import LOGGER_NAME, progress_disabled
+from gazecxr.models.frozen import shared_prefix_cache
 from gazecxr.runinfo import init_run_dir
 from gazecxr.schema import ConfigError
 from gazecxr.train import distributed
@@ -42,7 +43,7 @@ from gazecxr.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from gazecxr.train.csvlog import CsvLog
+from gazecxr.train.csvlog import CsvLog, TermWindow
 from gazecxr.train.inference import choose_thresholds, infer, macro_auroc, validation_bce, write_thresholds
 from gazecxr.train.loader import ResumableBatchSampler, SeededDataset, sample_cache
 from gazecxr.train.rundir import BEST, LAST, RunDir
@@ -232,6 +233,11 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
 
             tb = SummaryWriter(str(rd.tensorboard), purge_step=p.global_step or None)
+        if cfg.model.freeze_blocks and cfg.train.cache and not cfg.data.augment:
+            # after a resume has loaded the weights: the cache is keyed by the frozen ones
+            self.model.prefix_cache = shared_prefix_cache(
+                self.model.frozen_digest(), int(cfg.train.frozen_cache_gb * 2**30)
+            )
         start = time.perf_counter()
         while not p.done and p.epoch < cfg.train.epochs:
             epoch_loss = self.train_epoch(steps_log, tb)
@@ -245,7 +251,14 @@ class Trainer:
             self.save(LAST)
         if tb is not None:
             tb.close()
-        return {"train_time_s": time.perf_counter() - start}  # this process (from the resume point on)
+        timing: dict[str, Any] = {
+            "train_time_s": time.perf_counter() - start
+        }  # this process, from the resume point on
+        if getattr(self.model, "prefix_cache", None) is not None:
+            timing["frozen_cache"] = (
+                self.model.prefix_cache.stats()
+            )  # the process's: cumulative over its runs
+        return timing
 
     def end_of_epoch(self, epoch_loss: float, epochs_log: CsvLog, tb: Any) -> bool:
         """The main process's work after an epoch: validate, keep the best checkpoint and its
@@ -329,7 +342,7 @@ class Trainer:
             generator=self._loader_generator(),
         )
         self.model.train()
-        window: dict[str, list[float]] = {}  # term -> [sum, count] (NaN = term absent from the batch)
+        window = TermWindow()
         total, count = 0.0, 0
         bar = tqdm(
             loader,
@@ -341,16 +354,13 @@ class Trainer:
         for batch in bar:
             terms = self.step(batch_to(batch, self.device))
             total, count = total + terms["loss"], count + 1
-            for k, v in terms.items():
-                if math.isfinite(v):
-                    acc = window.setdefault(k, [0.0, 0])
-                    acc[0], acc[1] = acc[0] + v, acc[1] + 1
+            window.add(terms)
             p.global_step += 1
             p.step_in_epoch += 1
             bar.set_postfix(loss=f"{terms['loss']:.4f}")
             if p.global_step % cfg.train.log_every == 0 or p.step_in_epoch == self.steps_per_epoch:
+                means = window.pop_means()
                 if steps_log is not None:
-                    means = {k: s / n for k, (s, n) in window.items()}
                     lr = self.optimizer.param_groups[0]["lr"]
                     steps_log.append(
                         {
@@ -363,7 +373,6 @@ class Trainer:
                     for k, v in means.items():
                         tb.add_scalar(f"train/{k}", v, p.global_step)
                     tb.add_scalar("train/lr", lr, p.global_step)
-                window = {}
             if (
                 cfg.train.checkpoint_every
                 and p.step_in_epoch % cfg.train.checkpoint_every == 0
