@@ -67,6 +67,7 @@ def test_ablation_table_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 0, result.output
     table = json.loads((out / "ablation.json").read_text())
     assert set(table["variants"]) == {"baseline", "full_shuffled"}
+    assert table["seed_list"] == [0, 1] and "(seeds 0-1)" in (out / "ablation.md").read_text()
     row = table["variants"]["full_shuffled"]
     assert row["overrides"] == ["loss.gaze.shuffle=true"]
     auroc = row["metrics"]["macro_auroc"]
@@ -172,6 +173,26 @@ def test_cluster_plan_is_one_resumable_command_per_run(tmp_path: Path) -> None:
     )
     table = run_ablation(sweep)
     assert "auroc" in table["variants"]["full"]["paired_vs_baseline"]
+
+
+def test_first_seed_moves_every_run_and_task(tmp_path: Path) -> None:
+    """--first-seed K: runs, cluster tasks and --only use seeds K .. K+N-1 (a replication)."""
+    from gazecxr.train.sweep import task_argv
+
+    tree = write_tiny_tree(tmp_path / "tree")
+    base = ["ablate", "--data", str(tree), "--config", "ablation.yaml", "--seeds", "2", "--first-seed", "3"]
+    base += ["--out", str(tmp_path / "abl"), "--variants", "baseline,full"]
+    plan = tmp_path / "plan"
+    assert CliRunner().invoke(main, ["-q", *base, "--plan", str(plan), *FAST]).exit_code == 0
+    argvs = [task_argv(plan / "tasks.jsonl", k) for k in range(1, 5)]
+    assert [a[a.index("--only") + 1] for a in argvs] == ["baseline:3", "full:3", "baseline:4", "full:4"]
+    assert all(a[a.index("--first-seed") + 1] == "3" for a in argvs)
+    bad = CliRunner().invoke(main, ["-q", *base, "--only", "full:0", *FAST])
+    assert bad.exit_code != 0 and "outside 3..4" in bad.output
+    sweep = Sweep.of(REPO / "configs" / "ablation.yaml", tree, tmp_path / "o", seeds=2, first_seed=5)
+    assert list(sweep.seed_list) == [5, 6] and {s for _, s in sweep.tasks} == {5, 6}
+    with pytest.raises(ConfigError, match="--first-seed must be >= 0"):
+        Sweep.of(REPO / "configs" / "ablation.yaml", tree, tmp_path / "o", seeds=2, first_seed=-1)
 
 
 @pytest.mark.parametrize(

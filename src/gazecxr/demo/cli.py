@@ -111,9 +111,16 @@ def results_table(summary: dict) -> str:
     "--seed",
     default=0,
     show_default=True,
-    help="Seed of the synthetic cohort (runs are trained with seeds 0 .. N-1 of the profile).",
+    help="Seed of the synthetic cohort (the runs' seeds: --first-seed).",
 )
-def demo(out: Path, quick: bool, tiny: bool, config_path: Path | None, seed: int) -> None:
+@click.option(
+    "--first-seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Runs are trained with seeds K .. K+N-1 (N: the profile's seeds); e.g. 3 replicates on seeds 3-5.",
+)
+def demo(out: Path, quick: bool, tiny: bool, config_path: Path | None, seed: int, first_seed: int) -> None:
     """Generate (or reuse) the synthetic MIMIC-Eye cohort; train the baseline, the gaze-supervised
     variants and the shuffled-gaze control over several seeds; compare each with the baseline by a
     paired patient bootstrap; write reports for test studies; produce OUT/index.html (open it in a
@@ -134,11 +141,11 @@ def demo(out: Path, quick: bool, tiny: bool, config_path: Path | None, seed: int
     )
     try:
         if progress_disabled():
-            result = run_demo(out, profile, config_path, seed=seed)
+            result = run_demo(out, profile, config_path, seed=seed, first_seed=first_seed)
         else:
             bar = RichStageProgress()
             with bar.shown():
-                result = run_demo(out, profile, config_path, seed=seed, progress=bar)
+                result = run_demo(out, profile, config_path, seed=seed, progress=bar, first_seed=first_seed)
     except FileExistsError as exc:
         raise click.ClickException(str(exc)) from None
     except CheckpointError as exc:  # a run left by an older GazeCXR whose model differs

@@ -170,6 +170,7 @@ class DemoRun:
     runs_dir: Path
     timings: Timings
     progress: StageProgress
+    first_seed: int = 0  # runs use seeds first_seed .. first_seed + profile.seeds - 1
 
 
 def run_demo(
@@ -178,18 +179,27 @@ def run_demo(
     config_path: Path,
     seed: int = 0,
     progress: StageProgress | None = None,
+    first_seed: int = 0,
 ) -> DemoResult:
     """Run the whole demo into ``out`` and return where its results are: the cohort, the runs
     and their table, the reports of some test studies, the page and summary.json.
 
-    ``seed`` is the cohort's; every variant is trained with seeds ``0 .. profile.seeds - 1``.
+    ``seed`` is the cohort's; every variant is trained with seeds ``first_seed ..
+    first_seed + profile.seeds - 1`` (3 with the default profile: seeds 3-5, a replication).
     """
     out = out.resolve()  # run.json and summary.json then name folders that work from any directory
     out.mkdir(parents=True, exist_ok=True)
     total_start = time.perf_counter()
     ablation_file = check_profile(profile)  # before anything is written
     run = DemoRun(
-        out, profile, config_path, seed, out / "runs" / profile.name, Timings(), progress or StageProgress()
+        out,
+        profile,
+        config_path,
+        seed,
+        out / "runs" / profile.name,
+        Timings(),
+        progress or StageProgress(),
+        first_seed,
     )
     timings = run.timings
     cfg = load_config(config_path)
@@ -207,11 +217,11 @@ def run_demo(
     )
     if profile.caveat:
         lines.append(profile.caveat)
-    seed0 = {name: Path(v["runs"][0]) for name, v in variants.items()}
+    first_runs = {name: Path(v["runs"][0]) for name, v in variants.items()}
     run.progress.stage("writing reports for test studies")
     with timings.stage("reports"):
         rows = study_rows(
-            seed0,
+            first_runs,
             profile.headline,
             profile.baseline,
             cohort.root,
@@ -219,7 +229,7 @@ def run_demo(
             lambda: run.progress.advance(1),
         )
     summary = _summary(run, cohort, table, variants, lines, placement)
-    page = _page(run, cohort, variants, seed0, rows, lines, summary)
+    page = _page(run, cohort, variants, first_runs, rows, lines, summary)
     with timings.stage("html"):
         index = write(page, out / "index.html")
     timings.seconds["total"] = round(time.perf_counter() - total_start, 2)
@@ -265,6 +275,7 @@ def _training_step(run: DemoRun, ablation_file: Path, cohort: Cohort, placement:
             variants=profile.variants,
             overrides=[f"train.num_threads={placement.threads}"],
             experiment=run.config_path,
+            first_seed=run.first_seed,
         )
         return run_ablation(
             sweep, jobs=placement.jobs, on_run_done=lambda _v, _s: run.progress.advance(RUN_UNITS)
@@ -289,6 +300,7 @@ def _summary(
         "baseline": profile.baseline,
         "control": profile.control,
         "seeds": profile.seeds,
+        "first_seed": run.first_seed,
         "cohort_seed": seed,
         "config": str(run.config_path),
         "paired_method": table["paired_method"],
@@ -318,7 +330,7 @@ def _page(
     run: DemoRun,
     cohort: Cohort,
     variants: dict[str, Any],
-    seed0: dict[str, Path],
+    first_runs: dict[str, Path],
     rows: list[Any],
     lines: list[str],
     summary: dict[str, Any],
@@ -341,7 +353,9 @@ def _page(
             f"{k} {v:.0f} s" for k, v in run.timings.seconds.items()
         ),
     }
-    pages = [VariantPage(name=name, summary=v, roc=roc_curves(seed0[name])) for name, v in variants.items()]
+    pages = [
+        VariantPage(name=name, summary=v, roc=roc_curves(first_runs[name])) for name, v in variants.items()
+    ]
     return StudyReport(
         title="GazeCXR demo: gaze-supervised chest X-ray classification (synthetic cohort)",
         labels=cohort.labels,

@@ -16,7 +16,8 @@ from gazecxr.schema import ConfigError
 
 @dataclass(frozen=True)
 class DemoProfile:
-    """One demo setting. Every variant is trained with seeds ``0 .. seeds-1``.
+    """One demo setting. Every variant is trained with ``seeds`` seeds (``0 .. seeds-1`` unless
+    ``gazecxr demo --first-seed`` moves them).
 
     ``headline`` is the gaze-supervised variant the page's first sentence is about, ``control``
     its shuffled-gaze control (same objective, each image supervised with another image's gaze);

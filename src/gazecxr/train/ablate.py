@@ -206,15 +206,16 @@ def paired_difference(
 
 
 def summarise(
-    out: Path, spec: AblationSpec, variants: Sequence[str], seeds: int, n_boot: int, ci: float
+    out: Path, spec: AblationSpec, variants: Sequence[str], seeds: Sequence[int], n_boot: int, ci: float
 ) -> dict[str, Any]:
-    """The ablation table as a dict (also written as ``ablation.json`` / ``ablation.md``)."""
+    """The ablation table of the runs with these ``seeds`` as a dict (also written as
+    ``ablation.json`` / ``ablation.md``)."""
     rows: dict[str, Any] = {}
-    baseline_runs = [run_dir(out, spec.baseline, s) for s in range(seeds)]
+    baseline_runs = [run_dir(out, spec.baseline, s) for s in seeds]
     have_baseline = all((r / "predictions_test.npz").is_file() for r in baseline_runs)
     baseline_pred = stacked_predictions(baseline_runs) if have_baseline else None
     for v in variants:
-        runs = [run_dir(out, v, s) for s in range(seeds)]
+        runs = [run_dir(out, v, s) for s in seeds]
         heads = [json.loads((r / "metrics.json").read_text(encoding="utf-8"))["eval_test"] for r in runs]
         per_class = [
             json.loads((r / "eval_test.json").read_text(encoding="utf-8"))["classification"]["point"][
@@ -235,7 +236,8 @@ def summarise(
             )
         rows[v] = row
     return {
-        "seeds": seeds,
+        "seeds": len(seeds),
+        "seed_list": list(seeds),
         "baseline": spec.baseline,
         "ci_level": ci,
         "bootstrap": n_boot,
@@ -258,12 +260,17 @@ def _fmt_diff(d: dict[str, Any] | None) -> str:
     return f"{d['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]{mark}"
 
 
+def _seed_range(table: dict[str, Any]) -> str:
+    seeds = table.get("seed_list") or list(range(table["seeds"]))  # tables written before seed_list
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
+
+
 def markdown(table: dict[str, Any], title: str) -> str:
     head = ["variant", *TABLE_METRICS.values(), "ΔAUROC [CI]", "ΔF1 [CI]"]
     lines = [
         f"# {title}",
         "",
-        f"{table['seeds']} seed(s) per variant; cells are mean ± sd over seeds on the test split. "
+        f"{table['seeds']} seed(s) per variant ({_seed_range(table)}); cells are mean ± sd over seeds on the test split. "
         f"Δ = variant − {table['baseline']}, {round(table['ci_level'] * 100)}% paired patient-bootstrap CI "
         f"({table['bootstrap']} resamples; {table['paired_method']}); * = CI above 0.",
         "",
@@ -313,6 +320,7 @@ class Sweep:
     seeds: int
     variants: tuple[str, ...]
     overrides: tuple[str, ...] = ()
+    first_seed: int = 0  # runs are trained with seeds first_seed .. first_seed + seeds - 1
 
     @classmethod
     def of(
@@ -325,6 +333,7 @@ class Sweep:
         variants: Sequence[str] | None = None,
         overrides: Sequence[str] = (),
         experiment: str | Path | None = None,
+        first_seed: int = 0,
     ) -> Sweep:
         """Args:
         ablation_file: YAML with ``experiment``, ``baseline`` and ``variants``.
@@ -333,9 +342,11 @@ class Sweep:
         overrides: ``key=value`` applied to every variant after its own overrides.
         experiment: experiment config the variants modify instead of the file's own
             ``experiment`` (the demo applies the ablation's variants to its demo config).
+        first_seed: the first run seed (e.g. 3 with ``seeds=3``: a replication on seeds 3-5).
 
         Raises:
-            ConfigError: an unknown variant, ``seeds < 1``, or a run's config that does not load.
+            ConfigError: an unknown variant, ``seeds < 1``, ``first_seed < 0``, or a run's config
+                that does not load.
         """
         spec, spec_experiment = load_spec(ablation_file)
         chosen = tuple(variants) if variants else tuple(spec.variants)
@@ -346,6 +357,8 @@ class Sweep:
             )
         if seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+        if first_seed < 0:
+            raise ConfigError(f"--first-seed must be >= 0, got {first_seed}")
         resolved = find_config(experiment).resolve() if experiment is not None else spec_experiment
         for v in chosen:
             load_config(resolved, [*spec.variants[v], *overrides])
@@ -359,13 +372,19 @@ class Sweep:
             seeds,
             chosen,
             tuple(overrides),
+            first_seed,
         )
+
+    @property
+    def seed_list(self) -> range:
+        """The run seeds, ``first_seed .. first_seed + seeds - 1``."""
+        return range(self.first_seed, self.first_seed + self.seeds)
 
     @property
     def tasks(self) -> list[tuple[str, int]]:
         """(variant, seed) in seed-major order: an interrupted ablation has complete variant
         comparisons for the first seeds."""
-        return [(v, s) for s in range(self.seeds) for v in self.variants]
+        return [(v, s) for s in self.seed_list for v in self.variants]
 
     def run(self, variant: str, seed: int) -> Path:
         """Train and evaluate (or reuse) one run; its directory."""
@@ -405,10 +424,10 @@ def collect_table(sweep: Sweep) -> dict[str, Any]:
         v
         for v in sweep.spec.variants
         if v in sweep.variants
-        or all((run_dir(out, v, s) / "predictions_test.npz").is_file() for s in range(sweep.seeds))
+        or all((run_dir(out, v, s) / "predictions_test.npz").is_file() for s in sweep.seed_list)
     ]
     cfg = load_config(sweep.experiment, list(sweep.overrides))
-    table = summarise(out, sweep.spec, tabulated, sweep.seeds, cfg.eval.bootstrap, cfg.eval.ci)
+    table = summarise(out, sweep.spec, tabulated, sweep.seed_list, cfg.eval.bootstrap, cfg.eval.ci)
     table.update(
         {
             "ablation_file": str(sweep.ablation_file.resolve()),
@@ -444,7 +463,7 @@ def plan_ablation(sweep: Sweep, plan: str | Path) -> Path:
         resolved,
         sweep.data_root,
         sweep.out,
-        sweep.seeds,
+        sweep.seed_list,
         sweep.tasks,
         list(sweep.variants),
         sweep.overrides,
@@ -456,9 +475,9 @@ def run_only(sweep: Sweep, only: str) -> Path:
     """Run the one run ``only`` (``VARIANT:SEED``, a cluster task) of ``sweep``; its directory.
 
     Raises:
-        ConfigError: ``only`` names no variant of the file or a seed outside ``0..seeds-1``.
+        ConfigError: ``only`` names no variant of the file or a seed outside the sweep's seeds.
     """
     from gazecxr.train.sweep import parse_only
 
-    v, s = parse_only(only, list(sweep.spec.variants), sweep.seeds)
+    v, s = parse_only(only, list(sweep.spec.variants), sweep.seed_list)
     return sweep.run(v, s)

@@ -133,7 +133,14 @@ def evaluate(
     help="Ablation YAML (a file, or a shipped name such as ablation.yaml): experiment config + "
     "variants as overrides.",
 )
-@click.option("--seeds", default=3, show_default=True, type=int)
+@click.option("--seeds", default=3, show_default=True, type=int, help="Seeds per variant.")
+@click.option(
+    "--first-seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="First run seed: runs use seeds K .. K+N-1 (a replication on other seeds).",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--variants", default=None, help="Comma-separated subset of variants (default: all).")
 @click.option(
@@ -156,6 +163,7 @@ def ablate(
     data_root: Path,
     ablation_file: Path,
     seeds: int,
+    first_seed: int,
     out: Path,
     variants: str | None,
     jobs: int,
@@ -172,7 +180,15 @@ def ablate(
     from gazecxr.train.ablate import Sweep, plan_ablation, run_ablation, run_only
 
     chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
-    sweep = Sweep.of(ablation_file, data_root, out, seeds=seeds, variants=chosen, overrides=overrides)
+    sweep = Sweep.of(
+        ablation_file,
+        data_root,
+        out,
+        seeds=seeds,
+        variants=chosen,
+        overrides=overrides,
+        first_seed=first_seed,
+    )
     if plan is not None:
         tasks = plan_ablation(sweep, plan)
         click.echo(

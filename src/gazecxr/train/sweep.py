@@ -47,7 +47,7 @@ def ablate_command(
     ablation_file: Path,
     data_root: Path,
     out: Path,
-    seeds: int,
+    seeds: range,
     overrides: Sequence[str],
     extra: Sequence[str] = (),
 ) -> list[str]:
@@ -63,7 +63,8 @@ def ablate_command(
         "--config",
         str(Path(ablation_file).resolve()),
         "--seeds",
-        str(seeds),
+        str(len(seeds)),
+        *(["--first-seed", str(seeds.start)] if seeds.start else []),
         "--out",
         str(Path(out).resolve()),
         *extra,
@@ -77,7 +78,7 @@ def write_plan(
     experiment: dict,
     data_root: Path,
     out: Path,
-    seeds: int,
+    seeds: range,
     tasks: Sequence[tuple[str, int]],
     variants: Sequence[str],
     overrides: Sequence[str],
@@ -143,7 +144,7 @@ def main(args: Sequence[str]) -> None:
     os.execv(argv[0], argv)
 
 
-def parse_only(value: str, known: Sequence[str], seeds: int) -> tuple[str, int]:
+def parse_only(value: str, known: Sequence[str], seeds: range) -> tuple[str, int]:
     """``VARIANT:SEED`` of ``--only`` -> (variant, seed), validated against the ablation."""
     from gazecxr.schema import ConfigError
 
@@ -152,8 +153,11 @@ def parse_only(value: str, known: Sequence[str], seeds: int) -> tuple[str, int]:
         raise ConfigError(f"--only {value!r}: expected VARIANT:SEED, e.g. full:0")
     if variant not in known:
         raise ConfigError(f"--only {value!r}: unknown variant {variant!r}; known: {', '.join(known)}")
-    if not 0 <= int(seed) < seeds:
-        raise ConfigError(f"--only {value!r}: seed {seed} is outside 0..{seeds - 1} (--seeds {seeds})")
+    if int(seed) not in seeds:
+        raise ConfigError(
+            f"--only {value!r}: seed {seed} is outside {seeds.start}..{seeds.stop - 1} "
+            f"(--seeds {len(seeds)}, --first-seed {seeds.start})"
+        )
     return variant, int(seed)
 
 
