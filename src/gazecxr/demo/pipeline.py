@@ -64,7 +64,13 @@ def ensure_cohort(out: Path, profile: DemoProfile, seed: int) -> tuple[Path, dic
     from gazecxr.synth.config import SynthConfig
     from gazecxr.synth.tables import GENERATOR_VERSION
 
-    cfg = SynthConfig(studies=profile.studies, seed=seed, image_size=profile.synth_image_size)
+    cfg = SynthConfig(
+        studies=profile.studies,
+        seed=seed,
+        image_size=profile.synth_image_size,
+        validate_fraction=profile.validate_fraction,
+        test_fraction=profile.test_fraction,
+    )
     facts_path = out / SYNTHETIC_FACTS
     if facts_path.is_file():
         facts = json.loads(facts_path.read_text(encoding="utf-8"))
