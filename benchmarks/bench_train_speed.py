@@ -21,6 +21,14 @@ Then, at 128 px, the total images/s of one single-threaded process per core runn
 ``gazecxr demo`` and ``ablate --jobs`` place runs) against the "before" path with every thread in
 one process (how the demo trained before), both measured in this run.
 
+Then the demo recipe's frozen early blocks (``model.freeze_blocks``, 128 px, 1 thread, gaze
+objective) against today's default, interleaved the same way: ``frozen_cached`` reads the frozen
+blocks' output from the cache (every epoch after a run's first, and every run after the first of a
+process), ``frozen_computed`` computes it under ``no_grad`` at every step (a run's first epoch, or
+``data.augment: true``). A run's training cost relative to today's is then
+``((E - 1) * cached + computed) / (E * now)`` for ``E`` epochs with a cache of its own, and
+``cached / now`` once the process's cache is filled.
+
 Writes ``benchmarks/results/train_speed.json``. ``--quick``: few steps, one size (smoke run).
 """
 
@@ -44,6 +52,8 @@ from _common import (  # benchmarks/ is on sys.path
     training_batch,
     write_result,
 )
+from gazecxr.config import load_config
+from gazecxr.demo.profiles import config_dir
 from gazecxr.losses import Objective
 from gazecxr.losses.config import LossConfig
 from gazecxr.models import build_model
@@ -141,6 +151,41 @@ def compare(size: int, kind: str, steps: int, peak: float) -> dict:
     }
 
 
+def frozen(size: int, steps: int, blocks: int, epochs: int) -> dict:
+    """Step time of ``model.freeze_blocks = blocks`` (cache warm, and computed every step) against
+    the default model, gaze objective, interleaved in one run; the per-run cost ratio (docstring)."""
+    from gazecxr.models.frozen import PrefixCache
+
+    def build(k: int) -> nn.Module:
+        torch.manual_seed(0)
+        return build_model(ModelConfig(text_encoder="none", freeze_blocks=k), LABELS, size)
+
+    batch = training_batch(BATCH, size, max_fixations=128)
+    cached = build(blocks)
+    cached.prefix_cache = PrefixCache(1 << 30)
+    stepper = {"now": Step(build(0), "gaze", batch), "frozen_cached": Step(cached, "gaze", batch)}
+    stepper["frozen_computed"] = Step(build(blocks), "gaze", batch)
+    for s in stepper.values():
+        s(0)  # warm-up; fills the cache of frozen_cached
+    wall: dict[str, list[float]] = {k: [] for k in stepper}
+    order, rng = list(stepper), random.Random(0)
+    for round_ in range(1, steps + 1):
+        rng.shuffle(order)
+        for k in order:
+            wall[k].append(stepper[k](round_)[0])
+    med = {k: statistics.median(v) for k, v in wall.items()}
+    per_run = ((epochs - 1) * med["frozen_cached"] + med["frozen_computed"]) / (epochs * med["now"])
+    return {
+        "freeze_blocks": blocks,
+        "epochs": epochs,
+        "images_per_s": {k: round(BATCH / v, 2) for k, v in med.items()},
+        "step_ratio_cached_vs_now": round(med["frozen_cached"] / med["now"], 3),
+        "step_ratio_computed_vs_now": round(med["frozen_computed"] / med["now"], 3),
+        "run_cost_ratio_own_cache": round(per_run, 3),
+        "target": "run cost of the demo recipe <= 0.45x of today's",
+    }
+
+
 def _worker(args: tuple[int, str, int, int]) -> float:
     """One single-threaded process: images/s of the current path (median step)."""
     size, kind, steps, batch_seed = args
@@ -198,6 +243,13 @@ def main() -> None:
                 r = compare(size, kind, steps, peak)
                 result["runs"][f"threads{n}"][f"{size}px_{kind}"] = r
                 print(n, size, kind, json.dumps(r), flush=True)
+    torch.set_num_threads(1)  # the demo's placement: one single-threaded run per core
+    demo = load_config(config_dir() / "demo.yaml")
+    if demo.model.freeze_blocks:
+        result["frozen_demo_recipe"] = r = frozen(
+            demo.data.image_size, steps, demo.model.freeze_blocks, demo.train.epochs
+        )
+        print("frozen", json.dumps(r), flush=True)
     if not args.quick and (os.cpu_count() or 1) > 1:
         # The demo's placement (one 1-thread run per core) against the path before it with every
         # thread in one process, both from this run.

@@ -12,14 +12,11 @@ seeds start from the same ImageNet weights). Only a deterministic input pipeline
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
-
-log = logging.getLogger("gazecxr.models")
 
 
 def freeze(modules: Iterable[nn.Module]) -> None:
@@ -28,13 +25,18 @@ def freeze(modules: Iterable[nn.Module]) -> None:
         m.requires_grad_(False)
 
 
+def _bytes(t: torch.Tensor) -> bytes:
+    """The raw bytes of a tensor of any dtype (NumPy has no bfloat16)."""
+    return t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+
+
 def state_digest(modules: Iterable[nn.Module], *extra: object) -> str:
     """SHA-1 of the parameters and buffers of ``modules`` (values, shapes, dtypes) and ``extra``."""
     h = hashlib.sha1(repr(extra).encode())
     for m in modules:
         for name, t in [*m.named_parameters(recurse=True), *m.named_buffers(recurse=True)]:
             h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+            h.update(_bytes(t))
     return h.hexdigest()
 
 
@@ -65,8 +67,8 @@ class PrefixCache:
     def _keys(self, images: torch.Tensor) -> list[bytes]:
         dev = images.device.type
         tag = str(torch.get_autocast_dtype(dev)) if torch.is_autocast_enabled(dev) else "off"
-        rows = images.detach().cpu().contiguous().numpy()
-        return [hashlib.blake2b(tag.encode() + r.tobytes(), digest_size=16).digest() for r in rows]
+        rows = images.detach().cpu().contiguous()
+        return [hashlib.blake2b(tag.encode() + _bytes(r), digest_size=16).digest() for r in rows]
 
     def __call__(self, images: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         keys = self._keys(images)
