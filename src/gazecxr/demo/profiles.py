@@ -69,8 +69,8 @@ PROFILES: dict[str, DemoProfile] = {
         report_studies=4,
         caveat=(
             "The quick profile is too small for the classification gain (in the measurements of "
-            "docs/training.md it needed 1,200 studies, 4 epochs and 3 seeds: the default "
-            "`gazecxr demo`); what it shows is where the models look."
+            "docs/training.md it needed 3 seeds and a test split of several hundred readings: the "
+            "default `gazecxr demo`); what it shows is where the models look."
         ),
     ),
     # For the test suite only (hidden --tiny): seconds, numbers meaningless.
