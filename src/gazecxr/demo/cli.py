@@ -13,6 +13,7 @@ from gazecxr.config import find_config
 from gazecxr.demo.profiles import PROFILES, config_dir
 from gazecxr.log import LOGGER_NAME, progress_disabled
 from gazecxr.openmp import prefer_passive_openmp_wait
+from gazecxr.train.cli import first_seed_option
 
 
 class RichStageProgress:
@@ -113,13 +114,7 @@ def results_table(summary: dict) -> str:
     show_default=True,
     help="Seed of the synthetic cohort (the runs' seeds: --first-seed).",
 )
-@click.option(
-    "--first-seed",
-    default=0,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Runs are trained with seeds K .. K+N-1 (N: the profile's seeds); e.g. 3 replicates on seeds 3-5.",
-)
+@first_seed_option
 def demo(out: Path, quick: bool, tiny: bool, config_path: Path | None, seed: int, first_seed: int) -> None:
     """Generate (or reuse) the synthetic MIMIC-Eye cohort; train the baseline, the gaze-supervised
     variants and the shuffled-gaze control over several seeds; compare each with the baseline by a

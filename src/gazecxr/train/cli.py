@@ -121,6 +121,16 @@ def evaluate(
     click.echo(f"counts: {result['counts']}")
 
 
+# Shared by `ablate` and `demo`: the run seeds of a sweep start at K.
+first_seed_option = click.option(
+    "--first-seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Runs are trained with seeds K .. K+N-1 (N: --seeds, or the demo profile's); 3 replicates seeds 0-2 on 3-5.",
+)
+
+
 @click.command()
 @click.option(
     "--data", "data_root", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
@@ -134,13 +144,7 @@ def evaluate(
     "variants as overrides.",
 )
 @click.option("--seeds", default=3, show_default=True, type=int, help="Seeds per variant.")
-@click.option(
-    "--first-seed",
-    default=0,
-    show_default=True,
-    type=int,
-    help="First run seed: runs use seeds K .. K+N-1 (a replication on other seeds).",
-)
+@first_seed_option
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--variants", default=None, help="Comma-separated subset of variants (default: all).")
 @click.option(
