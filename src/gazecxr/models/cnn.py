@@ -11,6 +11,7 @@ from torch import nn
 
 from gazecxr.models.base import IMAGENET_MEAN, IMAGENET_STD, GazeCXRNet
 from gazecxr.models.config import ModelConfig
+from gazecxr.models.depthwise import use_tiled_depthwise
 from gazecxr.models.frozen import PrefixCache, freeze, state_digest
 from gazecxr.models.output import ModelOutput
 from gazecxr.schema import ConfigError
@@ -277,6 +278,8 @@ class AttentionPoolCNN(GazeCXRNet):
             )
         self._trunk, self.weights_ignore = trunk, trunk.weights_ignore
         self.backbone = trunk.make()
+        if cfg.depthwise_grad == "tiled":
+            use_tiled_depthwise(self.backbone)
         self.register_buffer("mean", torch.tensor(trunk.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(trunk.std).view(1, 3, 1, 1), persistent=False)
         self.head = AttentionPoolHead(

@@ -46,6 +46,10 @@ class ModelConfig(Section):
     # EfficientNet-Lite0: 16 blocks, at most 10 (5 = through the stride-8 stage); DenseNet-121:
     # 4 dense blocks, at most 2. Measured effect: docs/training.md ("Frozen early blocks").
     freeze_blocks: int = Field(0, ge=0)
+    # CNNs: backward of the stride-1 5 x 5 depthwise convolutions on small CPU maps. `aten` is
+    # oneDNN's; `tiled` computes the same gradients (float tolerance) from its fast 3 x 3 kernels,
+    # about 4x faster on 4 x 4 maps (gazecxr.models.depthwise; docs/training.md).
+    depthwise_grad: Literal["aten", "tiled"] = "aten"
     vit: ViTConfig = ViTConfig()
     text_encoder: Literal["minilm", "trainable", "none"] = "minilm"
     text_buckets: int = 1 << 15  # hashed word/bigram vocabulary of the `trainable` text encoder
