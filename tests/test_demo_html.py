@@ -203,6 +203,12 @@ def test_verdict_says_plainly_when_the_run_does_not_show_the_effect() -> None:
     variants["full"] = _summary("full", 0.83, (0.03, 0.01, 0.05))
     variants["ctrl"] = _summary("ctrl", 0.83, (0.03, 0.01, 0.05))
     assert "not specific to each image's gaze" in verdict(variants, "full", "baseline", "ctrl", 3, 100)[1]
+    # a control below the baseline is a cost of the wrong gaze, not a gain shared with it
+    variants["ctrl"] = _summary("ctrl", 0.79, (-0.008, -0.015, -0.001))
+    line = verdict(variants, "full", "baseline", "ctrl", 3, 100)[1]
+    assert "falls below the baseline" in line and "not specific" not in line
+    variants["ctrl"] = _summary("ctrl", 0.80, (0.002, -0.006, 0.010))
+    assert "comes from each image's own gaze" in verdict(variants, "full", "baseline", "ctrl", 3, 100)[1]
     assert verdict({"baseline": variants["baseline"]}, "full", "baseline", None, 1, 1) == [
         "full or baseline was not trained; no comparison."
     ]

@@ -119,18 +119,25 @@ def verdict(
     ctrl = variants.get(control) if control else None
     if ctrl is not None and "paired_vs_baseline" in ctrl:
         c = ctrl["paired_vs_baseline"]["macro_auroc"]
-        flat = c["lo"] is not None and c["hi"] is not None and c["lo"] <= 0 <= c["hi"]
-        lines.append(
-            f"Its control, trained the same way but with each image's gaze swapped for another image's "
-            f"({control}), differs from the baseline by {_ci(c)} in macro AUROC: "
-            + (
+        ctrl_standing = _standing(c)
+        if ctrl_standing == "not clearly ahead of":
+            meaning = (
                 "no gain, so the gain comes from each image's own gaze, not from a generic prior of "
                 "where radiologists look."
-                if flat and standing == "ahead of"
+                if standing == "ahead of"
                 else "no clear gain."
-                if flat
-                else "the control moves too, so part of the difference is not specific to each image's gaze."
             )
+        elif ctrl_standing == "behind":
+            # Another image's gaze is a wrong target: it costs, so no generic prior explains a gain.
+            meaning = (
+                "it falls below the baseline: another image's gaze misleads the model, so a gain "
+                "cannot come from a generic prior of where radiologists look."
+            )
+        else:
+            meaning = "the control gains too, so part of the difference is not specific to each image's gaze."
+        lines.append(
+            f"Its control, trained the same way but with each image's gaze swapped for another image's "
+            f"({control}), differs from the baseline by {_ci(c)} in macro AUROC: " + meaning
         )
     if head.get("pointing_game") is not None and base.get("pointing_game") is not None:
         lines.append(
