@@ -21,13 +21,15 @@ Then, at 128 px, the total images/s of one single-threaded process per core runn
 ``gazecxr demo`` and ``ablate --jobs`` place runs) against the "before" path with every thread in
 one process (how the demo trained before), both measured in this run.
 
-Then the demo recipe's frozen early blocks (``model.freeze_blocks``, 128 px, 1 thread, gaze
-objective) against today's default, interleaved the same way: ``frozen_cached`` reads the frozen
-blocks' output from the cache (every epoch after a run's first, and every run after the first of a
-process), ``frozen_computed`` computes it under ``no_grad`` at every step (a run's first epoch, or
+Then the demo recipe (configs/demo.yaml: frozen early blocks, ``model.freeze_blocks``, and the
+tiled depthwise backward, ``model.depthwise_grad``; 128 px, 1 thread, gaze objective) against
+today's default, interleaved the same way: ``frozen_cached`` reads the frozen blocks' output from
+the cache (every epoch after a run's first, and every run after the first of a process),
+``frozen_computed`` computes it under ``no_grad`` at every step (a run's first epoch, or
 ``data.augment: true``). A run's training cost relative to today's is then
 ``((E - 1) * cached + computed) / (E * now)`` for ``E`` epochs with a cache of its own, and
-``cached / now`` once the process's cache is filled.
+``cached / now`` once the process's cache is filled. Each change alone is timed in the same
+rounds: the frozen blocks with PyTorch's depthwise backward, and the default with the tiled one.
 
 Writes ``benchmarks/results/train_speed.json``. ``--quick``: few steps, one size (smoke run).
 """
@@ -151,22 +153,31 @@ def compare(size: int, kind: str, steps: int, peak: float) -> dict:
     }
 
 
-def frozen(size: int, steps: int, blocks: int, epochs: int) -> dict:
-    """Step time of ``model.freeze_blocks = blocks`` (cache warm, and computed every step) against
-    the default model, gaze objective, interleaved in one run; the per-run cost ratio (docstring)."""
+def demo_recipe(size: int, steps: int, blocks: int, depthwise_grad: str, epochs: int) -> dict:
+    """Step time of the demo recipe (``model.freeze_blocks = blocks``, ``model.depthwise_grad``;
+    cache warm, and computed every step) against today's default model, gaze objective,
+    interleaved in one run; also each change alone; the per-run cost ratio (docstring)."""
     from gazecxr.models.frozen import PrefixCache
 
-    def build(k: int) -> nn.Module:
+    def step(k: int, dw: str, cached: bool) -> Step:
         torch.manual_seed(0)
-        return build_model(ModelConfig(text_encoder="none", freeze_blocks=k), LABELS, size)
+        model = build_model(
+            ModelConfig(text_encoder="none", freeze_blocks=k, depthwise_grad=dw), LABELS, size
+        )
+        if cached:
+            model.prefix_cache = PrefixCache(1 << 30)
+        return Step(model, "gaze", batch)
 
     batch = training_batch(BATCH, size, max_fixations=128)
-    cached = build(blocks)
-    cached.prefix_cache = PrefixCache(1 << 30)
-    stepper = {"now": Step(build(0), "gaze", batch), "frozen_cached": Step(cached, "gaze", batch)}
-    stepper["frozen_computed"] = Step(build(blocks), "gaze", batch)
+    stepper = {
+        "now": step(0, "aten", False),
+        "frozen_cached": step(blocks, depthwise_grad, True),
+        "frozen_computed": step(blocks, depthwise_grad, False),
+        "frozen_cached_aten_depthwise": step(blocks, "aten", True),
+        "now_tiled_depthwise": step(0, "tiled", False),
+    }
     for s in stepper.values():
-        s(0)  # warm-up; fills the cache of frozen_cached
+        s(0)  # warm-up; fills the caches
     wall: dict[str, list[float]] = {k: [] for k in stepper}
     order, rng = list(stepper), random.Random(0)
     for round_ in range(1, steps + 1):
@@ -177,10 +188,14 @@ def frozen(size: int, steps: int, blocks: int, epochs: int) -> dict:
     per_run = ((epochs - 1) * med["frozen_cached"] + med["frozen_computed"]) / (epochs * med["now"])
     return {
         "freeze_blocks": blocks,
+        "depthwise_grad": depthwise_grad,
         "epochs": epochs,
+        "steps_each": steps,
         "images_per_s": {k: round(BATCH / v, 2) for k, v in med.items()},
         "step_ratio_cached_vs_now": round(med["frozen_cached"] / med["now"], 3),
         "step_ratio_computed_vs_now": round(med["frozen_computed"] / med["now"], 3),
+        "step_ratio_cached_aten_depthwise_vs_now": round(med["frozen_cached_aten_depthwise"] / med["now"], 3),
+        "step_ratio_now_tiled_depthwise_vs_now": round(med["now_tiled_depthwise"] / med["now"], 3),
         "run_cost_ratio_own_cache": round(per_run, 3),
         "target": "run cost of the demo recipe <= 0.45x of today's",
     }
@@ -246,8 +261,13 @@ def main() -> None:
     torch.set_num_threads(1)  # the demo's placement: one single-threaded run per core
     demo = load_config(config_dir() / "demo.yaml")
     if demo.model.freeze_blocks:
-        result["frozen_demo_recipe"] = r = frozen(
-            demo.data.image_size, steps, demo.model.freeze_blocks, demo.train.epochs
+        # 3x the rounds: five paths whose ratios are the target's (the step varies by +-10 % here)
+        result["frozen_demo_recipe"] = r = demo_recipe(
+            demo.data.image_size,
+            3 * steps,
+            demo.model.freeze_blocks,
+            demo.model.depthwise_grad,
+            demo.train.epochs,
         )
         print("frozen", json.dumps(r), flush=True)
     if not args.quick and (os.cpu_count() or 1) > 1:

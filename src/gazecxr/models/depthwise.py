@@ -2,8 +2,9 @@
 
 oneDNN's weight gradient of a depthwise 5 x 5 convolution is an order of magnitude slower than
 its 3 x 3 one on CPU (32 x 1152 x 4 x 4 channels-last: about 11 ms against 0.2 ms, one thread),
-while its forward is fast; in a Lite0 step at 128 px with the early blocks frozen the seven
-stride-1 5 x 5 depthwise convolutions are about a quarter of the time. :class:`DepthwiseConv2d`
+while its forward is fast; in a Lite0 training step at 128 px with the first 5 blocks frozen,
+the backward of the six stride-1 5 x 5 depthwise convolutions left to train is a quarter of the
+step (torch.profiler: 388 of 1,576 ms over 5 steps). :class:`DepthwiseConv2d`
 keeps oneDNN's forward and computes the backward from fast kernels, exactly to float tolerance:
 
 - input gradient: the forward convolution of the output gradient with the kernel rotated by 180
@@ -11,10 +12,11 @@ keeps oneDNN's forward and computes the backward from fast kernels, exactly to f
 - weight gradient: the ``k x k`` kernel tiled by 3 x 3 windows (overlapping at the edge), each
   window's gradient one 3 x 3 weight-gradient call on the input shifted to that window's offsets.
 
-Only where it is measured faster: CPU tensors, maps of at most :data:`MAX_CELLS` cells
-(larger maps: oneDNN's own backward, the tiles' copies then cost more than they save;
-benchmarks/bench_train_speed.py). Opt-in per model (``model.depthwise_grad: tiled``), since a
-different summation order is a different result to float tolerance.
+Used on CPU tensors with gradients on and autocast off, on maps of at most :data:`MAX_CELLS`
+cells (the stride-16 and stride-32 maps at the demo's 128 px: there the step was measured
+faster, benchmarks/bench_train_speed.py); elsewhere PyTorch's own backward. Opt-in per model
+(``model.depthwise_grad: tiled``), since a different summation order is a different result to
+float tolerance.
 """
 
 from __future__ import annotations
