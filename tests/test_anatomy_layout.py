@@ -78,6 +78,45 @@ def test_a_layout_needs_every_region_at_least_once() -> None:
         LungLayout.fit_boxes(lungs_only)
 
 
+def test_the_regions_placed_from_the_lungs_lose_accuracy_with_the_lungs_error(
+    cohort_boxes: list[dict],
+) -> None:
+    """``anatomy sensitivity``: exact lungs place every region exactly; larger edge errors cost more."""
+    from gazecxr.anatomy.evaluate import lung_error_sensitivity
+
+    layout = LungLayout.fit_boxes(cohort_boxes)
+    lungs_only = [{"boxes": {r: b[r] for r in ("right lung", "left lung")}} for b in cohort_boxes]
+    rows = lung_error_sensitivity(lungs_only, layout, [0.0, 0.04, 0.08], repeats=3)
+    lungs = [r["lungs"]["mean_iou"] for r in rows]
+    others = [r["non_lung"]["mean_iou"] for r in rows]
+    assert lungs[0] == pytest.approx(1.0) and others[0] == pytest.approx(1.0)
+    assert lungs[0] > lungs[1] > lungs[2] and others[0] > others[1] > others[2]
+    assert others[1] < lungs[1]  # small regions (costophrenic angles, hila) lose more than the lungs
+    assert rows[1]["non_lung"]["boxes"] == 15 * 3 * len(lungs_only)
+    with pytest.raises(ValueError, match="no sample has both lung boxes"):
+        lung_error_sensitivity([{"boxes": {"right lung": (0.1, 0.1, 0.4, 0.9)}}], layout, [0.0])
+
+
+def test_anatomy_sensitivity_refuses_a_bad_error_list_in_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gazecxr.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        ["anatomy", "sensitivity", "--coco", "x.json", "--regions-from-lungs", str(tmp_path), "--sd", "a,b"],
+    )
+    assert result.exit_code == 2 and "not a comma-separated list of numbers" in result.output
+
+
+def test_a_reference_cohort_that_is_not_a_dataset_names_it_once(tmp_path: Path) -> None:
+    from gazecxr.anatomy.evaluate import reference_layout
+
+    with pytest.raises(ValueError, match="not a dataset root") as err:
+        reference_layout(tmp_path)
+    assert str(err.value).count(str(tmp_path)) == 1, str(err.value)
+
+
 def load_tool():  # noqa: ANN201 - the shared tool's module
     if not TOOL.is_file():
         pytest.skip(f"{TOOL} is absent (only present in the project workspace)")

@@ -1,4 +1,4 @@
-"""``gazecxr anatomy train | cv | eval | locate``: the 17-region anatomy localiser."""
+"""``gazecxr anatomy train | cv | eval | sensitivity | locate``: the 17-region anatomy localiser."""
 
 from __future__ import annotations
 
@@ -216,6 +216,48 @@ def evaluate_cmd(
     )
     for f in result["failed"]:
         click.echo(f"FAILED {f['path']}: {f['reason']}", err=True)
+
+
+@anatomy.command()
+@coco_option
+@click.option(
+    "--regions-from-lungs",
+    "reference",
+    type=DIR,
+    required=True,
+    help="Dataset root with the 17 EyeGaze boxes: the geometry that places the other regions from the lungs.",
+)
+@click.option(
+    "--sd",
+    "sds",
+    default="0,0.02,0.04,0.06,0.08,0.1",
+    show_default=True,
+    help="Comma-separated lung-edge errors to try, as a share of the lung's width / height.",
+)
+@click.option("--repeats", default=5, show_default=True, type=click.IntRange(1), help="Draws per image.")
+def sensitivity(coco: tuple[Path, ...], reference: Path, sds: str, repeats: int) -> None:
+    """What lung accuracy the other 15 regions need: the true lungs of --coco moved by random edge
+    errors, the other regions placed from them and scored as `anatomy eval --regions-from-lungs`
+    scores a localiser (one line per error size)."""
+    from gazecxr.anatomy.evaluate import lung_error_sensitivity
+
+    if not coco:
+        raise click.UsageError("give --coco FILE (boxes with both lungs)")
+    try:
+        values = [float(v) for v in sds.split(",")]
+    except ValueError:
+        raise click.BadParameter(
+            f"{sds!r} is not a comma-separated list of numbers", param_hint="--sd"
+        ) from None
+    if any(v < 0 for v in values):
+        raise click.BadParameter("errors must be >= 0", param_hint="--sd")
+    samples, layout = _sources((), coco), _reference(reference)
+    try:
+        rows = lung_error_sensitivity(samples, layout, values, repeats)
+    except ValueError as exc:
+        raise InputError(f"{_where((), coco)}: {exc}") from None
+    for row in rows:
+        click.echo(_line(f"edge error sd {row['sd']:.3f} of the lung", row))
 
 
 @anatomy.command()
