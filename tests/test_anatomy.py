@@ -353,3 +353,32 @@ def test_train_cv_and_eval_commands_on_the_synthetic_cohort(synth_cohort: Path, 
     assert result.exit_code == 0, result.output
     assert "fold 0" in result.output and "fold 1" in result.output and "pooled" in result.output
     assert len(json.loads((tmp_path / "cv.json").read_text())["folds"]) == 2
+
+
+@pytest.mark.parametrize("fine", [True, False])
+def test_a_localiser_loads_with_the_head_it_was_trained_with(
+    synth_cohort: Path, tmp_path: Path, fine: bool
+) -> None:
+    """The stride-8 head (``fine_map``) and the stride-16 one: each loads as it was saved (a
+    config.yaml that predates ``fine_map`` says nothing about it) and predicts on its own grid."""
+    from gazecxr.anatomy.localiser import Localiser
+    from gazecxr.anatomy.network import trunk_features
+
+    tiny = ["--set", "views=1", "--set", "epochs=1", "--set", "image_size=64", "--set", f"fine_map={fine}"]
+    out = tmp_path / "m"
+    result = CliRunner().invoke(
+        main, ["anatomy", "train", "--data", str(synth_cohort), "--out", str(out), *tiny]
+    )
+    assert result.exit_code == 0, result.output
+    config = out / "config.yaml"
+    config.write_text(
+        "\n".join(line for line in config.read_text().splitlines() if "fine_map" not in line) + "\n"
+    )
+    loc = Localiser.load(out)
+    assert loc.head.fine is fine and loc.cfg.fine_map is fine
+    image = torch.rand(2, 1, 64, 64)
+    features = trunk_features(loc.trunk, image)
+    assert [f.shape[-1] for f in features] == [8, 4, 2]
+    assert loc.head(*features).shape == (2, len(REGIONS), 8 if fine else 4, 8 if fine else 4)
+    boxes, confidence, _ = loc.predict(image)
+    assert boxes.shape == (2, len(REGIONS), 4) and confidence.shape == (2, len(REGIONS))

@@ -26,6 +26,12 @@ class AnatomyConfig(Section):
 
     image_size: int = Field(224, ge=64)
     head_dim: int = Field(64, ge=8)
+    # the head also fuses the trunk's stride-8 map and predicts on its grid (network.BoxMaskHead).
+    # Measured 2026-12-07 (docs/anatomy.md, "How accurate the lungs must be"): real-film CV lungs
+    # 0.802 vs 0.776, synthetic 17 regions 0.847 vs 0.783, but half images fall back to the atlas
+    # less often and one flipped film's hilum was not mirrored, so it is off by default for now.
+    # A localiser directory loads with the head its weights have, whatever this says.
+    fine_map: bool = False
     views: int = Field(16, ge=1)  # augmented views per image (the first is the image itself)
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(32, ge=1)

@@ -106,7 +106,10 @@ class Localiser:
             raise LocaliserError(f"{path}: not a readable safetensors file ({exc})") from None
         if regions != REGIONS:
             raise LocaliserError(f"{path}: made for regions {regions[:3]}..., not the 17 EyeGaze regions")
-        head = BoxMaskHead(cfg.head_dim, regions)
+        # the head its weights have (a stride-16 head has no lat8 weights), whatever config.yaml says
+        fine = any(k.startswith("head.lat8.") for k in tensors)
+        cfg = cfg.model_copy(update={"fine_map": fine})
+        head = BoxMaskHead(cfg.head_dim, regions, fine=fine)
         try:
             head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")}, strict=True)
             domain = DomainModel.from_state({k[7:]: v for k, v in tensors.items() if k.startswith("domain.")})
@@ -131,15 +134,15 @@ class Localiser:
     def predict(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``images (B, 1, S, S)`` in [0, 1] at ``cfg.image_size`` -> the head's own ``boxes (B, R, 4)``,
         ``confidence (B, R)`` (peak x in-domain score), ``domain (B,)``."""
-        f16, f32 = trunk_features(self.trunk, images)
-        return self.from_features(f16, f32)
+        return self.from_features(*trunk_features(self.trunk, images))
 
     @torch.no_grad()
     def from_features(
-        self, f16: torch.Tensor, f32: torch.Tensor
+        self, f8: torch.Tensor, f16: torch.Tensor, f32: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """:meth:`predict` from the trunk's features (``f16 (B, 112, g, g)``, ``f32 (B, 1280, g/2, g/2)``)."""
-        boxes, peak = decode_boxes(self.head(f16, f32))
+        """:meth:`predict` from the trunk's features (:func:`~gazecxr.anatomy.network.trunk_features`:
+        ``f8 (B, 40, 2g, 2g)``, ``f16 (B, 112, g, g)``, ``f32 (B, 1280, g/2, g/2)``)."""
+        boxes, peak = decode_boxes(self.head(f8, f16, f32))
         domain = self.domain.score(f32.float().mean((2, 3)))
         return boxes, peak * domain[:, None], domain
 

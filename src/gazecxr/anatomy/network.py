@@ -1,8 +1,8 @@
 """The localiser network: frozen ImageNet EfficientNet-Lite0 features + a box-mask head for the 17 regions.
 
-Each region is predicted as a map over the stride-16 grid: the probability that a cell lies inside
-the region's box, trained against the share of each cell the true box covers
-(:func:`box_cover`). A box is read back from its map (:func:`decode_boxes`): the extent, at a
+Each region is predicted as a map over the stride-16 grid (the stride-8 grid with
+``AnatomyConfig.fine_map``): the probability that a cell lies inside the region's box,
+trained against the share of each cell the true box covers (:func:`box_cover`). A box is read back from its map (:func:`decode_boxes`): the extent, at a
 quarter-cell resolution, of the cells above one half. Measured against direct box regression on the
 same features by patient-grouped cross-validation on real radiographs (docs/anatomy.md): a map
 gives every cell a target instead of four numbers per box, which is what a few hundred images can
@@ -22,7 +22,9 @@ from gazecxr.data.anatomy import REGIONS
 from gazecxr.models.cnn import CNN_TRUNKS
 
 TRUNK = CNN_TRUNKS["efficientnet_lite0"]
-UPSAMPLE = 4  # maps are read at a quarter of a stride-16 cell
+UPSAMPLE = 4  # maps are read at a quarter of a cell
+FINE_BLOCKS = 5  # Lite0's stem and blocks 0-4 end at the stride-8 stage (40 channels)
+CHANNELS8 = 40
 
 
 def load_trunk() -> nn.Module:
@@ -41,27 +43,36 @@ def load_trunk() -> nn.Module:
     return net.eval().to(memory_format=torch.channels_last)
 
 
+Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
 @torch.no_grad()
-def trunk_features(trunk: nn.Module, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``image (B, 1, S, S)`` in [0, 1] -> stride-16 ``(B, 112, S/16, S/16)`` and stride-32
-    ``(B, 1280, S/32, S/32)`` maps of the frozen trunk."""
+def trunk_features(trunk: nn.Module, image: torch.Tensor) -> Features:
+    """``image (B, 1, S, S)`` in [0, 1] -> the frozen trunk's stride-8 ``(B, 40, S/8, S/8)``,
+    stride-16 ``(B, 112, S/16, S/16)`` and stride-32 ``(B, 1280, S/32, S/32)`` maps."""
     mean = torch.tensor(TRUNK.mean).view(1, 3, 1, 1)
     std = torch.tensor(TRUNK.std).view(1, 3, 1, 1)
     x = ((image.expand(-1, 3, -1, -1) - mean) / std).contiguous(memory_format=torch.channels_last)
-    return TRUNK.maps(trunk, x)
+    f8 = TRUNK.prefix(trunk, x, FINE_BLOCKS)
+    return (f8, *TRUNK.features(trunk, f8, FINE_BLOCKS))
 
 
 class BoxMaskHead(nn.Module):
-    """Fused stride-16 / stride-32 features -> one logit map per region ``(B, R, g, g)``.
+    """Fused trunk features -> one logit map per region ``(B, R, g, g)``.
 
     Args:
         head_dim: fused channels.
         regions: region names, in the order of the output maps.
+        fine: fuse the stride-8 map too and predict on its grid (a third conv, dilated 4, keeps the
+            view about 10 stride-16 cells wide). On real films it found the lung edges better
+            (patient-grouped CV, docs/anatomy.md "How accurate the lungs must be"); off: the
+            shipped stride-16 head.
     """
 
-    def __init__(self, head_dim: int = 64, regions: tuple[str, ...] = REGIONS) -> None:
+    def __init__(self, head_dim: int = 64, regions: tuple[str, ...] = REGIONS, fine: bool = False) -> None:
         super().__init__()
         self.regions = tuple(regions)
+        self.fine = fine
 
         def lateral(c: int) -> nn.Sequential:
             return nn.Sequential(nn.Conv2d(c, head_dim, 1, bias=False), nn.BatchNorm2d(head_dim))
@@ -73,14 +84,24 @@ class BoxMaskHead(nn.Module):
                 nn.SiLU(),
             ]
 
+        if fine:
+            self.lat8 = lateral(CHANNELS8)
         self.lat16, self.lat32 = lateral(TRUNK.channels16), lateral(TRUNK.channels32)
-        # A dilated second conv widens the view to about 10 cells: a lung edge is judged in context.
-        self.body = nn.Sequential(nn.SiLU(), *conv(1), *conv(2), nn.Conv2d(head_dim, len(self.regions), 1))
+        # Dilated convs widen the view: a lung edge is judged in context.
+        dilations = (1, 2, 4) if fine else (1, 2)
+        layers = [layer for d in dilations for layer in conv(d)]
+        self.body = nn.Sequential(nn.SiLU(), *layers, nn.Conv2d(head_dim, len(self.regions), 1))
 
-    def forward(self, f16: torch.Tensor, f32: torch.Tensor) -> torch.Tensor:
-        """``f16 (B, 112, g, g)``, ``f32 (B, 1280, g/2, g/2)`` -> logits ``(B, R, g, g)``."""
-        up = F.interpolate(self.lat32(f32.float()), size=f16.shape[-2:], mode="bilinear", align_corners=False)
-        return self.body(self.lat16(f16.float()) + up)
+    def forward(self, f8: torch.Tensor, f16: torch.Tensor, f32: torch.Tensor) -> torch.Tensor:
+        """:func:`trunk_features`' maps -> logits ``(B, R, g, g)``, ``g`` = S/8 (``fine``) or S/16."""
+        fused = self.lat16(f16.float())
+        if self.fine:
+            fused = F.interpolate(fused, size=f8.shape[-2:], mode="bilinear", align_corners=False)
+            fused = fused + self.lat8(f8.float())
+        up = F.interpolate(
+            self.lat32(f32.float()), size=fused.shape[-2:], mode="bilinear", align_corners=False
+        )
+        return self.body(fused + up)
 
 
 def box_cover(boxes: torch.Tensor, n: int) -> torch.Tensor:

@@ -48,7 +48,8 @@ class ViewCache:
     """Trunk features and targets of every view.
 
     Attributes:
-        f16, f32: ``(N, 112, g, g)`` / ``(N, 1280, g/2, g/2)`` float16 features.
+        f8, f16, f32: ``(N, 40, 2g, 2g)`` / ``(N, 112, g, g)`` / ``(N, 1280, g/2, g/2)`` float16
+            features (:func:`gazecxr.anatomy.network.trunk_features`).
         targets: name -> stacked target (:func:`gazecxr.anatomy.views.move_targets`, ``N`` first).
         owner: ``(N,)`` the sample each view is of; ``plain``: ``(N,)`` the unaugmented view.
         samples: the samples that could be read (``owner`` indexes these).
@@ -56,6 +57,7 @@ class ViewCache:
         failed: ``(image_path, reason)`` of the samples whose image could not be read.
     """
 
+    f8: torch.Tensor
     f16: torch.Tensor
     f32: torch.Tensor
     targets: dict[str, torch.Tensor]
@@ -105,7 +107,7 @@ def build_views(
         samples = anchor_targets(samples)
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)  # intensity jitter draws from torch's generator
-    f16s, f32s, owner, plain, kept, kept_at, failed = [], [], [], [], [], [], []
+    f8s, f16s, f32s, owner, plain, kept, kept_at, failed = [], [], [], [], [], [], [], []
     targets: dict[str, list[torch.Tensor]] = {k: [] for k in TARGETS}
     t0 = time.perf_counter()
     for at, sample in enumerate(samples):
@@ -122,7 +124,8 @@ def build_views(
                 targets[k].append(t[k])
             owner.append(len(kept))
             plain.append(v == 0)
-        f16, f32 = trunk_features(trunk, torch.stack(batch)[:, None])
+        f8, f16, f32 = trunk_features(trunk, torch.stack(batch)[:, None])
+        f8s.append(f8.half())
         f16s.append(f16.half())
         f32s.append(f32.half())
         kept.append(sample)
@@ -139,6 +142,7 @@ def build_views(
         "%d views of %d images through the trunk in %.0f s", len(owner), len(kept), time.perf_counter() - t0
     )
     return ViewCache(
+        torch.cat(f8s),
         torch.cat(f16s),
         torch.cat(f32s),
         {k: torch.stack(v) for k, v in targets.items()},
@@ -208,7 +212,7 @@ def fit_head(cache: ViewCache, views: np.ndarray, cfg: AnatomyConfig) -> BoxMask
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     sources = np.array([cache.samples[o]["source"] for o in cache.owner[views]])
-    head = BoxMaskHead(cfg.head_dim)
+    head = BoxMaskHead(cfg.head_dim, fine=cfg.fine_map)
     steps = cfg.epochs * math.ceil(len(views) / cfg.batch_size)
     opt = torch.optim.AdamW(head.parameters(), cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps)
@@ -217,7 +221,7 @@ def fit_head(cache: ViewCache, views: np.ndarray, cfg: AnatomyConfig) -> BoxMask
         order = epoch_views(views, sources, cfg.balance_sources, rng)
         for s in range(0, len(order), cfg.batch_size):
             b = torch.from_numpy(order[s : s + cfg.batch_size])
-            logits = head(cache.f16[b], cache.f32[b])
+            logits = head(cache.f8[b], cache.f16[b], cache.f32[b])
             loss = mask_loss(logits, {k: v[b] for k, v in cache.targets.items()}, cfg.chest_weight)
             opt.zero_grad()
             loss.backward()
@@ -276,7 +280,7 @@ def score_views(
     for start in range(0, len(views), 64):
         batch = views[start : start + 64]
         b = torch.from_numpy(batch)
-        raw, conf, _ = localiser.from_features(cache.f16[b], cache.f32[b])
+        raw, conf, _ = localiser.from_features(cache.f8[b], cache.f16[b], cache.f32[b])
         known = cache.targets["box_mask"][b]
         if reference is not None:
             drawn = [annotated(cache.samples[o]) for o in cache.owner[batch]]
