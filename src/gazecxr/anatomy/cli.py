@@ -220,13 +220,7 @@ def evaluate_cmd(
 
 @anatomy.command()
 @coco_option
-@click.option(
-    "--regions-from-lungs",
-    "reference",
-    type=DIR,
-    required=True,
-    help="Dataset root with the 17 EyeGaze boxes: the geometry that places the other regions from the lungs.",
-)
+@reference_option
 @click.option(
     "--sd",
     "sds",
@@ -235,14 +229,14 @@ def evaluate_cmd(
     help="Comma-separated lung-edge errors to try, as a share of the lung's width / height.",
 )
 @click.option("--repeats", default=5, show_default=True, type=click.IntRange(1), help="Draws per image.")
-def sensitivity(coco: tuple[Path, ...], reference: Path, sds: str, repeats: int) -> None:
+def sensitivity(coco: tuple[Path, ...], reference: Path | None, sds: str, repeats: int) -> None:
     """What lung accuracy the other 15 regions need: the true lungs of --coco moved by random edge
     errors, the other regions placed from them and scored as `anatomy eval --regions-from-lungs`
     scores a localiser (one line per error size)."""
     from gazecxr.anatomy.evaluate import lung_error_sensitivity
 
-    if not coco:
-        raise click.UsageError("give --coco FILE (boxes with both lungs)")
+    if not coco or reference is None:
+        raise click.UsageError("give --coco FILE (boxes with both lungs) and --regions-from-lungs ROOT")
     try:
         values = [float(v) for v in sds.split(",")]
     except ValueError:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from gazecxr.anatomy.config import AnatomyConfig
-from gazecxr.anatomy.layout import LungLayout
+from gazecxr.anatomy.layout import LEFT, LUNGS, RIGHT, LungLayout
 from gazecxr.anatomy.localiser import Localiser
 from gazecxr.anatomy.scores import Scores
 from gazecxr.anatomy.train import (
@@ -140,14 +140,13 @@ def lung_error_sensitivity(
     Raises:
         ValueError: no sample has both lungs.
     """
-    lungs = [REGIONS.index("right lung"), REGIONS.index("left lung")]
-    truth = torch.tensor(
-        [[s["boxes"].get(r, (0.0, 0.0, 0.0, 0.0)) for r in REGIONS] for s in samples], dtype=torch.float64
-    )
-    both = torch.tensor([all(REGIONS[k] in s["boxes"] for k in lungs) for s in samples], dtype=torch.bool)
-    if not bool(both.any()):
+    lungs = [RIGHT, LEFT]
+    rows = [s["boxes"] for s in samples if all(r in s["boxes"] for r in LUNGS)]
+    if not rows:
         raise ValueError("no sample has both lung boxes")
-    truth = truth[both].repeat(repeats, 1, 1)
+    truth = torch.tensor(
+        [[b.get(r, (0.0, 0.0, 0.0, 0.0)) for r in REGIONS] for b in rows], dtype=torch.float64
+    ).repeat(repeats, 1, 1)
     known = torch.zeros(truth.shape[:2], dtype=torch.bool)
     known[:, lungs] = True
     ref, ref_known = reference.reference(truth, known)

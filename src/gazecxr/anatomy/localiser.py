@@ -138,10 +138,11 @@ class Localiser:
 
     @torch.no_grad()
     def from_features(
-        self, f8: torch.Tensor, f16: torch.Tensor, f32: torch.Tensor
+        self, f8: torch.Tensor | None, f16: torch.Tensor, f32: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`predict` from the trunk's features (:func:`~gazecxr.anatomy.network.trunk_features`:
-        ``f8 (B, 40, 2g, 2g)``, ``f16 (B, 112, g, g)``, ``f32 (B, 1280, g/2, g/2)``)."""
+        ``f8 (B, 40, 2g, 2g)``, None for a stride-16 head; ``f16 (B, 112, g, g)``, ``f32 (B, 1280,
+        g/2, g/2)``)."""
         boxes, peak = decode_boxes(self.head(f8, f16, f32))
         domain = self.domain.score(f32.float().mean((2, 3)))
         return boxes, peak * domain[:, None], domain

@@ -1,9 +1,9 @@
 """The localiser network: frozen ImageNet EfficientNet-Lite0 features + a box-mask head for the 17 regions.
 
 Each region is predicted as a map over the stride-16 grid (the stride-8 grid with
-``AnatomyConfig.fine_map``): the probability that a cell lies inside the region's box,
-trained against the share of each cell the true box covers (:func:`box_cover`). A box is read back from its map (:func:`decode_boxes`): the extent, at a
-quarter-cell resolution, of the cells above one half. Measured against direct box regression on the
+``AnatomyConfig.fine_map``): the probability that a cell lies inside the region's box, trained
+against the share of each cell the true box covers (:func:`box_cover`). A box is read back from
+its map (:func:`decode_boxes`): the extent, at a quarter-cell resolution, of the cells above one half. Measured against direct box regression on the
 same features by patient-grouped cross-validation on real radiographs (docs/anatomy.md): a map
 gives every cell a target instead of four numbers per box, which is what a few hundred images can
 teach.
@@ -92,10 +92,13 @@ class BoxMaskHead(nn.Module):
         layers = [layer for d in dilations for layer in conv(d)]
         self.body = nn.Sequential(nn.SiLU(), *layers, nn.Conv2d(head_dim, len(self.regions), 1))
 
-    def forward(self, f8: torch.Tensor, f16: torch.Tensor, f32: torch.Tensor) -> torch.Tensor:
-        """:func:`trunk_features`' maps -> logits ``(B, R, g, g)``, ``g`` = S/8 (``fine``) or S/16."""
+    def forward(self, f8: torch.Tensor | None, f16: torch.Tensor, f32: torch.Tensor) -> torch.Tensor:
+        """:func:`trunk_features`' maps -> logits ``(B, R, g, g)``, ``g`` = S/8 (``fine``) or S/16;
+        ``f8`` is read only by a ``fine`` head (None otherwise)."""
         fused = self.lat16(f16.float())
         if self.fine:
+            if f8 is None:
+                raise ValueError("a fine_map head needs the stride-8 map")
             fused = F.interpolate(fused, size=f8.shape[-2:], mode="bilinear", align_corners=False)
             fused = fused + self.lat8(f8.float())
         up = F.interpolate(

@@ -49,7 +49,8 @@ class ViewCache:
 
     Attributes:
         f8, f16, f32: ``(N, 40, 2g, 2g)`` / ``(N, 112, g, g)`` / ``(N, 1280, g/2, g/2)`` float16
-            features (:func:`gazecxr.anatomy.network.trunk_features`).
+            features (:func:`gazecxr.anatomy.network.trunk_features`); ``f8`` only for a
+            ``fine_map`` head (None otherwise: 485 MB the shipped recipe's stride-16 head never reads).
         targets: name -> stacked target (:func:`gazecxr.anatomy.views.move_targets`, ``N`` first).
         owner: ``(N,)`` the sample each view is of; ``plain``: ``(N,)`` the unaugmented view.
         samples: the samples that could be read (``owner`` indexes these).
@@ -57,7 +58,7 @@ class ViewCache:
         failed: ``(image_path, reason)`` of the samples whose image could not be read.
     """
 
-    f8: torch.Tensor
+    f8: torch.Tensor | None
     f16: torch.Tensor
     f32: torch.Tensor
     targets: dict[str, torch.Tensor]
@@ -66,6 +67,10 @@ class ViewCache:
     samples: list[Sample]
     source_index: np.ndarray
     failed: list[tuple[str, str]]
+
+    def features(self, views: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """The head's inputs for the cached ``views`` (indices)."""
+        return None if self.f8 is None else self.f8[views], self.f16[views], self.f32[views]
 
 
 def annotated(sample: Sample) -> dict[str, Box]:
@@ -125,7 +130,8 @@ def build_views(
             owner.append(len(kept))
             plain.append(v == 0)
         f8, f16, f32 = trunk_features(trunk, torch.stack(batch)[:, None])
-        f8s.append(f8.half())
+        if cfg.fine_map:
+            f8s.append(f8.half())
         f16s.append(f16.half())
         f32s.append(f32.half())
         kept.append(sample)
@@ -142,7 +148,7 @@ def build_views(
         "%d views of %d images through the trunk in %.0f s", len(owner), len(kept), time.perf_counter() - t0
     )
     return ViewCache(
-        torch.cat(f8s),
+        torch.cat(f8s) if f8s else None,
         torch.cat(f16s),
         torch.cat(f32s),
         {k: torch.stack(v) for k, v in targets.items()},
@@ -221,7 +227,7 @@ def fit_head(cache: ViewCache, views: np.ndarray, cfg: AnatomyConfig) -> BoxMask
         order = epoch_views(views, sources, cfg.balance_sources, rng)
         for s in range(0, len(order), cfg.batch_size):
             b = torch.from_numpy(order[s : s + cfg.batch_size])
-            logits = head(cache.f8[b], cache.f16[b], cache.f32[b])
+            logits = head(*cache.features(b))
             loss = mask_loss(logits, {k: v[b] for k, v in cache.targets.items()}, cfg.chest_weight)
             opt.zero_grad()
             loss.backward()
@@ -280,7 +286,7 @@ def score_views(
     for start in range(0, len(views), 64):
         batch = views[start : start + 64]
         b = torch.from_numpy(batch)
-        raw, conf, _ = localiser.from_features(cache.f8[b], cache.f16[b], cache.f32[b])
+        raw, conf, _ = localiser.from_features(*cache.features(b))
         known = cache.targets["box_mask"][b]
         if reference is not None:
             drawn = [annotated(cache.samples[o]) for o in cache.owner[batch]]
